@@ -1,0 +1,1 @@
+"""Datasets: readers for real formats, embedded generators, grain pipelines."""

@@ -1,0 +1,51 @@
+"""grain pipelines shared by every task.
+
+Training: shuffle -> repeat (reshuffled each epoch) -> random_map(transform)
+-> this process's slice -> batch. Every process builds the same global order
+and takes every n-th element, so the union of the processes' batches at a
+step is the same global batch whatever the number of processes.
+"""
+import grain
+import numpy as np
+
+
+def train_dataset(source, transform, *, global_batch_size, seed,
+                  process_index=0, process_count=1):
+  """Infinite per-process batches of `transform(record, rng)` outputs."""
+  if global_batch_size % process_count:
+    raise ValueError(f"batch_size {global_batch_size} must be divisible by the "
+                     f"number of processes {process_count}")
+  if len(source) == 0:
+    raise ValueError("the training dataset is empty")
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
+  ds = ds.random_map(transform)
+  ds = ds[process_index::process_count]
+  return ds.batch(global_batch_size // process_count, drop_remainder=True)
+
+
+def train_iterator(dataset, num_threads=2, prefetch=64):
+  """A checkpointable iterator reading ahead on `num_threads` threads."""
+  options = grain.ReadOptions(num_threads=num_threads,
+                              prefetch_buffer_size=prefetch)
+  return iter(dataset.to_iter_dataset(options))
+
+
+def eval_batches(source, transform, batch_size, num_threads=2):
+  """The whole `source` once, in order, as batches with a `mask` entry.
+
+  The last batch is padded to `batch_size` by repeating its final element;
+  `mask` is False on padding. Every process reads the whole evaluation set.
+  """
+  n = len(source)
+  if n == 0:
+    raise ValueError("the evaluation dataset is empty")
+  ds = grain.MapDataset.source(source).map(transform)
+  options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=64)
+  elements = iter(ds.to_iter_dataset(options))
+  for start in range(0, n, batch_size):
+    items = [next(elements) for _ in range(min(batch_size, n - start))]
+    mask = np.arange(batch_size) < len(items)
+    items += [items[-1]] * (batch_size - len(items))
+    batch = {k: np.stack([it[k] for it in items]) for k in items[0]}
+    batch["mask"] = mask
+    yield batch

@@ -1,0 +1,86 @@
+"""Loss functions: pure functions of arrays, jit-able."""
+import jax.numpy as jnp
+
+from vq.ops.boxes import paired_iou
+
+
+def _cell_boxes_to_corners(xywh, grid_size):
+  """(x, y in-cell offsets, w, h of the image) -> corners in image units.
+
+  Both the prediction and the target of a cell share that cell's origin, so
+  the origin is left out: IoUs computed here equal the image-frame IoUs.
+  """
+  centre = xywh[..., :2] / grid_size
+  half = xywh[..., 2:4] / 2
+  return jnp.concatenate([centre - half, centre + half], axis=-1)
+
+
+def yolo_v1_loss_terms(pred, target, *, num_boxes, num_classes,
+                       lambda_coord=5.0, lambda_noobj=0.5):
+  """The YOLOv1 sum-squared grid loss, term by term (each averaged over batch).
+
+  Args:
+    pred: [batch, S, S, B*5 + C] after activation: per cell B boxes as
+      (x, y, w, h, confidence), then C class probabilities. x, y are offsets
+      inside the cell, w, h relative to the image, all in [0, 1].
+    target: [batch, S, S, 5 + C] as (x, y, w, h, object, one-hot class).
+    num_boxes: B.
+    num_classes: C.
+    lambda_coord: weight of the coordinate terms.
+    lambda_noobj: weight of the no-object confidence term.
+
+  Returns:
+    dict of scalars: coord, size, object, noobject, class (weights applied) and
+    loss, their sum.
+  """
+  batch, s, s2, channels = pred.shape
+  if s != s2 or channels != num_boxes * 5 + num_classes:
+    raise ValueError(
+        f"pred must be [batch, S, S, {num_boxes * 5 + num_classes}] for "
+        f"num_boxes={num_boxes}, num_classes={num_classes}; got {pred.shape}")
+  if target.shape != (batch, s, s, 5 + num_classes):
+    raise ValueError(f"target must be {(batch, s, s, 5 + num_classes)}, got "
+                     f"{target.shape}")
+  boxes = pred[..., :num_boxes * 5].reshape(batch, s, s, num_boxes, 5)
+  probs = pred[..., num_boxes * 5:]
+  t_box = target[..., :4]
+  obj = target[..., 4]
+  t_probs = target[..., 5:]
+
+  pred_corners = _cell_boxes_to_corners(boxes[..., :4], s)
+  target_corners = _cell_boxes_to_corners(t_box, s)
+  ious = paired_iou(pred_corners, target_corners[..., None, :])  # [b,S,S,B]
+  # argmax takes the lowest j among ties, all-zero IoUs included.
+  responsible = jnp.argmax(ious, axis=-1)[..., None] == jnp.arange(num_boxes)
+  obj_ij = obj[..., None] * responsible
+  noobj_ij = 1.0 - obj_ij
+
+  sq = lambda a, b: jnp.square(a - b)
+  # The floor keeps sqrt's gradient finite at 0 without changing its value.
+  root = lambda v: jnp.sqrt(jnp.maximum(v, 1e-12))
+  t = t_box[..., None, :]
+  coord = jnp.sum(obj_ij * (sq(boxes[..., 0], t[..., 0]) +
+                            sq(boxes[..., 1], t[..., 1])))
+  size = jnp.sum(obj_ij * (sq(root(boxes[..., 2]), root(t[..., 2])) +
+                           sq(root(boxes[..., 3]), root(t[..., 3]))))
+  conf = boxes[..., 4]
+  obj_term = jnp.sum(obj_ij * sq(1.0, conf))
+  noobj_term = jnp.sum(noobj_ij * jnp.square(conf))
+  class_term = jnp.sum(obj * jnp.sum(sq(probs, t_probs), axis=-1))
+  terms = {
+      "coord": lambda_coord * coord / batch,
+      "size": lambda_coord * size / batch,
+      "object": obj_term / batch,
+      "noobject": lambda_noobj * noobj_term / batch,
+      "class": class_term / batch,
+  }
+  terms["loss"] = sum(terms.values())
+  return terms
+
+
+def yolo_v1_loss(pred, target, *, num_boxes, num_classes, lambda_coord=5.0,
+                 lambda_noobj=0.5):
+  """The YOLOv1 loss as a scalar; see `yolo_v1_loss_terms`."""
+  return yolo_v1_loss_terms(
+      pred, target, num_boxes=num_boxes, num_classes=num_classes,
+      lambda_coord=lambda_coord, lambda_noobj=lambda_noobj)["loss"]

@@ -1,0 +1,86 @@
+"""YOLOv1-style detector: a convolutional network to an S x S x (B*5 + C) grid.
+
+Output layout is NHWC-like: [batch, S (rows, y), S (columns, x), B*5 + C]. Per
+cell, B boxes as (x, y, w, h, confidence) then C class probabilities; x, y are
+offsets inside the cell and w, h are relative to the whole image. Box values
+pass through a logistic (sigmoid), class scores through a softmax.
+"""
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vq.models.layers import ConvBN, leaky_relu, max_pool_2x2
+
+# The YOLOv1 paper's 24 convolutional layers (Redmon et al., 2016, Fig. 3):
+# (kernel, features, stride) per layer, "M" for a 2x2 max-pool.
+YOLO_V1_BACKBONE = (
+    (7, 64, 2), "M", (3, 192, 1), "M",
+    (1, 128, 1), (3, 256, 1), (1, 256, 1), (3, 512, 1), "M",
+    *((1, 256, 1), (3, 512, 1)) * 4, (1, 512, 1), (3, 1024, 1), "M",
+    *((1, 512, 1), (3, 1024, 1)) * 2, (3, 1024, 1), (3, 1024, 2),
+    (3, 1024, 1), (3, 1024, 1),
+)
+
+
+def tiny_backbone(widths: Sequence[int]):
+  """A small fully-convolutional backbone: 3x3 conv + max-pool per width."""
+  layers = []
+  for w in widths:
+    layers += [(3, w, 1), "M"]
+  return tuple(layers[:-1])  # the last stage keeps its resolution
+
+
+class YOLO(nn.Module):
+  """YOLOv1 detector.
+
+  Attributes:
+    backbone: layer list as in YOLO_V1_BACKBONE.
+    num_boxes: B, boxes per cell.
+    num_classes: C.
+    grid_size: S; used by the 'dense' head, which fixes it.
+    head: 'dense' (the paper: flatten -> Dense(hidden) -> Dense(S*S*(B*5+C)))
+      or 'conv' (the FCN view: a k x k conv for the first dense layer, a 1x1
+      conv for the second; any input size gives a grid of its own size).
+    head_hidden: width of the head's hidden layer.
+    head_kernel: k of the 'conv' head's first layer.
+    dropout_rate: dropout after the hidden layer (the paper uses 0.5).
+  """
+  backbone: tuple
+  num_boxes: int
+  num_classes: int
+  grid_size: int = 7
+  head: str = "conv"
+  head_hidden: int = 4096
+  head_kernel: int = 3
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    x = images
+    for i, layer in enumerate(self.backbone):
+      if layer == "M":
+        x = max_pool_2x2(x)
+      else:
+        k, f, s = layer
+        x = ConvBN(f, k, s, name=f"conv{i}")(x, train)
+    out_channels = self.num_boxes * 5 + self.num_classes
+    if self.head == "dense":
+      s = self.grid_size
+      x = x.reshape(x.shape[0], -1)
+      x = leaky_relu(nn.Dense(self.head_hidden, name="hidden")(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      x = nn.Dense(s * s * out_channels, name="out")(x)
+      x = x.reshape(x.shape[0], s, s, out_channels)
+    elif self.head == "conv":
+      k = (self.head_kernel, self.head_kernel)
+      x = leaky_relu(nn.Conv(self.head_hidden, k, padding="SAME",
+                             name="hidden")(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      x = nn.Conv(out_channels, (1, 1), name="out")(x)
+    else:
+      raise ValueError(f"head must be 'dense' or 'conv', got {self.head!r}")
+    boxes = jax.nn.sigmoid(x[..., :self.num_boxes * 5])
+    probs = jax.nn.softmax(x[..., self.num_boxes * 5:], axis=-1)
+    return jnp.concatenate([boxes, probs], axis=-1)

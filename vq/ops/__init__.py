@@ -1,0 +1,8 @@
+"""jit-compiled image and box ops."""
+from vq.ops.boxes import (batched_nms, box_area, box_iou, center_to_corners,
+                          nms, paired_iou)
+
+__all__ = ["batched_nms", "box_area", "box_iou", "center_to_corners", "nms", "paired_iou"]
+from vq.ops.yolo import decode_grid, postprocess as yolo_postprocess
+
+__all__ += ["decode_grid", "yolo_postprocess"]

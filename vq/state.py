@@ -1,0 +1,14 @@
+"""The train state: everything a step reads and writes, as one pytree."""
+from typing import Any
+
+import flax.struct
+import jax
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # int32 scalar
+  params: Any
+  batch_stats: Any  # BatchNorm running statistics ({} for models without)
+  opt_state: Any
+  rng: jax.Array  # uint32 [2]; each step folds in its step number

@@ -1,0 +1,232 @@
+"""train_and_evaluate(config, workdir): the one training loop for every task.
+
+The task supplies the model, a pure loss, its datasets and its evaluation; this
+module owns the mesh, shardings, the jitted steps, logging and checkpoints.
+"""
+import json
+import math
+import os
+import signal
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metric_writers, parameter_overview, periodic_actions
+
+from vq import config_base, sharding
+from vq.checkpoint import Checkpoints, model_description
+from vq.data import pipeline
+from vq.optim import make_optimizer
+from vq.state import TrainState
+from vq.tasks import get_task_class
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or Inf; the run stops without saving that state."""
+
+
+class _TermSignal:
+  """Records SIGTERM (preemption) so the loop can save and exit cleanly."""
+
+  def __init__(self):
+    self.received = False
+    self._previous = None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
+    self.received = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _make_train_step(task, tx, schedule):
+  def train_step(state, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+    (_, (terms, batch_stats)), grads = grad_fn(
+        state.params, state.batch_stats, batch, rng)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    metrics = dict(terms, learning_rate=schedule(state.step))
+    new_state = state.replace(step=state.step + 1, params=params,
+                              batch_stats=batch_stats, opt_state=opt_state)
+    return new_state, metrics
+  return train_step
+
+
+def _check_config(config, task_class, mesh):
+  config_base.validate(config, task_class.default_config())
+  n = mesh.devices.size
+  for field in ("batch_size", "eval_batch_size"):
+    if config[field] % n:
+      raise ValueError(f"config.{field}={config[field]} must be a multiple of "
+                       f"the number of devices ({n})")
+  for field in ("num_train_steps", "log_every_steps", "eval_every_steps",
+                "checkpoint_every_steps"):
+    if config[field] <= 0:
+      raise ValueError(f"config.{field} must be positive, got {config[field]}")
+
+
+def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
+                         last_good_step, history):
+  """Fetches the per-step metrics of the last steps, stops on non-finite
+  values, writes their means. Returns the means."""
+  if not pending:
+    return {}
+  fetched = jax.device_get([m for _, m in pending])
+  for (s, _), terms in zip(pending, fetched):
+    if not all(np.isfinite(v) for v in terms.values()):
+      shown = ", ".join(f"{k}={float(v):.6g}" for k, v in sorted(terms.items()))
+      raise NonFiniteLossError(
+          f"non-finite loss at step {s}: {shown}. Stopping; the last good "
+          f"checkpoint (step {last_good_step}) is kept.")
+    history.append((s, float(terms["loss"])))
+  means = {f"train/{k}": float(np.mean([t[k] for t in fetched]))
+           for k in fetched[0] if k != "learning_rate"}
+  means["learning_rate"] = float(fetched[-1]["learning_rate"])
+  means["data_wait_fraction"] = wait_time / max(wall_time, 1e-9)
+  writer.write_scalars(step, means)
+  pending.clear()
+  return means
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains `config.task` in `workdir`, resuming from its latest checkpoint.
+
+  Returns:
+    dict: step, train (last logged means), eval (last evaluation scalars),
+    losses ([(step, loss)] of every step run), preempted (bool).
+  """
+  task_class = get_task_class(config.task)
+  mesh = sharding.make_mesh()
+  _check_config(config, task_class, mesh)
+  task = task_class(config)
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=not is_chief)
+
+  # Data: each process reads only its own share of the training stream.
+  train_ds = pipeline.train_dataset(
+      task.train_source(), task.train_transform,
+      global_batch_size=config.batch_size, seed=config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count())
+  train_iter = pipeline.train_iterator(train_ds, config.data_threads)
+
+  # State: shapes first, then created directly with its shardings.
+  init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  abstract_vars = jax.eval_shape(
+      lambda r: task.model.init({"params": r, "dropout": r},
+                                task.dummy_input(), train=False), init_rng)
+  tx, schedule = make_optimizer(config, abstract_vars["params"])
+
+  def init_state(rng):
+    variables = task.model.init({"params": rng, "dropout": rng},
+                                task.dummy_input(), train=False)
+    params = variables["params"]
+    return TrainState(step=jnp.int32(0), params=params,
+                      batch_stats=variables.get("batch_stats", {}),
+                      opt_state=tx.init(params), rng=state_rng)
+
+  abstract_state = jax.eval_shape(init_state, init_rng)
+  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh),
+                                abstract_state)
+  description = model_description(config.task, abstract_vars["params"])
+  checkpoints = Checkpoints(workdir, config.keep_checkpoints)
+  abstract_sharded = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+      abstract_state, state_sharding)
+  state, start_step = checkpoints.restore_latest(abstract_sharded, train_iter,
+                                                 description)
+  if state is None:
+    state = jax.jit(init_state, out_shardings=state_sharding)(init_rng)
+    start_step = 0
+    parameter_overview.log_parameter_overview(state.params)
+    writer.write_hparams(config_base.flatten_for_hparams(config))
+  else:
+    logging.info("Resumed from %s at step %d.", checkpoints.directory,
+                 start_step)
+
+  batch_sharding = sharding.batch_sharding(mesh)
+  replicated = sharding.replicated(mesh)
+  train_step = jax.jit(_make_train_step(task, tx, schedule),
+                       in_shardings=(state_sharding, batch_sharding),
+                       out_shardings=(state_sharding, replicated),
+                       donate_argnums=0)
+  eval_step = jax.jit(task.eval_step, out_shardings=replicated)
+
+  def evaluate(state, step):
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    results = []
+    for batch in pipeline.eval_batches(task.eval_source(), task.eval_transform,
+                                       config.eval_batch_size,
+                                       config.data_threads):
+      inputs = sharding.replicated_batch_as_global(
+          {k: v for k, v in batch.items() if k != "mask"}, mesh)
+      results.append((batch, jax.device_get(eval_step(variables, inputs))))
+    scalars, images = task.evaluate(results)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
+    if images:
+      writer.write_images(step, {f"eval/{k}": v for k, v in images.items()})
+    logging.info("eval at step %d: %s", step, ", ".join(
+        f"{k}={v:.4f}" for k, v in scalars.items() if "/" not in k))
+    return scalars
+
+  hooks = [periodic_actions.ReportProgress(
+      num_train_steps=config.num_train_steps, writer=writer,
+      every_steps=config.log_every_steps)]
+  if config.profile_steps and is_chief:
+    hooks.append(periodic_actions.Profile(
+        logdir=workdir, num_profile_steps=config.profile_steps, first_profile=10))
+
+  summary = {"step": start_step, "train": {}, "eval": {}, "losses": [],
+             "preempted": False}
+  pending, last_saved = [], start_step
+  wait_time, window_start = 0.0, time.perf_counter()
+  step = start_step
+  with _TermSignal() as term, metric_writers.ensure_flushes(writer):
+    while step < config.num_train_steps:
+      t0 = time.perf_counter()
+      batch = next(train_iter)
+      wait_time += time.perf_counter() - t0
+      state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+      pending.append((step, metrics))
+      step += 1
+      for hook in hooks:
+        hook(step)
+      last = step == config.num_train_steps
+      preempt = term.received or checkpoints.reached_preemption(step)
+      save = last or preempt or step % config.checkpoint_every_steps == 0
+      if save or last or step % config.log_every_steps == 0:
+        summary["train"] = _flush_train_metrics(
+            pending, writer, step, wait_time,
+            time.perf_counter() - window_start, last_saved, summary["losses"])
+        wait_time, window_start = 0.0, time.perf_counter()
+      if not preempt and (last or step % config.eval_every_steps == 0):
+        summary["eval"] = evaluate(state, step)
+      if save:
+        checkpoints.save(step, state, train_iter, description, force=preempt)
+        last_saved = step
+      if preempt:
+        summary["preempted"] = True
+        logging.warning("Saved step %d after SIGTERM; exiting.", step)
+        break
+  checkpoints.wait_until_finished()
+  checkpoints.close()
+  summary["step"] = step
+  return summary

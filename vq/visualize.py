@@ -1,0 +1,64 @@
+"""Pictures for TensorBoard: boxes drawn on images, precision-recall curves."""
+import cv2
+import numpy as np
+
+_COLOURS = np.array([
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
+], np.uint8)
+
+
+def class_colour(c):
+  return tuple(int(v) for v in _COLOURS[int(c) % len(_COLOURS)])
+
+
+def draw_boxes(image, boxes, classes, class_names, scores=None, thickness=1,
+               dashed=False):
+  """Draws normalised (x1, y1, x2, y2) boxes on a copy of a uint8 RGB image.
+
+  Ground truth is drawn dashed by convention; predictions carry a score.
+  """
+  out = np.ascontiguousarray(image.copy())
+  h, w = out.shape[:2]
+  for i, (box, c) in enumerate(zip(boxes, classes)):
+    if c < 0:
+      continue
+    x1, y1, x2, y2 = (int(round(v)) for v in box * np.array([w, h, w, h]))
+    colour = class_colour(c)
+    if dashed:
+      for x in range(x1, x2, 4):
+        cv2.line(out, (x, y1), (min(x + 2, x2), y1), colour, thickness)
+        cv2.line(out, (x, y2), (min(x + 2, x2), y2), colour, thickness)
+      for y in range(y1, y2, 4):
+        cv2.line(out, (x1, y), (x1, min(y + 2, y2)), colour, thickness)
+        cv2.line(out, (x2, y), (x2, min(y + 2, y2)), colour, thickness)
+    else:
+      cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
+    label = class_names[c] if scores is None else f"{class_names[c]} {scores[i]:.2f}"
+    cv2.putText(out, label, (x1 + 1, max(y1 - 2, 8)), cv2.FONT_HERSHEY_PLAIN,
+                0.7, colour, 1, cv2.LINE_AA)
+  return out
+
+
+def pr_curve_image(precision, recall, title, size=256):
+  """A precision-recall curve on white, as uint8 RGB [size, size, 3]."""
+  img = np.full((size, size, 3), 255, np.uint8)
+  m = 24  # margin
+  span = size - 2 * m
+  cv2.rectangle(img, (m, m), (m + span, m + span), (0, 0, 0), 1)
+  for t in (0.25, 0.5, 0.75):
+    p = m + int(t * span)
+    cv2.line(img, (p, m), (p, m + span), (220, 220, 220), 1)
+    cv2.line(img, (m, p), (m + span, p), (220, 220, 220), 1)
+  if len(recall):
+    pts = np.stack([m + np.asarray(recall) * span,
+                    m + (1 - np.asarray(precision)) * span], 1)
+    cv2.polylines(img, [np.round(pts).astype(np.int32)], False, (0, 90, 200),
+                  2, cv2.LINE_AA)
+  cv2.putText(img, title, (m, m - 8), cv2.FONT_HERSHEY_PLAIN, 1.0, (0, 0, 0),
+              1, cv2.LINE_AA)
+  cv2.putText(img, "recall", (size // 2 - 20, size - 6),
+              cv2.FONT_HERSHEY_PLAIN, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
+  cv2.putText(img, "precision", (2, m + span + 14), cv2.FONT_HERSHEY_PLAIN,
+              0.9, (0, 0, 0), 1, cv2.LINE_AA)
+  return img
