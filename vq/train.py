@@ -199,34 +199,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   pending, last_saved = [], start_step
   wait_time, window_start = 0.0, time.perf_counter()
   step = start_step
-  with _TermSignal() as term, metric_writers.ensure_flushes(writer):
-    while step < config.num_train_steps:
-      t0 = time.perf_counter()
-      batch = next(train_iter)
-      wait_time += time.perf_counter() - t0
-      state, metrics = train_step(state, sharding.global_batch(batch, mesh))
-      pending.append((step, metrics))
-      step += 1
-      for hook in hooks:
-        hook(step)
-      last = step == config.num_train_steps
-      preempt = term.received or checkpoints.reached_preemption(step)
-      save = last or preempt or step % config.checkpoint_every_steps == 0
-      if save or last or step % config.log_every_steps == 0:
-        summary["train"] = _flush_train_metrics(
-            pending, writer, step, wait_time,
-            time.perf_counter() - window_start, last_saved, summary["losses"])
-        wait_time, window_start = 0.0, time.perf_counter()
-      if not preempt and (last or step % config.eval_every_steps == 0):
-        summary["eval"] = evaluate(state, step)
-      if save:
-        checkpoints.save(step, state, train_iter, description, force=preempt)
-        last_saved = step
-      if preempt:
-        summary["preempted"] = True
-        logging.warning("Saved step %d after SIGTERM; exiting.", step)
-        break
-  checkpoints.wait_until_finished()
-  checkpoints.close()
+  try:
+    with _TermSignal() as term, metric_writers.ensure_flushes(writer):
+      while step < config.num_train_steps:
+        t0 = time.perf_counter()
+        batch = next(train_iter)
+        wait_time += time.perf_counter() - t0
+        state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+        step += 1
+        pending.append((step, metrics))
+        for hook in hooks:
+          hook(step)
+        last = step == config.num_train_steps
+        preempt = term.received or checkpoints.reached_preemption(step)
+        save = last or preempt or step % config.checkpoint_every_steps == 0
+        if save or step % config.log_every_steps == 0:
+          summary["train"] = _flush_train_metrics(
+              pending, writer, step, wait_time,
+              time.perf_counter() - window_start, last_saved, summary["losses"])
+          wait_time, window_start = 0.0, time.perf_counter()
+        if not preempt and (last or step % config.eval_every_steps == 0):
+          summary["eval"] = evaluate(state, step)
+        if save:
+          checkpoints.save(step, state, train_iter, description, force=preempt)
+          last_saved = step
+        if preempt:
+          summary["preempted"] = True
+          logging.warning("Saved step %d after SIGTERM; exiting.", step)
+          break
+  finally:
+    # Commits the last good checkpoint even when the run stops on an error.
+    checkpoints.wait_until_finished()
+    checkpoints.close()
   summary["step"] = step
   return summary

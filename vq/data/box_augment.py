@@ -8,7 +8,8 @@ import numpy as np
 
 
 def affine_matrix(in_hw, out_size, scale=1.0, shift=(0.0, 0.0), flip=False):
-  """2x3 matrix mapping input pixels to a square output of `out_size`.
+  """2x3 matrix mapping input to output in continuous coordinates (pixel i
+  spans [i, i + 1)), for a square output of `out_size`.
 
   The image is first resized to the square, then scaled by `scale` about the
   centre, shifted by `shift` (fractions of the output size) and optionally
@@ -81,7 +82,10 @@ def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
     shift = tuple(rng.uniform(-shift_range, shift_range, 2))
     mirror = flip and rng.random() < 0.5
   m = affine_matrix((h, w), out_size, scale, shift, mirror)
-  out = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+  # OpenCV puts pixel centres at integers: shift by half a pixel on each side.
+  m_cv = m.copy()
+  m_cv[:, 2] += 0.5 * (np.diag(m) - 1)
+  out = cv2.warpAffine(image, m_cv, (out_size, out_size), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
   boxes_px = record["boxes"] * np.array([w, h, w, h], np.float32)
   boxes, keep = warp_boxes(boxes_px, m, out_size, min_visible)

@@ -1,0 +1,64 @@
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def run_helper(workdir, overrides, env=None, background=False):
+  """Starts tests/train_helper.py in a fresh process (own XLA flags)."""
+  import json
+  cmd = [sys.executable, os.path.join(ROOT, "tests", "train_helper.py"),
+         str(workdir), json.dumps(overrides)]
+  full_env = dict(os.environ, **(env or {}))
+  proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  return proc if background else finish_helper(proc)
+
+
+def finish_helper(proc, timeout=300):
+  import json
+  out, err = proc.communicate(timeout=timeout)
+  if proc.returncode != 0:
+    raise AssertionError(f"training failed ({proc.returncode}):\n{err[-4000:]}")
+  line = [l for l in out.splitlines() if l.startswith("SUMMARY ")][-1]
+  return json.loads(line[len("SUMMARY "):])
+
+
+def load_params(workdir, step):
+  """A checkpoint's parameters as numpy arrays, whatever its device layout."""
+  import jax
+  path = os.path.join(workdir, "checkpoints", str(step), "state")
+  checkpointer = ocp.PyTreeCheckpointer()
+  tree = checkpointer.metadata(path).item_metadata.tree
+  state = checkpointer.restore(path, restore_args=jax.tree.map(
+      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+  return {k: np.asarray(v) for k, v in _flatten(state["params"]).items()}
+
+
+def _flatten(tree, prefix=""):
+  flat = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      flat.update(_flatten(v, f"{prefix}{k}/"))
+    else:
+      flat[prefix + k] = v
+  return flat
+
+
+@pytest.fixture
+def test_config():
+  sys.path.insert(0, ROOT)
+  from configs import yolo
+  return yolo.get_config("variant=test")

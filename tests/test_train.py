@@ -1,0 +1,127 @@
+"""The trainer: config errors, resume, NaN stop, sharding, processes, SIGTERM."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, finish_helper, free_port, load_params, run_helper
+from vq import train
+from vq.checkpoint import CheckpointMismatchError
+
+CONSTANT_LR = {"optimizer.schedule": "constant"}
+
+
+def test_unknown_config_field_fails_at_start(test_config, tmp_path):
+  test_config.optimizer.learnig_rate = 0.1
+  with pytest.raises(ValueError, match="did you mean optimizer.learning_rate"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
+def test_missing_dataset_path_fails_at_start(test_config, tmp_path):
+  test_config.data.source = "voc"
+  test_config.data.train_path = str(tmp_path / "no_such_voc")
+  with pytest.raises(FileNotFoundError, match="no_such_voc"):
+    train.train_and_evaluate(test_config, str(tmp_path / "run"))
+  test_config.data.train_path = ""
+  with pytest.raises(ValueError, match="data.train_path is required"):
+    train.train_and_evaluate(test_config, str(tmp_path / "run"))
+
+
+def test_resume_is_exact_and_other_models_are_refused(test_config, tmp_path):
+  test_config.update_from_flattened_dict(CONSTANT_LR)
+  test_config.num_train_steps = 8
+  straight = train.train_and_evaluate(test_config, str(tmp_path / "straight"))
+  test_config.num_train_steps = 4
+  first = train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+  test_config.num_train_steps = 8
+  second = train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+  assert [s for s, _ in first["losses"]] == [1, 2, 3, 4]
+  assert [s for s, _ in second["losses"]] == [5, 6, 7, 8]
+  # Bitwise on CPU: same program, same data order, same per-step rng.
+  assert first["losses"] + second["losses"] == straight["losses"]
+  a = load_params(tmp_path / "straight", 8)
+  b = load_params(tmp_path / "resumed", 8)
+  assert a.keys() == b.keys()
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+  test_config.model.widths = (4, 8, 16)
+  test_config.num_train_steps = 10
+  with pytest.raises(CheckpointMismatchError, match="different model"):
+    train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(test_config,
+                                                              tmp_path):
+  # The learning rate jumps to 1e35 at step 4: step 5's update explodes the
+  # parameters, so the loss of step 6 is no longer finite.
+  test_config.update_from_flattened_dict({
+      "optimizer.name": "sgd", "optimizer.schedule": "step",
+      "optimizer.step_boundaries": (0.5,), "optimizer.step_factor": 1e38,
+      "optimizer.learning_rate": 1e-3, "num_train_steps": 8,
+      "checkpoint_every_steps": 2, "log_every_steps": 2})
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"non-finite loss at step 6: class=.*loss=") as e:
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert "checkpoint (step 4)" in str(e.value)
+  steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints"))
+  assert steps[-1] == 4
+
+
+def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):
+  overrides = dict(CONSTANT_LR, num_train_steps=4)
+  one = run_helper(tmp_path / "one", overrides, background=True)
+  eight = run_helper(
+      tmp_path / "eight", overrides, background=True,
+      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+  one, eight = finish_helper(one), finish_helper(eight)
+  assert len(one["losses"]) == 4
+  np.testing.assert_allclose([l for _, l in eight["losses"]],
+                             [l for _, l in one["losses"]], rtol=1e-5)
+  np.testing.assert_allclose(eight["eval"]["voc_map50"],
+                             one["eval"]["voc_map50"], atol=1e-6)
+
+
+def test_two_processes_train_like_one(tmp_path):
+  overrides = dict(CONSTANT_LR, num_train_steps=4)
+  port = free_port()
+  procs = [run_helper(tmp_path / "multi", overrides, background=True, env={
+      "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+      "VQ_NUM_PROCESSES": "2", "VQ_PROCESS_ID": str(i)}) for i in range(2)]
+  multi = [finish_helper(p) for p in procs]
+  single = run_helper(tmp_path / "single", overrides)
+  for m in multi:
+    np.testing.assert_allclose([l for _, l in m["losses"]],
+                               [l for _, l in single["losses"]], rtol=1e-5)
+  a = load_params(tmp_path / "multi", 4)
+  b = load_params(tmp_path / "single", 4)
+  for k in a:
+    np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
+  workdir = tmp_path / "run"
+  cmd = [sys.executable, "-m", "vq.main",
+         f"--config={ROOT}/configs/yolo.py:variant=test",
+         f"--workdir={workdir}", "--config.num_train_steps=100000",
+         "--config.checkpoint_every_steps=100000",
+         "--config.eval_every_steps=100000", "--config.log_every_steps=5",
+         "--config.optimizer.schedule=constant"]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  for line in proc.stderr:  # wait until training runs
+    if "train/loss=" in line:
+      break
+  proc.send_signal(signal.SIGTERM)
+  rest = proc.stderr.read()
+  assert proc.wait(timeout=120) == 0, rest[-3000:]
+  assert "exiting" in rest
+  saved = [int(d) for d in os.listdir(workdir / "checkpoints")]
+  assert len(saved) == 1 and 5 <= saved[0] < 100000
+  # Resuming runs only the remaining steps.
+  resumed = run_helper(workdir, dict(CONSTANT_LR, num_train_steps=saved[0] + 2))
+  assert [s for s, _ in resumed["losses"]] == [saved[0] + 1, saved[0] + 2]
