@@ -7,10 +7,16 @@
 Started as several processes, each calls jax.distributed.initialize (see
 vq/distributed.py and docs/scaling.md).
 """
-from absl import app, flags
-from ml_collections import config_flags
+import logging
+import os
 
-from vq import distributed, train
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorBoard writer's TF
+
+from absl import app, flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from vq import distributed, train  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -20,9 +26,22 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints and logs.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+class _OnlyWarningsFrom(logging.Filter):
+  """Drops INFO records of chatty libraries (orbax logs every file it writes)."""
+
+  def __init__(self, *names):
+    super().__init__()
+    self.names = names
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or not any(
+        f"/{n}/" in record.pathname for n in self.names)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  absl_logging.get_absl_handler().addFilter(_OnlyWarningsFrom("orbax"))
   distributed.initialize_if_launched()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 

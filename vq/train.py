@@ -3,8 +3,6 @@
 The task supplies the model, a pure loss, its datasets and its evaluation; this
 module owns the mesh, shardings, the jitted steps, logging and checkpoints.
 """
-import json
-import math
 import os
 import signal
 import threading
@@ -102,6 +100,56 @@ def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
   return means
 
 
+def _state_factory(task, config, mesh):
+  """How to build the train state, and its shardings, without building it.
+
+  Returns:
+    (init_state(rng) -> TrainState, state shardings, abstract state with
+    shardings, optax transformation, schedule, model description).
+  """
+  init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  init_variables = lambda rng: task.model.init(
+      {"params": rng, "dropout": rng}, task.dummy_input(), train=False)
+  abstract_params = jax.eval_shape(init_variables, init_rng)["params"]
+  tx, schedule = make_optimizer(config, abstract_params)
+
+  def init_state():
+    variables = init_variables(init_rng)
+    params = variables["params"]
+    return TrainState(step=jnp.int32(0), params=params,
+                      batch_stats=variables.get("batch_stats", {}),
+                      opt_state=tx.init(params), rng=state_rng)
+
+  abstract = jax.eval_shape(init_state)
+  shardings = jax.tree.map(lambda _: sharding.replicated(mesh), abstract)
+  abstract = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+      abstract, shardings)
+  description = model_description(config.task, abstract_params)
+  return init_state, shardings, abstract, tx, schedule, description
+
+
+def _evaluate(task, eval_step, state, config, mesh):
+  """Runs the jitted eval step over the held-out split on every process."""
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  results = []
+  for batch in pipeline.eval_batches(task.eval_source(), task.eval_transform,
+                                     config.eval_batch_size,
+                                     config.data_threads):
+    inputs = sharding.replicated_batch_as_global(
+        {k: v for k, v in batch.items() if k != "mask"}, mesh)
+    results.append((batch, jax.device_get(eval_step(variables, inputs))))
+  return task.evaluate(results)
+
+
+def _write_eval(writer, step, scalars, images):
+  writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
+  if images:
+    writer.write_images(step, {f"eval/{k}": v for k, v in images.items()})
+  logging.info("eval at step %d: %s", step, ", ".join(
+      f"{k}={v:.4f}" for k, v in scalars.items() if "/" not in k))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains `config.task` in `workdir`, resuming from its latest checkpoint.
 
@@ -128,33 +176,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       process_index=jax.process_index(), process_count=jax.process_count())
   train_iter = pipeline.train_iterator(train_ds, config.data_threads)
 
-  # State: shapes first, then created directly with its shardings.
-  init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-  abstract_vars = jax.eval_shape(
-      lambda r: task.model.init({"params": r, "dropout": r},
-                                task.dummy_input(), train=False), init_rng)
-  tx, schedule = make_optimizer(config, abstract_vars["params"])
-
-  def init_state(rng):
-    variables = task.model.init({"params": rng, "dropout": rng},
-                                task.dummy_input(), train=False)
-    params = variables["params"]
-    return TrainState(step=jnp.int32(0), params=params,
-                      batch_stats=variables.get("batch_stats", {}),
-                      opt_state=tx.init(params), rng=state_rng)
-
-  abstract_state = jax.eval_shape(init_state, init_rng)
-  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh),
-                                abstract_state)
-  description = model_description(config.task, abstract_vars["params"])
+  # State: restored into its shardings, or created directly with them.
+  init_state, state_sharding, abstract_state, tx, schedule, description = (
+      _state_factory(task, config, mesh))
   checkpoints = Checkpoints(workdir, config.keep_checkpoints)
-  abstract_sharded = jax.tree.map(
-      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-      abstract_state, state_sharding)
-  state, start_step = checkpoints.restore_latest(abstract_sharded, train_iter,
+  state, start_step = checkpoints.restore_latest(abstract_state, train_iter,
                                                  description)
   if state is None:
-    state = jax.jit(init_state, out_shardings=state_sharding)(init_rng)
+    state = jax.jit(init_state, out_shardings=state_sharding)()
     start_step = 0
     parameter_overview.log_parameter_overview(state.params)
     writer.write_hparams(config_base.flatten_for_hparams(config))
@@ -162,37 +191,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     logging.info("Resumed from %s at step %d.", checkpoints.directory,
                  start_step)
 
-  batch_sharding = sharding.batch_sharding(mesh)
   replicated = sharding.replicated(mesh)
   train_step = jax.jit(_make_train_step(task, tx, schedule),
-                       in_shardings=(state_sharding, batch_sharding),
+                       in_shardings=(state_sharding,
+                                     sharding.batch_sharding(mesh)),
                        out_shardings=(state_sharding, replicated),
                        donate_argnums=0)
   eval_step = jax.jit(task.eval_step, out_shardings=replicated)
-
-  def evaluate(state, step):
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
-    results = []
-    for batch in pipeline.eval_batches(task.eval_source(), task.eval_transform,
-                                       config.eval_batch_size,
-                                       config.data_threads):
-      inputs = sharding.replicated_batch_as_global(
-          {k: v for k, v in batch.items() if k != "mask"}, mesh)
-      results.append((batch, jax.device_get(eval_step(variables, inputs))))
-    scalars, images = task.evaluate(results)
-    writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
-    if images:
-      writer.write_images(step, {f"eval/{k}": v for k, v in images.items()})
-    logging.info("eval at step %d: %s", step, ", ".join(
-        f"{k}={v:.4f}" for k, v in scalars.items() if "/" not in k))
-    return scalars
 
   hooks = [periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer,
       every_steps=config.log_every_steps)]
   if config.profile_steps and is_chief:
     hooks.append(periodic_actions.Profile(
-        logdir=workdir, num_profile_steps=config.profile_steps, first_profile=10))
+        logdir=workdir, num_profile_steps=config.profile_steps,
+        first_profile=10))
 
   summary = {"step": start_step, "train": {}, "eval": {}, "losses": [],
              "preempted": False}
@@ -219,7 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
               time.perf_counter() - window_start, last_saved, summary["losses"])
           wait_time, window_start = 0.0, time.perf_counter()
         if not preempt and (last or step % config.eval_every_steps == 0):
-          summary["eval"] = evaluate(state, step)
+          scalars, images = _evaluate(task, eval_step, state, config, mesh)
+          _write_eval(writer, step, scalars, images)
+          summary["eval"] = scalars
         if save:
           checkpoints.save(step, state, train_iter, description, force=preempt)
           last_saved = step

@@ -107,8 +107,8 @@ def _bounds(shapes, centre):
   return np.concatenate([pts.min(0), pts.max(0)])
 
 
-def generate(seed, index, image_size, max_objects=3, min_size=0.14,
-             max_size=0.34):
+def generate(seed, index, image_size, max_objects=3, min_size=0.18,
+             max_size=0.36):
   """One image with its boxes.
 
   Returns:
