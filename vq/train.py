@@ -28,14 +28,20 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class _TermSignal:
-  """Records SIGTERM (preemption) so the loop can save and exit cleanly."""
+  """Records SIGTERM (preemption) so the loop can save and exit cleanly.
+
+  Single-process runs only: with several processes, JAX's preemption service
+  handles SIGTERM and orbax's `reached_preemption` tells every process when to
+  save.
+  """
 
   def __init__(self):
     self.received = False
     self._previous = None
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if (jax.process_count() == 1 and
+        threading.current_thread() is threading.main_thread()):
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     return self
 

@@ -99,11 +99,11 @@ def _nms_fixed_point(boxes, scores, iou_threshold, score_threshold,
 
   keep, _ = jax.lax.while_loop(lambda c: c[1], body, (valid, jnp.bool_(True)))
   num_kept = jnp.minimum(jnp.sum(keep), max_outputs).astype(jnp.int32)
-  # Kept positions first, in score order; then pad with -1.
-  rank = jnp.where(keep, jnp.arange(n), n)
-  first = jnp.sort(rank)[:max_outputs] if n >= max_outputs else jnp.pad(
-      jnp.sort(rank), (0, max_outputs - n), constant_values=n)
-  indices = jnp.where(first < n, order[jnp.minimum(first, n - 1)], -1)
+  # Kept positions first (in score order), dropped ones after as n.
+  positions = jnp.sort(jnp.where(keep, jnp.arange(n), n))
+  positions = jnp.pad(positions, (0, max(max_outputs - n, 0)),
+                      constant_values=n)[:max_outputs]
+  indices = jnp.where(positions < n, order[jnp.minimum(positions, n - 1)], -1)
   return indices.astype(jnp.int32), num_kept
 
 
