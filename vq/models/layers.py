@@ -3,6 +3,7 @@ import functools
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 LEAKY_SLOPE = 0.1
 
@@ -33,3 +34,55 @@ class ConvBN(nn.Module):
 
 max_pool_2x2 = functools.partial(nn.max_pool, window_shape=(2, 2),
                                  strides=(2, 2))
+
+
+def same_padding(size, kernel, stride):
+  """TensorFlow 'SAME' padding (before, after) of one spatial axis."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+class DepthwiseConv3x3(nn.Module):
+  """3x3 depthwise convolution as 9 shifted multiply-adds.
+
+  Same parameter ('kernel' [3, 3, 1, C], as nn.Conv with
+  feature_group_count=C) and same outputs as the grouped convolution, but XLA
+  on CPU computes its weight gradient as a cheap reduction instead of a full
+  C x C convolution (docs/benchmarks.md).
+
+  Attributes:
+    strides: 1 or 2.
+    padding: 'SAME' (TensorFlow/Keras: extra padding after) or 'SYMMETRIC'
+      (PyTorch: one pixel on each side).
+  """
+  strides: int = 1
+  padding: str = "SAME"
+  kernel_init: callable = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    kernel = self.param("kernel", self.kernel_init, (3, 3, 1, c), jnp.float32)
+    s = self.strides
+    h, w = x.shape[1:3]
+    if self.padding == "SAME":
+      ph, pw = same_padding(h, 3, s), same_padding(w, 3, s)
+    elif self.padding == "SYMMETRIC":
+      ph = pw = (1, 1)
+    else:
+      raise ValueError(f"padding must be SAME or SYMMETRIC, got {self.padding!r}")
+    out_h = (h + sum(ph) - 3) // s + 1
+    out_w = (w + sum(pw) - 3) // s + 1
+    xp = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))
+    out = None
+    for i in range(3):
+      for j in range(3):
+        tap = jax.lax.slice(
+            xp, (0, i, j, 0),
+            (xp.shape[0], i + (out_h - 1) * s + 1, j + (out_w - 1) * s + 1, c),
+            (1, s, s, 1))
+        term = tap * kernel[i, j, 0]
+        out = term if out is None else out + term
+    return out
+

@@ -1,0 +1,105 @@
+import flax.traverse_util
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vq.models import convert
+from vq.models.layers import DepthwiseConv3x3
+from vq.models.mobilenet_v2 import MobileNetV2
+
+
+def counts(model, size=224):
+  v = jax.eval_shape(lambda: model.init(jax.random.key(0),
+                                        jnp.zeros((1, size, size, 3))))
+  n = lambda t: int(sum(np.prod(x.shape) for x in jax.tree.leaves(t)))
+  return n(v["params"]), n(v["batch_stats"])
+
+
+def test_published_parameter_counts():
+  # Keras: 3,538,984 parameters of which 34,112 non-trainable.
+  assert counts(MobileNetV2()) == (3_504_872, 34_112)
+  assert counts(MobileNetV2(include_top=False)) == (2_223_872, 34_112)
+  assert counts(MobileNetV2(padding="torch")) == (3_504_872, 34_112)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [7, 8])
+@pytest.mark.parametrize("padding, conv_padding", [
+    ("SAME", "SAME"), ("SYMMETRIC", ((1, 1), (1, 1)))])
+def test_depthwise_matches_grouped_convolution(stride, size, padding,
+                                               conv_padding):
+  import flax.linen as nn
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
+  dw = DepthwiseConv3x3(strides=stride, padding=padding)
+  v = dw.init(jax.random.key(1), x)
+  ref = nn.Conv(5, (3, 3), strides=stride, padding=conv_padding,
+                feature_group_count=5, use_bias=False)
+  np.testing.assert_allclose(dw.apply(v, x), ref.apply(v, x), atol=1e-5)
+  g1 = jax.grad(lambda v: jnp.sum(dw.apply(v, x) ** 2))(v)
+  g2 = jax.grad(lambda v: jnp.sum(ref.apply(v, x) ** 2))(v)
+  np.testing.assert_allclose(g1["params"]["kernel"], g2["params"]["kernel"],
+                             rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def keras_weights(tmp_path_factory):
+  import keras
+  model = keras.applications.MobileNetV2(input_shape=(224, 224, 3),
+                                         weights=None)
+  rng = np.random.default_rng(0)
+  for layer in model.layers:  # random BatchNorm statistics, not 0 and 1
+    if type(layer).__name__ == "BatchNormalization":
+      g, b, m, v = layer.get_weights()
+      layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
+                         rng.normal(0, 0.1, m.shape), rng.uniform(0.5, 1.5, v.shape)])
+  path = str(tmp_path_factory.mktemp("keras") / "mobilenet_v2.weights.h5")
+  model.save_weights(path)
+  x = rng.uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
+  return path, x, np.asarray(model(x, training=False))
+
+
+def test_keras_weights_give_keras_outputs(keras_weights):
+  path, x, expected = keras_weights
+  variables = convert.load_keras_mobilenet_v2(path)
+  model = MobileNetV2(padding="keras")
+  logits = model.apply(variables, jnp.asarray(x), train=False)
+  np.testing.assert_allclose(jax.nn.softmax(logits), expected, atol=1e-4)
+  init = jax.eval_shape(lambda: model.init(jax.random.key(0), x[:1]))
+  assert jax.tree.structure(init) == jax.tree.structure(variables)
+
+
+def test_torchvision_state_dict_maps_every_tensor():
+  model = MobileNetV2(padding="torch")
+  v = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+  v = jax.tree.map(lambda a: np.random.default_rng(a.size).normal(
+      size=a.shape).astype(np.float32), v)
+  # Write the state dict torchvision would hold, with its names and shapes.
+  sd = {}
+  for prefix, name, kind in convert.torchvision_names():
+    p = v["params"][name]
+    if kind in ("conv", "dw"):
+      sd[prefix + ".weight"] = np.transpose(p["kernel"], (3, 2, 0, 1))
+    elif kind == "bn":
+      s = v["batch_stats"][name]
+      sd.update({prefix + ".weight": p["scale"], prefix + ".bias": p["bias"],
+                 prefix + ".running_mean": s["mean"],
+                 prefix + ".running_var": s["var"],
+                 prefix + ".num_batches_tracked": np.array(1)})
+    else:
+      sd[prefix + ".weight"] = p["kernel"].T
+      sd[prefix + ".bias"] = p["bias"]
+  assert sd["features.0.0.weight"].shape == (32, 3, 3, 3)
+  assert sd["features.2.conv.1.0.weight"].shape == (96, 1, 3, 3)
+  assert sd["features.18.0.weight"].shape == (1280, 320, 1, 1)
+  assert sd["classifier.1.weight"].shape == (1000, 1280)
+  assert len(sd) == 314  # torchvision's mobilenet_v2().state_dict()
+  loaded = convert.variables_from_torchvision(sd)
+  flat_a = flax.traverse_util.flatten_dict(loaded)
+  flat_b = flax.traverse_util.flatten_dict(jax.device_get(v))
+  assert flat_a.keys() == flat_b.keys()
+  for k in flat_a:
+    np.testing.assert_array_equal(flat_a[k], flat_b[k], err_msg=str(k))
+  del sd["features.5.conv.1.0.weight"]
+  with pytest.raises(KeyError, match="features.5.conv.1.0.weight"):
+    convert.variables_from_torchvision(sd)
