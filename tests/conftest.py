@@ -36,15 +36,16 @@ def finish_helper(proc, timeout=300):
   return json.loads(line[len("SUMMARY "):])
 
 
-def load_params(workdir, step):
-  """A checkpoint's parameters as numpy arrays, whatever its device layout."""
+def load_params(workdir, step, collection="params"):
+  """A checkpoint's parameters (or another state field) as numpy arrays,
+  whatever its device layout."""
   import jax
   path = os.path.join(workdir, "checkpoints", str(step), "state")
   checkpointer = ocp.PyTreeCheckpointer()
   tree = checkpointer.metadata(path).item_metadata.tree
   state = checkpointer.restore(path, restore_args=jax.tree.map(
       lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
-  return {k: np.asarray(v) for k, v in _flatten(state["params"]).items()}
+  return {k: np.asarray(v) for k, v in _flatten(state[collection]).items()}
 
 
 def _flatten(tree, prefix=""):
@@ -62,3 +63,10 @@ def test_config():
   sys.path.insert(0, ROOT)
   from configs import yolo
   return yolo.get_config("variant=test")
+
+
+@pytest.fixture
+def keypoints_test_config():
+  sys.path.insert(0, ROOT)
+  from configs import keypoints
+  return keypoints.get_config("variant=test")

@@ -9,6 +9,7 @@ import os
 import flax.traverse_util
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -88,3 +89,18 @@ class Checkpoints:
 
   def close(self):
     self.manager.close()
+
+
+def load_variables(workdir):
+  """Model variables (params, batch_stats) of a workdir's latest checkpoint,
+  as numpy arrays on the host, whatever mesh saved them."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = ocp.utils.checkpoint_steps(directory) if os.path.isdir(directory) else []
+  if not steps:
+    raise FileNotFoundError(f"no vq checkpoint in {directory}")
+  path = os.path.join(directory, str(max(steps)), "state")
+  checkpointer = ocp.PyTreeCheckpointer()
+  tree = checkpointer.metadata(path).item_metadata.tree
+  state = checkpointer.restore(path, restore_args=jax.tree.map(
+      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+  return {"params": state["params"], "batch_stats": state["batch_stats"]}

@@ -114,13 +114,11 @@ def _state_factory(task, config, mesh):
     shardings, optax transformation, schedule, model description).
   """
   init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-  init_variables = lambda rng: task.model.init(
-      {"params": rng, "dropout": rng}, task.dummy_input(), train=False)
-  abstract_params = jax.eval_shape(init_variables, init_rng)["params"]
+  abstract_params = jax.eval_shape(task.init_variables, init_rng)["params"]
   tx, schedule = make_optimizer(config, abstract_params)
 
   def init_state():
-    variables = init_variables(init_rng)
+    variables = task.init_variables(init_rng)
     params = variables["params"]
     return TrainState(step=jnp.int32(0), params=params,
                       batch_stats=variables.get("batch_stats", {}),

@@ -62,3 +62,54 @@ def pr_curve_image(precision, recall, title, size=256):
   cv2.putText(img, "precision", (2, m + span + 14), cv2.FONT_HERSHEY_PLAIN,
               0.9, (0, 0, 0), 1, cv2.LINE_AA)
   return img
+
+
+def draw_keypoints(image, pred, true, scale=1):
+  """True keypoints as rings, predictions as crosses, one colour each.
+
+  pred, true: [K, 2] normalised (x, y).
+  """
+  out = np.ascontiguousarray(np.kron(image, np.ones((scale, scale, 1),
+                                                    np.uint8)))
+  h, w = out.shape[:2]
+  for k, (p, t) in enumerate(zip(pred, true)):
+    colour = class_colour(k)
+    tx, ty = int(round(t[0] * w)), int(round(t[1] * h))
+    px, py = int(round(p[0] * w)), int(round(p[1] * h))
+    cv2.circle(out, (tx, ty), 4, colour, 1, cv2.LINE_AA)
+    cv2.drawMarker(out, (px, py), colour, cv2.MARKER_CROSS, 7, 1)
+  return out
+
+
+def line_chart(series, title, size=(640, 400), log_y=False):
+  """Curves {name: (x, y)} on one chart with a legend, as uint8 RGB."""
+  w, h = size
+  img = np.full((h, w, 3), 255, np.uint8)
+  left, right, top, bottom = 60, 20, 30, 40
+  xs = np.concatenate([np.asarray(x, float) for x, _ in series.values()])
+  ys = np.concatenate([np.asarray(y, float) for _, y in series.values()])
+  f = np.log10 if log_y else (lambda v: v)
+  y_lo, y_hi = f(np.min(ys)), f(np.max(ys))
+  x_lo, x_hi = np.min(xs), np.max(xs)
+  sx = lambda x: left + (x - x_lo) / max(x_hi - x_lo, 1e-12) * (w - left - right)
+  sy = lambda y: top + (y_hi - f(y)) / max(y_hi - y_lo, 1e-12) * (h - top - bottom)
+  cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)
+  for t in np.linspace(0, 1, 5):
+    yv = y_lo + t * (y_hi - y_lo)
+    y = int(sy(10 ** yv if log_y else yv))
+    cv2.line(img, (left, y), (w - right, y), (225, 225, 225), 1)
+    cv2.putText(img, f"{10 ** yv if log_y else yv:.3g}", (2, y + 4),
+                cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 0, 0), 1, cv2.LINE_AA)
+  cv2.putText(img, f"{x_lo:g}", (left, h - bottom + 15),
+              cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 0, 0), 1, cv2.LINE_AA)
+  cv2.putText(img, f"{x_hi:g}", (w - right - 40, h - bottom + 15),
+              cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 0, 0), 1, cv2.LINE_AA)
+  cv2.putText(img, title, (left, top - 10), cv2.FONT_HERSHEY_PLAIN, 1.1,
+              (0, 0, 0), 1, cv2.LINE_AA)
+  for i, (name, (x, y)) in enumerate(series.items()):
+    pts = np.stack([[sx(a) for a in x], [sy(b) for b in y]], 1)
+    cv2.polylines(img, [np.round(pts).astype(np.int32)], False,
+                  class_colour(i), 2, cv2.LINE_AA)
+    cv2.putText(img, name, (w - right - 150, top + 18 + 16 * i),
+                cv2.FONT_HERSHEY_PLAIN, 1.0, class_colour(i), 1, cv2.LINE_AA)
+  return img

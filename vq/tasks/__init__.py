@@ -1,8 +1,12 @@
 """Tasks by name: the one place that lists them."""
+from vq.tasks.classification import ClassificationTask
 from vq.tasks.detection import DetectionTask
+from vq.tasks.keypoints import KeypointsTask
 
 TASKS = {
+    ClassificationTask.name: ClassificationTask,
     DetectionTask.name: DetectionTask,
+    KeypointsTask.name: KeypointsTask,
 }
 
 

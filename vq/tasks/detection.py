@@ -120,6 +120,9 @@ class DetectionTask:
   def dummy_input(self):
     return jnp.zeros((1, self.image_size, self.image_size, 3), jnp.float32)
 
+  def init_variables(self, rng):
+    return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
+
   # Data ---------------------------------------------------------------------
 
   def _read_annotations(self):

@@ -1,0 +1,64 @@
+r"""Adhesive-bead keypoints: MobileNetV2 features + regression head.
+
+  python -m vq.main --config=configs/keypoints.py --workdir=/tmp/vq/kp
+
+Variants (after the colon):
+  default        alpha 0.35 at 96x96, sized for a 2-core CPU.
+  frozen=1       the backbone frozen (zero updates, BatchNorm on running
+                 statistics): the study's ablation.
+  variant=full   alpha 1.0 at 224x224 (with model.backbone_weights naming an
+                 ImageNet Keras .h5 or torchvision .pth file).
+  variant=test   a few steps at 32x32 for tests.
+"""
+from vq import config_base
+from vq.tasks import keypoints
+
+
+def parse_arg(arg):
+  return dict(kv.split("=", 1) for kv in arg.split(",") if kv) if arg else {}
+
+
+def get_config(arg=None):
+  args = parse_arg(arg)
+  variant = args.get("variant", "default")
+  c = config_base.trainer_config()
+  c.update(keypoints.default_config())
+  c.task = "keypoints"
+  c.batch_size = 32
+  c.num_train_steps = 2000
+  c.log_every_steps = 100
+  c.eval_every_steps = 1000
+  c.checkpoint_every_steps = 1000
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 2e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 100
+  if args.get("frozen") == "1":
+    c.freeze = ("^backbone/",)
+  if variant == "full":
+    c.model.alpha = 1.0
+    c.data.image_size = 224
+    c.batch_size = 16
+    c.num_train_steps = 20000
+    c.optimizer.learning_rate = 1e-3
+  elif variant == "test":
+    c.data.image_size = 32
+    c.data.synthetic_train_size = 64
+    c.data.synthetic_eval_size = 16
+    c.batch_size = 8
+    c.eval_batch_size = 8
+    c.num_train_steps = 4
+    c.log_every_steps = 2
+    c.eval_every_steps = 4
+    c.checkpoint_every_steps = 4
+    c.optimizer.warmup_steps = 0
+  elif variant != "default":
+    raise ValueError(f"unknown variant {variant!r}: default, full or test")
+  return c
+
+
+# launch/ablation.py runs these variants side by side.
+ABLATION = {
+    "fine_tuned": {},
+    "frozen": {"freeze": ("^backbone/",)},
+}

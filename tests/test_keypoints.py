@@ -1,0 +1,123 @@
+import flax.traverse_util
+import jax
+import numpy as np
+import pytest
+
+from conftest import load_params
+from vq import train
+from vq.data.keypoint_augment import resize_and_augment
+from vq.data.synthetic_bead import FLIP_PERMUTATION, SyntheticBeads
+from vq.metrics.keypoints import keypoint_metrics
+from vq.tasks.keypoints import KeypointsTask
+
+
+def dot_record():
+  """A 50x80 image with three bright single-pixel dots as keypoints."""
+  image = np.zeros((50, 80, 3), np.uint8)
+  points = np.array([[10, 30], [60, 30], [35, 8]])  # pixel (column, row)
+  for k, (x, y) in enumerate(points):
+    image[y - 1:y + 2, x - 1:x + 2, k] = 255
+  centres = (points + 0.5) / np.array([80, 50])
+  return {"image": image, "keypoints": centres.astype(np.float32)}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_keypoints_follow_the_image(seed):
+  out = resize_and_augment(dot_record(), 64, np.random.default_rng(seed),
+                           scale_range=0.2, shift_range=0.05, rotation=20,
+                           flip=True, flip_permutation=(0, 1, 2))
+  for k in range(3):
+    channel = out["image"][..., k].astype(float)
+    ys, xs = np.mgrid[0:64, 0:64]
+    centre = [(channel * (xs + 0.5)).sum() / channel.sum(),
+              (channel * (ys + 0.5)).sum() / channel.sum()]
+    np.testing.assert_allclose(out["keypoints"][k] * 64, centre, atol=0.5)
+
+
+def test_flip_swaps_left_and_right():
+  class Flip:  # a stand-in Generator: no zoom, shift or rotation; flip
+    def uniform(self, low, high, size=None):
+      return np.full(size, (low + high) / 2) if size else (low + high) / 2
+
+    def random(self):
+      return 0.0
+
+  r = dot_record()
+  out = resize_and_augment(r, 80, Flip(), flip=True,
+                           flip_permutation=FLIP_PERMUTATION)
+  # The left dot (x=10.5 of 80) is now on the right, and labelled right.
+  np.testing.assert_allclose(out["keypoints"][1, 0], 1 - r["keypoints"][0, 0],
+                             atol=1e-6)
+  np.testing.assert_allclose(out["keypoints"][0, 0], 1 - r["keypoints"][1, 0],
+                             atol=1e-6)
+
+
+def test_keypoint_metrics_hand_worked():
+  true = np.zeros((2, 2, 2))
+  pred = np.array([[[3, 4], [0, 1]], [[0, 0], [6, 8]]], float)  # 5, 1, 0, 10
+  m = keypoint_metrics(pred, true, (100, 100), names=["a", "b"])
+  assert m["mean_error_px"] == 4.0
+  assert m["error_px/a"] == 2.5 and m["error_px/b"] == 5.5
+  assert m["pck@2px"] == 0.5 and m["pck@5px"] == 0.75 and m["pck@10px"] == 1.0
+  assert m["pck@0.05diag"] == 0.75  # radius 7.07
+
+
+def test_synthetic_beads_are_reproducible():
+  a, b = SyntheticBeads(4, 3, 48)[2], SyntheticBeads(4, 3, 48)[2]
+  np.testing.assert_array_equal(a["image"], b["image"])
+  assert a["keypoints"].shape == (3, 2)
+  assert np.all((a["keypoints"] > 0) & (a["keypoints"] < 1))
+  # The top point lies above both bottom points (y grows downwards).
+  assert a["keypoints"][2, 1] < a["keypoints"][:2, 1].min()
+
+
+def test_frozen_backbone_stays_bitwise_identical(keypoints_test_config,
+                                                 tmp_path):
+  config = keypoints_test_config
+  config.freeze = ("^backbone/",)
+  train.train_and_evaluate(config, str(tmp_path))
+  task = KeypointsTask(config)
+  init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
+  init = jax.device_get(task.init_variables(init_rng))
+  flat = lambda t: flax.traverse_util.flatten_dict(t, sep="/")
+  params = load_params(tmp_path, 4)
+  stats = load_params(tmp_path, 4, "batch_stats")
+  for k, v in flat(init["params"]).items():
+    if k.startswith("backbone/"):
+      np.testing.assert_array_equal(params[k], v, err_msg=k)
+    else:
+      assert not np.array_equal(params[k], v), f"{k} was not trained"
+  for k, v in flat(init["batch_stats"]).items():
+    np.testing.assert_array_equal(stats[k], v, err_msg=k)
+
+
+def test_fine_tuned_backbone_changes(keypoints_test_config, tmp_path):
+  train.train_and_evaluate(keypoints_test_config, str(tmp_path))
+  task = KeypointsTask(keypoints_test_config)
+  init_rng, _ = jax.random.split(jax.random.PRNGKey(0))
+  init = jax.device_get(task.init_variables(init_rng))
+  stats = load_params(tmp_path, 4, "batch_stats")
+  key = "backbone/bn_Conv1/mean"
+  assert not np.array_equal(stats[key], init["batch_stats"]["backbone"]
+                            ["bn_Conv1"]["mean"])
+
+
+def test_backbone_starts_from_a_pretraining_workdir(keypoints_test_config,
+                                                   tmp_path):
+  from configs import pretrain_mobilenet
+  pre = pretrain_mobilenet.get_config("variant=test")
+  summary = train.train_and_evaluate(pre, str(tmp_path / "pre"))
+  assert 0.0 <= summary["eval"]["accuracy"] <= 1.0
+  config = keypoints_test_config
+  config.model.backbone_weights = str(tmp_path / "pre")
+  task = KeypointsTask(config)
+  init = jax.device_get(task.init_variables(jax.random.PRNGKey(1)))
+  pretrained = load_params(tmp_path / "pre", 2)
+  for k, v in pretrained.items():
+    if not k.startswith("predictions/"):
+      np.testing.assert_array_equal(
+          init["params"]["backbone"][k.split("/")[0]][k.split("/")[1]], v,
+          err_msg=k)
+  config.model.alpha = 0.5
+  with pytest.raises(ValueError, match="same alpha needed"):
+    KeypointsTask(config).init_variables(jax.random.PRNGKey(1))

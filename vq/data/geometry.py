@@ -1,0 +1,49 @@
+"""Affine warps of an image with its annotations, in continuous coordinates.
+
+Pixel i spans [i, i + 1): a point, box corner or keypoint maps through the
+same 2x3 matrix as the image content, so annotations follow pixels exactly.
+"""
+import cv2
+import numpy as np
+
+
+def affine_matrix(in_hw, out_size, scale=1.0, shift=(0.0, 0.0), flip=False,
+                  angle=0.0):
+  """2x3 matrix from input pixels to a square output of `out_size`.
+
+  The image is resized to the square, rotated by `angle` degrees
+  (counter-clockwise) and scaled by `scale` about the centre, shifted by
+  `shift` (fractions of the output size), then optionally mirrored
+  left-right.
+  """
+  h, w = in_hw
+  resize = np.array([[out_size / w, 0, 0], [0, out_size / h, 0], [0, 0, 1]])
+  c = out_size / 2
+  rot = cv2.getRotationMatrix2D((c, c), angle, scale)
+  rot[:, 2] += np.asarray(shift) * out_size
+  m = np.vstack([rot, [0, 0, 1]]) @ resize
+  if flip:
+    m = np.array([[-1, 0, out_size], [0, 1, 0], [0, 0, 1]]) @ m
+  return m[:2]
+
+
+def warp_image(image, matrix, out_size, interpolation=cv2.INTER_LINEAR):
+  """Warps with a continuous-coordinate matrix (see module docstring)."""
+  # OpenCV puts pixel centres at integers: shift by half a pixel on each side.
+  m_cv = matrix.copy()
+  m_cv[:, 2] += 0.5 * (m_cv[:, 0] + m_cv[:, 1] - 1)
+  return cv2.warpAffine(image, m_cv, (out_size, out_size), flags=interpolation,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def transform_points(points, matrix):
+  """[..., 2] points through a 2x3 matrix."""
+  return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def brightness_contrast(image, brightness, contrast):
+  """image * contrast + brightness around the mean grey, in uint8."""
+  img = image.astype(np.float32)
+  mean = img.mean()
+  return np.clip((img - mean) * contrast + mean + brightness, 0,
+                 255).astype(np.uint8)
