@@ -14,12 +14,8 @@ from vq import config_base
 from vq.tasks import keypoints
 
 
-def parse_arg(arg):
-  return dict(kv.split("=", 1) for kv in arg.split(",") if kv) if arg else {}
-
-
 def get_config(arg=None):
-  args = parse_arg(arg)
+  args = config_base.parse_config_arg(arg)
   variant = args.get("variant", "default")
   c = config_base.trainer_config()
   c.update(keypoints.default_config())

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from vq.data.box_augment import resize_and_augment
-from vq.data.synthetic_parts import SyntheticParts, generate
+from vq.data.sources import GeneratedSource
+from vq.data.synthetic_parts import generate
 from vq.tasks.detection import encode_targets
 from vq.ops.yolo import decode_grid
 
@@ -82,7 +83,7 @@ def test_synthetic_parts_are_reproducible_and_valid():
   a, b = generate(7, 3, 64), generate(7, 3, 64)
   np.testing.assert_array_equal(a["image"], b["image"])
   np.testing.assert_array_equal(a["boxes"], b["boxes"])
-  source = SyntheticParts(20, seed=1, image_size=48)
+  source = GeneratedSource(generate, 20, seed=1, image_size=48)
   for i in range(len(source)):
     r = source[i]
     assert r["image"].shape == (48, 48, 3) and r["image"].dtype == np.uint8

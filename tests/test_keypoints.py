@@ -6,7 +6,7 @@ import pytest
 from conftest import load_params
 from vq import train
 from vq.data.keypoint_augment import resize_and_augment
-from vq.data.synthetic_bead import FLIP_PERMUTATION, SyntheticBeads
+from vq.data.synthetic_bead import FLIP_PERMUTATION, generate
 from vq.metrics.keypoints import keypoint_metrics
 from vq.tasks.keypoints import KeypointsTask
 
@@ -63,7 +63,7 @@ def test_keypoint_metrics_hand_worked():
 
 
 def test_synthetic_beads_are_reproducible():
-  a, b = SyntheticBeads(4, 3, 48)[2], SyntheticBeads(4, 3, 48)[2]
+  a, b = generate(3, 2, 48), generate(3, 2, 48)
   np.testing.assert_array_equal(a["image"], b["image"])
   assert a["keypoints"].shape == (3, 2)
   assert np.all((a["keypoints"] > 0) & (a["keypoints"] < 1))

@@ -41,6 +41,11 @@ def trainer_config():
   return c
 
 
+def parse_config_arg(arg):
+  """A config file's argument 'a=1,b=x' -> {'a': '1', 'b': 'x'}."""
+  return dict(kv.split("=", 1) for kv in arg.split(",") if kv) if arg else {}
+
+
 def _flat_keys(config, prefix=""):
   keys = set()
   for k, v in config.items():

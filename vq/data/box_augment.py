@@ -6,8 +6,7 @@ rotation the warped boxes stay axis-aligned and tight.
 """
 import numpy as np
 
-from vq.data.geometry import (affine_matrix, brightness_contrast,
-                              transform_points, warp_image)
+from vq.data.geometry import random_warp, transform_points
 
 
 def warp_boxes(boxes_px, matrix, out_size, min_visible=0.4):
@@ -49,20 +48,12 @@ def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
     the record with image uint8 [out_size, out_size, 3] and boxes still
     normalised to the new image.
   """
-  image = record["image"]
-  h, w = image.shape[:2]
-  scale, shift, mirror = 1.0, (0.0, 0.0), False
-  if rng is not None:
-    scale = rng.uniform(1 - scale_range, 1 + scale_range)
-    shift = tuple(rng.uniform(-shift_range, shift_range, 2))
-    mirror = flip and rng.random() < 0.5
-  m = affine_matrix((h, w), out_size, scale, shift, mirror)
-  out = warp_image(image, m, out_size)
+  h, w = record["image"].shape[:2]
+  out, m, _ = random_warp(record["image"], out_size, rng,
+                          scale_range=scale_range, shift_range=shift_range,
+                          flip=flip, brightness=brightness, contrast=contrast)
   boxes_px = record["boxes"] * np.array([w, h, w, h], np.float32)
   boxes, keep = warp_boxes(boxes_px, m, out_size, min_visible)
-  if rng is not None and (brightness or contrast):
-    out = brightness_contrast(out, rng.uniform(-brightness, brightness),
-                              rng.uniform(1 - contrast, 1 + contrast))
   result = dict(record)
   result["image"] = out
   result["boxes"] = (boxes / out_size).astype(np.float32)

@@ -47,3 +47,27 @@ def brightness_contrast(image, brightness, contrast):
   mean = img.mean()
   return np.clip((img - mean) * contrast + mean + brightness, 0,
                  255).astype(np.uint8)
+
+
+def random_warp(image, out_size, rng=None, *, scale_range=0.0, shift_range=0.0,
+                rotation=0.0, flip=False, brightness=0.0, contrast=0.0):
+  """Resizes an image to a square, with random zoom, shift, rotation, flip
+  and photometric jitter when `rng` (a numpy Generator) is given.
+
+  Returns:
+    (warped uint8 image, the 2x3 continuous-coordinate matrix used, whether
+    it was mirrored): annotations go through the same matrix.
+  """
+  h, w = image.shape[:2]
+  scale, shift, angle, mirror = 1.0, (0.0, 0.0), 0.0, False
+  if rng is not None:
+    scale = rng.uniform(1 - scale_range, 1 + scale_range)
+    shift = tuple(rng.uniform(-shift_range, shift_range, 2))
+    angle = rng.uniform(-rotation, rotation) if rotation else 0.0
+    mirror = flip and rng.random() < 0.5
+  m = affine_matrix((h, w), out_size, scale, shift, mirror, angle)
+  out = warp_image(image, m, out_size)
+  if rng is not None and (brightness or contrast):
+    out = brightness_contrast(out, rng.uniform(-brightness, brightness),
+                              rng.uniform(1 - contrast, 1 + contrast))
+  return out, m, mirror

@@ -1,8 +1,7 @@
 """Augmentation of an image with its keypoints: keypoints move exactly."""
 import numpy as np
 
-from vq.data.geometry import (affine_matrix, brightness_contrast,
-                              transform_points, warp_image)
+from vq.data.geometry import random_warp, transform_points
 
 
 def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
@@ -25,22 +24,14 @@ def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
     the record with image [out_size, out_size, 3] and keypoints normalised to
     it (they may fall outside [0, 1] after a shift).
   """
-  image = record["image"]
-  h, w = image.shape[:2]
-  scale, shift, angle, mirror = 1.0, (0.0, 0.0), 0.0, False
-  if rng is not None:
-    scale = rng.uniform(1 - scale_range, 1 + scale_range)
-    shift = tuple(rng.uniform(-shift_range, shift_range, 2))
-    angle = rng.uniform(-rotation, rotation)
-    mirror = flip and rng.random() < 0.5
-  m = affine_matrix((h, w), out_size, scale, shift, mirror, angle)
-  out = warp_image(image, m, out_size)
+  h, w = record["image"].shape[:2]
+  out, m, mirrored = random_warp(
+      record["image"], out_size, rng, scale_range=scale_range,
+      shift_range=shift_range, rotation=rotation, flip=flip,
+      brightness=brightness, contrast=contrast)
   points = transform_points(record["keypoints"] * np.array([w, h]), m)
-  if mirror and flip_permutation is not None:
+  if mirrored and flip_permutation is not None:
     points = points[list(flip_permutation)]
-  if rng is not None and (brightness or contrast):
-    out = brightness_contrast(out, rng.uniform(-brightness, brightness),
-                              rng.uniform(1 - contrast, 1 + contrast))
   result = dict(record)
   result["image"] = out
   result["keypoints"] = (points / out_size).astype(np.float32)

@@ -15,3 +15,19 @@ class AnnotatedImages:
     record = dict(self.records[index])
     record["image"] = read_image(record.pop("image_path"))
     return record
+
+
+class GeneratedSource:
+  """`num_records` images drawn by `generate(seed, index, image_size)`."""
+
+  def __init__(self, generate, num_records, seed, image_size):
+    self.generate = generate
+    self.num_records = num_records
+    self.seed = seed
+    self.image_size = image_size
+
+  def __len__(self):
+    return self.num_records
+
+  def __getitem__(self, index):
+    return self.generate(self.seed, index, self.image_size)

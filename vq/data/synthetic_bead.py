@@ -68,17 +68,3 @@ def generate(seed, index, image_size):
   return {"image": np.clip(img, 0, 255).astype(np.uint8),
           "keypoints": (keypoints / s).astype(np.float32)}
 
-
-class SyntheticBeads:
-  """A random-access source of `num_records` generated images (grain-ready)."""
-
-  def __init__(self, num_records, seed, image_size):
-    self.num_records = num_records
-    self.seed = seed
-    self.image_size = image_size
-
-  def __len__(self):
-    return self.num_records
-
-  def __getitem__(self, index):
-    return generate(self.seed, index, self.image_size)

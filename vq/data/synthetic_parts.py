@@ -157,19 +157,3 @@ def generate(seed, index, image_size, max_objects=3, min_size=0.18,
       "classes": np.array(classes, np.int32),
   }
 
-
-class SyntheticParts:
-  """A random-access source of `num_records` generated images (grain-ready)."""
-
-  def __init__(self, num_records, seed, image_size):
-    self.num_records = num_records
-    self.seed = seed
-    self.image_size = image_size
-
-  def __len__(self):
-    return self.num_records
-
-  def __getitem__(self, index):
-    record = generate(self.seed, index, self.image_size)
-    record["id"] = f"synthetic-{self.seed}-{index}"
-    return record

@@ -11,7 +11,9 @@ import optax
 
 from vq.data import synthetic_parts
 from vq.data.box_augment import resize_and_augment
+from vq.data.sources import GeneratedSource
 from vq.models.mobilenet_v2 import MobileNetV2
+from vq.tasks.common import apply_train, float_images
 
 
 def default_config():
@@ -34,20 +36,11 @@ def default_config():
   return c
 
 
-class SingleParts:
-  """Synthetic images of one part each, labelled with its class."""
-
-  def __init__(self, num_records, seed, image_size):
-    self.num_records, self.seed, self.image_size = num_records, seed, image_size
-
-  def __len__(self):
-    return self.num_records
-
-  def __getitem__(self, index):
-    r = synthetic_parts.generate(self.seed, index, self.image_size,
-                                 max_objects=1)
-    return {"image": r["image"], "label": np.int32(r["classes"][0]),
-            "boxes": r["boxes"], "classes": r["classes"]}
+def single_part(seed, index, image_size):
+  """A synthetic image of one machine part, labelled with its class."""
+  r = synthetic_parts.generate(seed, index, image_size, max_objects=1)
+  return {"image": r["image"], "label": np.int32(r["classes"][0]),
+          "boxes": r["boxes"], "classes": r["classes"]}
 
 
 class ClassificationTask:
@@ -71,13 +64,13 @@ class ClassificationTask:
 
   def train_source(self):
     d = self.config.data
-    return SingleParts(d.synthetic_train_size, d.synthetic_seed,
-                       self.image_size)
+    return GeneratedSource(single_part, d.synthetic_train_size,
+                           d.synthetic_seed, self.image_size)
 
   def eval_source(self):
     d = self.config.data
-    return SingleParts(d.synthetic_eval_size, d.synthetic_seed + 1,
-                       self.image_size)
+    return GeneratedSource(single_part, d.synthetic_eval_size,
+                           d.synthetic_seed + 1, self.image_size)
 
   def train_transform(self, record, rng):
     a = self.config.data.augment
@@ -91,18 +84,16 @@ class ClassificationTask:
 
   def loss(self, params, batch_stats, batch, rng):
     del rng
-    images = batch["image"].astype(jnp.float32) / 255.0
-    logits, updates = self.model.apply(
-        {"params": params, "batch_stats": batch_stats}, images, train=True,
-        mutable=["batch_stats"])
+    logits, batch_stats = apply_train(self.model, params, batch_stats,
+                                      float_images(batch))
     loss = optax.softmax_cross_entropy_with_integer_labels(
         logits, batch["label"]).mean()
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
     return loss, ({"loss": loss, "accuracy": accuracy},
-                  updates["batch_stats"])
+                  batch_stats)
 
   def eval_step(self, variables, batch):
-    images = batch["image"].astype(jnp.float32) / 255.0
+    images = float_images(batch)
     return {"predicted": jnp.argmax(
         self.model.apply(variables, images, train=False), -1)}
 

@@ -12,12 +12,13 @@ import numpy as np
 from vq import losses, visualize
 from vq.data import synthetic_parts
 from vq.data.box_augment import resize_and_augment
-from vq.data.sources import AnnotatedImages
+from vq.data.sources import AnnotatedImages, GeneratedSource
 from vq.data.voc import read_voc
 from vq.data.yolo_txt import read_yolo_txt
 from vq.metrics.detection import ImageDetections, detection_metrics
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import postprocess
+from vq.tasks.common import apply_train, float_images
 
 
 def default_config():
@@ -145,15 +146,15 @@ class DetectionTask:
   def train_source(self):
     d = self.config.data
     if self._train_records is None:
-      return synthetic_parts.SyntheticParts(
-          d.synthetic_train_size, d.synthetic_seed, self.image_size)
+      return GeneratedSource(synthetic_parts.generate, d.synthetic_train_size,
+                             d.synthetic_seed, self.image_size)
     return AnnotatedImages(self._train_records)
 
   def eval_source(self):
     d = self.config.data
     if self._eval_records is None:
-      return synthetic_parts.SyntheticParts(
-          d.synthetic_eval_size, d.synthetic_seed + 1, self.image_size)
+      return GeneratedSource(synthetic_parts.generate, d.synthetic_eval_size,
+                             d.synthetic_seed + 1, self.image_size)
     return AnnotatedImages(self._eval_records)
 
   def train_transform(self, record, rng):
@@ -182,15 +183,13 @@ class DetectionTask:
 
   def loss(self, params, batch_stats, batch, rng):
     """(params, batch_stats, batch, rng) -> (loss, (terms, new batch_stats))."""
-    images = batch["image"].astype(jnp.float32) / 255.0
-    pred, updates = self.model.apply(
-        {"params": params, "batch_stats": batch_stats}, images, train=True,
-        mutable=["batch_stats"], rngs={"dropout": rng})
+    pred, batch_stats = apply_train(self.model, params, batch_stats,
+                                    float_images(batch), {"dropout": rng})
     terms = losses.yolo_v1_loss_terms(
         pred, batch["target"], num_boxes=self.config.model.num_boxes,
         num_classes=self.num_classes, lambda_coord=self.config.loss.lambda_coord,
         lambda_noobj=self.config.loss.lambda_noobj)
-    return terms["loss"], (terms, updates["batch_stats"])
+    return terms["loss"], (terms, batch_stats)
 
   def predict(self, variables, images, **postprocess_kwargs):
     """uint8 or [0, 1] float NHWC images -> batched detections."""

@@ -15,9 +15,11 @@ import numpy as np
 from vq import checkpoint, visualize
 from vq.data import synthetic_bead
 from vq.data.keypoint_augment import resize_and_augment
+from vq.data.sources import GeneratedSource
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models import convert
 from vq.models.keypoint_net import KeypointRegressor
+from vq.tasks.common import apply_train, float_images
 
 
 def default_config():
@@ -123,7 +125,7 @@ class KeypointsTask:
   # Data ---------------------------------------------------------------------
 
   def _source(self, size, seed):
-    return synthetic_bead.SyntheticBeads(size, seed, self.image_size)
+    return GeneratedSource(synthetic_bead.generate, size, seed, self.image_size)
 
   def train_source(self):
     d = self.config.data
@@ -150,19 +152,17 @@ class KeypointsTask:
 
   def loss(self, params, batch_stats, batch, rng):
     del rng
-    images = batch["image"].astype(jnp.float32) / 255.0
-    pred, updates = self.model.apply(
-        {"params": params, "batch_stats": batch_stats}, images, train=True,
-        mutable=["batch_stats"])
+    pred, batch_stats = apply_train(self.model, params, batch_stats,
+                                    float_images(batch))
     # Mean Euclidean distance (in image widths): unlike a squared error its
     # gradient does not fade as predictions near the target.
     dist = jnp.sqrt(jnp.sum(jnp.square(pred - batch["keypoints"]), -1) + 1e-12)
     loss = jnp.mean(dist)
     terms = {"loss": loss, "error_px": loss * self.image_size}
-    return loss, (terms, updates["batch_stats"])
+    return loss, (terms, batch_stats)
 
   def eval_step(self, variables, batch):
-    images = batch["image"].astype(jnp.float32) / 255.0
+    images = float_images(batch)
     return {"keypoints": self.model.apply(variables, images, train=False)}
 
   def evaluate(self, results):
