@@ -5,6 +5,7 @@ import pytest
 
 from conftest import load_params
 from vq import train
+from vq.data.images import write_image
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.synthetic_bead import FLIP_PERMUTATION, generate
 from vq.metrics.keypoints import keypoint_metrics
@@ -121,3 +122,22 @@ def test_backbone_starts_from_a_pretraining_workdir(keypoints_test_config,
   config.model.alpha = 0.5
   with pytest.raises(ValueError, match="same alpha needed"):
     KeypointsTask(config).init_variables(jax.random.PRNGKey(1))
+
+
+def test_trains_from_a_keypoint_csv(keypoints_test_config, tmp_path):
+  rows = ["image,x1,y1,x2,y2,x3,y3"]
+  for i in range(8):
+    r = generate(5, i, 40)
+    name = f"bead{i}.png"
+    write_image(tmp_path / name, r["image"])
+    rows.append(name + "," + ",".join(f"{v:.2f}" for v in
+                                      (r["keypoints"] * 40).ravel()))
+  (tmp_path / "beads.csv").write_text("\n".join(rows) + "\n")
+  config = keypoints_test_config
+  config.data.source = "csv"
+  config.data.train_path = config.data.eval_path = str(tmp_path / "beads.csv")
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert summary["step"] == 4 and summary["eval"]["mean_error_px"] > 0
+  config.data.train_path = str(tmp_path / "missing.csv")
+  with pytest.raises(FileNotFoundError, match="missing.csv"):
+    train.train_and_evaluate(config, str(tmp_path / "run2"))

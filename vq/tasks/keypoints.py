@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from vq import checkpoint, visualize
-from vq.data import synthetic_bead
+from vq.data import keypoint_readers, synthetic_bead
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.sources import GeneratedSource
 from vq.metrics.keypoints import keypoint_metrics
@@ -31,7 +31,10 @@ def default_config():
   c.model.backbone_weights = ""   # Keras .h5 / torchvision .pth, .safetensors
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = "synthetic"
+  c.data.source = "synthetic"     # synthetic | csv | coco
+  c.data.train_path = ""          # csv: the table; coco: the JSON file
+  c.data.eval_path = ""
+  c.data.image_dir = ""           # coco: folder of the images
   c.data.keypoint_names = synthetic_bead.KEYPOINT_NAMES
   c.data.flip_permutation = synthetic_bead.FLIP_PERMUTATION
   c.data.image_size = 96
@@ -77,8 +80,7 @@ class KeypointsTask:
     d = config.data
     self.names = tuple(d.keypoint_names)
     self.image_size = d.image_size
-    if d.source != "synthetic":
-      raise ValueError(f"data.source must be 'synthetic', got {d.source!r}")
+    self._records = self._read_annotations()
     self.pretrained = (load_backbone_weights(config.model.backbone_weights)
                        if config.model.backbone_weights else None)
     probe = self._model(frozenset())
@@ -124,16 +126,36 @@ class KeypointsTask:
 
   # Data ---------------------------------------------------------------------
 
-  def _source(self, size, seed):
-    return GeneratedSource(synthetic_bead.generate, size, seed, self.image_size)
+  def _read_annotations(self):
+    d = self.config.data
+    if d.source == "synthetic":
+      return None
+    if d.source not in ("csv", "coco"):
+      raise ValueError(f"data.source must be synthetic, csv or coco; got "
+                       f"{d.source!r}")
+    if not d.train_path or not d.eval_path:
+      raise ValueError(f"data.train_path and data.eval_path are required for "
+                       f"data.source={d.source!r}")
+    k = len(self.names)
+    if d.source == "csv":
+      read = lambda p: keypoint_readers.read_keypoints_csv(p, k)
+    else:
+      read = lambda p: keypoint_readers.read_coco_keypoints(p, d.image_dir, k)
+    return read(d.train_path), read(d.eval_path)
 
   def train_source(self):
     d = self.config.data
-    return self._source(d.synthetic_train_size, d.synthetic_seed)
+    if self._records:
+      return keypoint_readers.KeypointImages(self._records[0])
+    return GeneratedSource(synthetic_bead.generate, d.synthetic_train_size,
+                           d.synthetic_seed, self.image_size)
 
   def eval_source(self):
     d = self.config.data
-    return self._source(d.synthetic_eval_size, d.synthetic_seed + 1)
+    if self._records:
+      return keypoint_readers.KeypointImages(self._records[1])
+    return GeneratedSource(synthetic_bead.generate, d.synthetic_eval_size,
+                           d.synthetic_seed + 1, self.image_size)
 
   def train_transform(self, record, rng):
     a = self.config.data.augment

@@ -1,0 +1,109 @@
+"""Keypoint annotations on disk: a CSV table and COCO keypoints JSON.
+
+Both give one object (K keypoints) per image, in pixels; `KeypointImages`
+loads each image and normalises its keypoints to [0, 1].
+
+CSV: a header, then `image, x1, y1, x2, y2, ..., xK, yK` per row; image paths
+are relative to the CSV file's folder.
+
+COCO: `images` [{id, file_name, width, height}], `annotations` [{image_id,
+keypoints: [x1, y1, v1, ...]}], `categories` [{keypoints: [names]}]; every
+keypoint labelled (v > 0), one annotation per image.
+"""
+import csv
+import json
+import os
+
+import numpy as np
+
+from vq.data.errors import AnnotationError
+from vq.data.images import read_image
+
+
+def read_keypoints_csv(path, num_keypoints):
+  """Rows of a keypoint CSV -> records {id, image_path, keypoints_px [K, 2]}."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"keypoint CSV not found: {path}")
+  folder = os.path.dirname(os.path.abspath(path))
+  records = []
+  with open(path, newline="") as f:
+    rows = csv.reader(f)
+    header = next(rows, None)
+    expected = 1 + 2 * num_keypoints
+    if header is None or len(header) != expected:
+      raise AnnotationError(
+          f"{path}:1: expected a header of {expected} columns (image, x1, y1, "
+          f"..., x{num_keypoints}, y{num_keypoints}), got {header}")
+    for line_no, row in enumerate(rows, 2):
+      if not row:
+        continue
+      if len(row) != expected:
+        raise AnnotationError(
+            f"{path}:{line_no}: expected {expected} columns, got {len(row)}")
+      try:
+        values = np.array([float(v) for v in row[1:]], np.float32)
+      except ValueError:
+        raise AnnotationError(
+            f"{path}:{line_no}: keypoint coordinates must be numbers, got "
+            f"{row[1:]}") from None
+      records.append({"id": row[0],
+                      "image_path": os.path.join(folder, row[0]),
+                      "keypoints_px": values.reshape(num_keypoints, 2)})
+  if not records:
+    raise AnnotationError(f"{path}: no rows")
+  return records
+
+
+def read_coco_keypoints(path, image_dir, num_keypoints):
+  """COCO keypoints JSON -> records {id, image_path, keypoints_px [K, 2]}."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"COCO keypoints file not found: {path}")
+  try:
+    with open(path) as f:
+      coco = json.load(f)
+  except json.JSONDecodeError as e:
+    raise AnnotationError(f"{path}: not valid JSON ({e})") from None
+  for key in ("images", "annotations"):
+    if key not in coco:
+      raise AnnotationError(f"{path}: no '{key}' list")
+  images = {im["id"]: im for im in coco["images"]}
+  by_image = {}
+  for i, ann in enumerate(coco["annotations"]):
+    where = f"{path}: annotation {i} (image_id {ann.get('image_id')})"
+    if ann.get("image_id") not in images:
+      raise AnnotationError(f"{where}: no such image in 'images'")
+    if ann["image_id"] in by_image:
+      raise AnnotationError(f"{where}: a second annotation for this image; "
+                            f"the keypoints task expects one object per image")
+    kp = np.asarray(ann.get("keypoints", []), np.float32)
+    if kp.size != 3 * num_keypoints:
+      raise AnnotationError(f"{where}: expected {3 * num_keypoints} keypoint "
+                            f"values (x, y, v for {num_keypoints} points), "
+                            f"got {kp.size}")
+    kp = kp.reshape(num_keypoints, 3)
+    if np.any(kp[:, 2] <= 0):
+      raise AnnotationError(f"{where}: keypoints "
+                            f"{np.flatnonzero(kp[:, 2] <= 0).tolist()} are not "
+                            f"labelled (v = 0); every keypoint must be")
+    by_image[ann["image_id"]] = kp[:, :2]
+  return [{"id": str(image_id),
+           "image_path": os.path.join(image_dir, images[image_id]["file_name"]),
+           "keypoints_px": kp} for image_id, kp in sorted(by_image.items())]
+
+
+class KeypointImages:
+  """Loads each record's image; keypoints normalised by its size."""
+
+  def __init__(self, records):
+    self.records = list(records)
+
+  def __len__(self):
+    return len(self.records)
+
+  def __getitem__(self, index):
+    r = self.records[index]
+    image = read_image(r["image_path"])
+    h, w = image.shape[:2]
+    return {"image": image,
+            "keypoints": (r["keypoints_px"] / np.array([w, h])).astype(
+                np.float32)}
