@@ -141,3 +141,41 @@ def test_trains_from_a_keypoint_csv(keypoints_test_config, tmp_path):
   config.data.train_path = str(tmp_path / "missing.csv")
   with pytest.raises(FileNotFoundError, match="missing.csv"):
     train.train_and_evaluate(config, str(tmp_path / "run2"))
+
+
+def test_heatmaps_decode_to_the_best_cell_plus_offset():
+  from vq.models.keypoint_net import decode_heatmaps
+  heat = np.zeros((1, 4, 8, 2), np.float32)
+  off = np.zeros((1, 4, 8, 2, 2), np.float32)
+  heat[0, 1, 5, 0] = 3.0  # keypoint 0 in row 1, column 5
+  off[0, 1, 5, 0] = (0.25, -0.5)
+  heat[0, 3, 0, 1] = 1.0  # keypoint 1 in row 3, column 0, no offset
+  kp = np.asarray(decode_heatmaps(heat, off))
+  np.testing.assert_allclose(kp[0, 0], [(5 + 0.5 + 0.25) / 8, (1 + 0.5 - 0.5) / 4])
+  np.testing.assert_allclose(kp[0, 1], [0.5 / 8, 3.5 / 4])
+
+
+def test_heatmap_targets_are_discs_with_offsets():
+  from vq.tasks.keypoints import heatmap_loss_terms
+  kp = np.array([[[0.3, 0.55]]], np.float32)  # x = 1.2 cells, y = 2.2 cells
+  logits = np.full((1, 4, 4, 1), -20.0, np.float32)
+  offsets = np.zeros((1, 4, 4, 1, 2), np.float32)
+  # Radius 0.5 cells: only the cell (row 2, column 1), centre (1.5, 2.5).
+  logits[0, 2, 1, 0] = 20.0
+  offsets[0, 2, 1, 0] = (1.2 - 1.5, 2.2 - 2.5)
+  terms = heatmap_loss_terms(logits, offsets, kp, radius=0.5, offset_weight=1.0)
+  assert float(terms["scores"]) < 1e-6 and float(terms["offsets"]) < 1e-6
+  offsets[0, 2, 1, 0] = (0.0, 0.0)
+  terms = heatmap_loss_terms(logits, offsets, kp, radius=0.5, offset_weight=2.0)
+  np.testing.assert_allclose(terms["offsets"], 0.6, rtol=1e-5)
+  np.testing.assert_allclose(terms["loss"], terms["scores"] + 1.2, rtol=1e-5)
+
+
+def test_upconv_matches_flax_conv_transpose():
+  import flax.linen as nn
+  from vq.models.layers import UpConv2x2
+  x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5))
+  up = UpConv2x2(6)
+  v = up.init(jax.random.key(1), x)
+  ref = nn.ConvTranspose(6, (2, 2), strides=(2, 2))
+  np.testing.assert_allclose(up.apply(v, x), ref.apply(v, x), atol=1e-5)

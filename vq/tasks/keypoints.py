@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
 from vq import checkpoint, visualize
 from vq.data import keypoint_readers, synthetic_bead
@@ -18,7 +19,7 @@ from vq.data.keypoint_augment import resize_and_augment
 from vq.data.sources import GeneratedSource
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models import convert
-from vq.models.keypoint_net import KeypointRegressor
+from vq.models.keypoint_net import KeypointNet
 from vq.tasks.common import apply_train, float_images
 
 
@@ -27,7 +28,10 @@ def default_config():
   c.model = ml_collections.ConfigDict()
   c.model.alpha = 0.35
   c.model.padding = "keras"       # keras | torch (match the weights' origin)
+  c.model.head = "regression"     # regression | heatmap
   c.model.head_hidden = 128
+  c.model.heatmap_radius = 1.5    # heatmap: positive cells within (cells)
+  c.model.offset_weight = 1.0     # heatmap: weight of the offset loss
   c.model.backbone_weights = ""   # Keras .h5 / torchvision .pth, .safetensors
 
   c.data = ml_collections.ConfigDict()
@@ -71,6 +75,27 @@ def load_backbone_weights(path):
   return variables
 
 
+def heatmap_loss_terms(heatmaps, offsets, keypoints, radius, offset_weight):
+  """DeepLabCut-style targets built on the fly from normalised keypoints.
+
+  Cells whose centre lies within `radius` cells of a keypoint are positive
+  for its score map (sigmoid cross-entropy over all cells); at positive cells
+  the offset to the keypoint, in cells, is regressed with an L1 loss.
+  """
+  _, h, w, _ = heatmaps.shape
+  cy, cx = jnp.meshgrid(jnp.arange(h) + 0.5, jnp.arange(w) + 0.5,
+                        indexing="ij")
+  dx = keypoints[:, None, None, :, 0] * w - cx[None, :, :, None]  # [B,h,w,K]
+  dy = keypoints[:, None, None, :, 1] * h - cy[None, :, :, None]
+  positive = (jnp.square(dx) + jnp.square(dy) <= radius ** 2).astype(
+      jnp.float32)
+  scores = jnp.mean(optax.sigmoid_binary_cross_entropy(heatmaps, positive))
+  l1 = jnp.abs(offsets - jnp.stack([dx, dy], -1)).sum(-1)
+  offset = jnp.sum(l1 * positive) / jnp.maximum(jnp.sum(positive), 1.0)
+  return {"scores": scores, "offsets": offset,
+          "loss": scores + offset_weight * offset}
+
+
 class KeypointsTask:
   name = "keypoints"
   default_config = staticmethod(default_config)
@@ -89,9 +114,10 @@ class KeypointsTask:
 
   def _model(self, frozen_bn_layers):
     m = self.config.model
-    return KeypointRegressor(
+    return KeypointNet(
         num_keypoints=len(self.names), alpha=m.alpha, padding=m.padding,
-        head_hidden=m.head_hidden, frozen_bn_layers=frozen_bn_layers)
+        head=m.head, head_hidden=m.head_hidden,
+        frozen_bn_layers=frozen_bn_layers)
 
   def _frozen_bn_layers(self, params):
     """Backbone BatchNorm layers whose scale a freeze pattern matches."""
@@ -174,18 +200,25 @@ class KeypointsTask:
 
   def loss(self, params, batch_stats, batch, rng):
     del rng
-    pred, batch_stats = apply_train(self.model, params, batch_stats,
-                                    float_images(batch))
-    # Mean Euclidean distance (in image widths): unlike a squared error its
-    # gradient does not fade as predictions near the target.
-    dist = jnp.sqrt(jnp.sum(jnp.square(pred - batch["keypoints"]), -1) + 1e-12)
-    loss = jnp.mean(dist)
-    terms = {"loss": loss, "error_px": loss * self.image_size}
-    return loss, (terms, batch_stats)
+    out, batch_stats = apply_train(self.model, params, batch_stats,
+                                   float_images(batch))
+    true = batch["keypoints"]
+    dist = jnp.sqrt(jnp.sum(jnp.square(out["keypoints"] - true), -1) + 1e-12)
+    terms = {"error_px": jnp.mean(dist) * self.image_size}
+    if self.config.model.head == "heatmap":
+      terms.update(heatmap_loss_terms(
+          out["heatmaps"], out["offsets"], true,
+          self.config.model.heatmap_radius, self.config.model.offset_weight))
+    else:
+      # Mean Euclidean distance (in image widths): unlike a squared error its
+      # gradient does not fade as predictions near the target.
+      terms["loss"] = jnp.mean(dist)
+    return terms["loss"], (terms, batch_stats)
 
   def eval_step(self, variables, batch):
     images = float_images(batch)
-    return {"keypoints": self.model.apply(variables, images, train=False)}
+    return {"keypoints": self.model.apply(variables, images,
+                                          train=False)["keypoints"]}
 
   def evaluate(self, results):
     preds, trues, drawn = [], [], []
