@@ -18,16 +18,20 @@ class AnnotatedImages:
 
 
 class GeneratedSource:
-  """`num_records` images drawn by `generate(seed, index, image_size)`."""
+  """`num_records` images drawn by `generate(seed, index, image_size,
+  **generate_kwargs)`."""
 
-  def __init__(self, generate, num_records, seed, image_size):
+  def __init__(self, generate, num_records, seed, image_size,
+               **generate_kwargs):
     self.generate = generate
     self.num_records = num_records
     self.seed = seed
     self.image_size = image_size
+    self.generate_kwargs = generate_kwargs
 
   def __len__(self):
     return self.num_records
 
   def __getitem__(self, index):
-    return self.generate(self.seed, index, self.image_size)
+    return self.generate(self.seed, index, self.image_size,
+                         **self.generate_kwargs)

@@ -28,6 +28,8 @@ def default_config():
   c.data.synthetic_train_size = 20000
   c.data.synthetic_eval_size = 512
   c.data.synthetic_seed = 10
+  c.data.part_min_size = 0.45     # part size, fraction of the image side
+  c.data.part_max_size = 0.8
   c.data.augment = ml_collections.ConfigDict()
   c.data.augment.scale = 0.15
   c.data.augment.flip = True
@@ -36,9 +38,10 @@ def default_config():
   return c
 
 
-def single_part(seed, index, image_size):
+def single_part(seed, index, image_size, min_size, max_size):
   """A synthetic image of one machine part, labelled with its class."""
-  r = synthetic_parts.generate(seed, index, image_size, max_objects=1)
+  r = synthetic_parts.generate(seed, index, image_size, max_objects=1,
+                               min_size=min_size, max_size=max_size)
   return {"image": r["image"], "label": np.int32(r["classes"][0]),
           "boxes": r["boxes"], "classes": r["classes"]}
 
@@ -65,12 +68,14 @@ class ClassificationTask:
   def train_source(self):
     d = self.config.data
     return GeneratedSource(single_part, d.synthetic_train_size,
-                           d.synthetic_seed, self.image_size)
+                           d.synthetic_seed, self.image_size,
+                           min_size=d.part_min_size, max_size=d.part_max_size)
 
   def eval_source(self):
     d = self.config.data
     return GeneratedSource(single_part, d.synthetic_eval_size,
-                           d.synthetic_seed + 1, self.image_size)
+                           d.synthetic_seed + 1, self.image_size,
+                           min_size=d.part_min_size, max_size=d.part_max_size)
 
   def train_transform(self, record, rng):
     a = self.config.data.augment
