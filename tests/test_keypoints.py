@@ -156,7 +156,7 @@ def test_heatmaps_decode_to_the_best_cell_plus_offset():
 
 
 def test_heatmap_targets_are_discs_with_offsets():
-  from vq.tasks.keypoints import heatmap_loss_terms
+  from vq.losses import keypoint_heatmap_loss_terms as heatmap_loss_terms
   kp = np.array([[[0.3, 0.55]]], np.float32)  # x = 1.2 cells, y = 2.2 cells
   logits = np.full((1, 4, 4, 1), -20.0, np.float32)
   offsets = np.zeros((1, 4, 4, 1, 2), np.float32)

@@ -1,5 +1,6 @@
 """Loss functions: pure functions of arrays, jit-able."""
 import jax.numpy as jnp
+import optax
 
 from vq.ops.boxes import paired_iou
 
@@ -84,3 +85,25 @@ def yolo_v1_loss(pred, target, *, num_boxes, num_classes, lambda_coord=5.0,
   return yolo_v1_loss_terms(
       pred, target, num_boxes=num_boxes, num_classes=num_classes,
       lambda_coord=lambda_coord, lambda_noobj=lambda_noobj)["loss"]
+
+
+def keypoint_heatmap_loss_terms(heatmaps, offsets, keypoints, radius,
+                                offset_weight):
+  """DeepLabCut-style targets built on the fly from normalised keypoints.
+
+  Cells whose centre lies within `radius` cells of a keypoint are positive
+  for its score map (sigmoid cross-entropy over all cells); at positive cells
+  the offset to the keypoint, in cells, is regressed with an L1 loss.
+  """
+  _, h, w, _ = heatmaps.shape
+  cy, cx = jnp.meshgrid(jnp.arange(h) + 0.5, jnp.arange(w) + 0.5,
+                        indexing="ij")
+  dx = keypoints[:, None, None, :, 0] * w - cx[None, :, :, None]  # [B,h,w,K]
+  dy = keypoints[:, None, None, :, 1] * h - cy[None, :, :, None]
+  positive = (jnp.square(dx) + jnp.square(dy) <= radius ** 2).astype(
+      jnp.float32)
+  scores = jnp.mean(optax.sigmoid_binary_cross_entropy(heatmaps, positive))
+  l1 = jnp.abs(offsets - jnp.stack([dx, dy], -1)).sum(-1)
+  offset = jnp.sum(l1 * positive) / jnp.maximum(jnp.sum(positive), 1.0)
+  return {"scores": scores, "offsets": offset,
+          "loss": scores + offset_weight * offset}

@@ -11,9 +11,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
-from vq import checkpoint, visualize
+from vq import checkpoint, losses, visualize
 from vq.data import keypoint_readers, synthetic_bead
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.sources import GeneratedSource
@@ -73,27 +72,6 @@ def load_backbone_weights(path):
   for collection in variables.values():
     collection.pop("predictions", None)
   return variables
-
-
-def heatmap_loss_terms(heatmaps, offsets, keypoints, radius, offset_weight):
-  """DeepLabCut-style targets built on the fly from normalised keypoints.
-
-  Cells whose centre lies within `radius` cells of a keypoint are positive
-  for its score map (sigmoid cross-entropy over all cells); at positive cells
-  the offset to the keypoint, in cells, is regressed with an L1 loss.
-  """
-  _, h, w, _ = heatmaps.shape
-  cy, cx = jnp.meshgrid(jnp.arange(h) + 0.5, jnp.arange(w) + 0.5,
-                        indexing="ij")
-  dx = keypoints[:, None, None, :, 0] * w - cx[None, :, :, None]  # [B,h,w,K]
-  dy = keypoints[:, None, None, :, 1] * h - cy[None, :, :, None]
-  positive = (jnp.square(dx) + jnp.square(dy) <= radius ** 2).astype(
-      jnp.float32)
-  scores = jnp.mean(optax.sigmoid_binary_cross_entropy(heatmaps, positive))
-  l1 = jnp.abs(offsets - jnp.stack([dx, dy], -1)).sum(-1)
-  offset = jnp.sum(l1 * positive) / jnp.maximum(jnp.sum(positive), 1.0)
-  return {"scores": scores, "offsets": offset,
-          "loss": scores + offset_weight * offset}
 
 
 class KeypointsTask:
@@ -206,7 +184,7 @@ class KeypointsTask:
     dist = jnp.sqrt(jnp.sum(jnp.square(out["keypoints"] - true), -1) + 1e-12)
     terms = {"error_px": jnp.mean(dist) * self.image_size}
     if self.config.model.head == "heatmap":
-      terms.update(heatmap_loss_terms(
+      terms.update(losses.keypoint_heatmap_loss_terms(
           out["heatmaps"], out["offsets"], true,
           self.config.model.heatmap_radius, self.config.model.offset_weight))
     else:
