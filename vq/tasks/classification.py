@@ -47,6 +47,8 @@ def single_part(seed, index, image_size, min_size, max_size):
 
 
 class ClassificationTask:
+  """Classification: MobileNetV2 with its classifier, accuracy."""
+
   name = "classification"
   default_config = staticmethod(default_config)
 

@@ -75,6 +75,8 @@ def load_backbone_weights(path):
 
 
 class KeypointsTask:
+  """Keypoints: MobileNetV2 backbone, regression or heatmap head, PCK metrics."""
+
   name = "keypoints"
   default_config = staticmethod(default_config)
 
