@@ -5,7 +5,6 @@ Keras weights load by name; `padding='torch'` gives torchvision's variant
 (symmetric padding, BatchNorm epsilon 1e-5), so its weights give its outputs.
 """
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from vq.models.layers import DepthwiseConv3x3, same_padding
