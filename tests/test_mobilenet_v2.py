@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vq.models import convert
-from vq.models.layers import DepthwiseConv3x3
+from vq.models.layers import DepthwiseConv
 from vq.models.mobilenet_v2 import MobileNetV2
 
 
@@ -25,15 +25,16 @@ def test_published_parameter_counts():
 
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("size", [7, 8])
-@pytest.mark.parametrize("padding, conv_padding", [
-    ("SAME", "SAME"), ("SYMMETRIC", ((1, 1), (1, 1)))])
-def test_depthwise_matches_grouped_convolution(stride, size, padding,
-                                               conv_padding):
+@pytest.mark.parametrize("padding", ["SAME", "SYMMETRIC"])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel):
   import flax.linen as nn
   x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
-  dw = DepthwiseConv3x3(strides=stride, padding=padding)
+  dw = DepthwiseConv(kernel_size=kernel, strides=stride, padding=padding)
   v = dw.init(jax.random.key(1), x)
-  ref = nn.Conv(5, (3, 3), strides=stride, padding=conv_padding,
+  conv_padding = ("SAME" if padding == "SAME" else
+                  ((kernel // 2, kernel // 2),) * 2)
+  ref = nn.Conv(5, (kernel, kernel), strides=stride, padding=conv_padding,
                 feature_group_count=5, use_bias=False)
   np.testing.assert_allclose(dw.apply(v, x), ref.apply(v, x), atol=1e-5)
   g1 = jax.grad(lambda v: jnp.sum(dw.apply(v, x) ** 2))(v)

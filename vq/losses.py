@@ -1,4 +1,5 @@
 """Loss functions: pure functions of arrays, jit-able."""
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -107,3 +108,52 @@ def keypoint_heatmap_loss_terms(heatmaps, offsets, keypoints, radius,
   offset = jnp.sum(l1 * positive) / jnp.maximum(jnp.sum(positive), 1.0)
   return {"scores": scores, "offsets": offset,
           "loss": scores + offset_weight * offset}
+
+
+def dice_loss(probs, targets, *, smooth=1.0):
+  """1 - soft Dice, per image and channel, averaged.
+
+  Args:
+    probs: [batch, H, W, C] probabilities (sigmoid or softmax outputs).
+    targets: [batch, H, W, C] in {0, 1}.
+    smooth: added to numerator and denominator; an empty target with an
+      empty prediction scores Dice 1 (loss 0).
+  """
+  if probs.shape != targets.shape:
+    raise ValueError(f"probs {probs.shape} and targets {targets.shape} must "
+                     f"have the same shape")
+  inter = jnp.sum(probs * targets, axis=(1, 2))
+  total = jnp.sum(probs, axis=(1, 2)) + jnp.sum(targets, axis=(1, 2))
+  return jnp.mean(1.0 - (2.0 * inter + smooth) / (total + smooth))
+
+
+def focal_loss(logits, labels, *, gamma=2.0, alpha=None):
+  """Softmax focal loss (Lin et al., 2017), mean over all positions.
+
+  -alpha_t (1 - p_t)^gamma log p_t, with p_t the probability of the true
+  class. gamma=0 without alpha is the softmax cross-entropy.
+
+  Args:
+    logits: [..., C].
+    labels: [...] integer classes in 0..C-1.
+    gamma: focusing exponent.
+    alpha: optional [C] class weights.
+  """
+  log_p = jax.nn.log_softmax(logits, axis=-1)
+  log_pt = jnp.take_along_axis(log_p, labels[..., None].astype(jnp.int32),
+                               axis=-1)[..., 0]
+  loss = -jnp.power(1.0 - jnp.exp(log_pt), gamma) * log_pt
+  if alpha is not None:
+    loss = loss * jnp.asarray(alpha)[labels]
+  return jnp.mean(loss)
+
+
+def binary_cross_entropy(logits, targets):
+  """Mean per-element sigmoid cross-entropy."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets))
+
+
+def softmax_cross_entropy(logits, labels):
+  """Mean softmax cross-entropy against integer labels [...]."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+      logits, labels))

@@ -113,3 +113,14 @@ def line_chart(series, title, size=(640, 400), log_y=False):
     cv2.putText(img, name, (w - right - 150, top + 18 + 16 * i),
                 cv2.FONT_HERSHEY_PLAIN, 1.0, class_colour(i), 1, cv2.LINE_AA)
   return img
+
+
+def overlay_masks(image, masks, opacity=0.5):
+  """Tints each mask channel's pixels with its class colour (uint8 RGB)."""
+  out = image.astype(np.float32)
+  if out.shape[-1] == 1:
+    out = np.repeat(out, 3, -1)
+  for k in range(masks.shape[-1]):
+    on = masks[..., k].astype(bool)
+    out[on] = (1 - opacity) * out[on] + opacity * np.array(class_colour(k))
+  return out.astype(np.uint8)

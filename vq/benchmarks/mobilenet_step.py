@@ -75,7 +75,7 @@ def step_time(frozen):
 
 def main():
   if "--grouped" in sys.argv:
-    mobilenet_v2.DepthwiseConv3x3 = GroupedDepthwise
+    mobilenet_v2.DepthwiseConv = GroupedDepthwise
   name = "grouped nn.Conv" if "--grouped" in sys.argv else "shifted adds"
   for frozen in (False, True):
     print(f"depthwise {name}, {'frozen' if frozen else 'fine-tuned'}: "

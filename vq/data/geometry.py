@@ -7,23 +7,31 @@ import cv2
 import numpy as np
 
 
+def size_hw(out_size):
+  """An int (square) or (height, width)."""
+  if np.ndim(out_size) == 0:
+    return int(out_size), int(out_size)
+  return int(out_size[0]), int(out_size[1])
+
+
 def affine_matrix(in_hw, out_size, scale=1.0, shift=(0.0, 0.0), flip=False,
                   angle=0.0):
-  """2x3 matrix from input pixels to a square output of `out_size`.
+  """2x3 matrix from input pixels to an output of `out_size` (an int for a
+  square, or (height, width)).
 
-  The image is resized to the square, rotated by `angle` degrees
+  The image is resized to the output, rotated by `angle` degrees
   (counter-clockwise) and scaled by `scale` about the centre, shifted by
   `shift` (fractions of the output size), then optionally mirrored
   left-right.
   """
   h, w = in_hw
-  resize = np.array([[out_size / w, 0, 0], [0, out_size / h, 0], [0, 0, 1]])
-  c = out_size / 2
-  rot = cv2.getRotationMatrix2D((c, c), angle, scale)
-  rot[:, 2] += np.asarray(shift) * out_size
+  oh, ow = size_hw(out_size)
+  resize = np.array([[ow / w, 0, 0], [0, oh / h, 0], [0, 0, 1]])
+  rot = cv2.getRotationMatrix2D((ow / 2, oh / 2), angle, scale)
+  rot[:, 2] += np.asarray(shift) * [ow, oh]
   m = np.vstack([rot, [0, 0, 1]]) @ resize
   if flip:
-    m = np.array([[-1, 0, out_size], [0, 1, 0], [0, 0, 1]]) @ m
+    m = np.array([[-1, 0, ow], [0, 1, 0], [0, 0, 1]]) @ m
   return m[:2]
 
 
@@ -32,7 +40,8 @@ def warp_image(image, matrix, out_size, interpolation=cv2.INTER_LINEAR):
   # OpenCV puts pixel centres at integers: shift by half a pixel on each side.
   m_cv = matrix.copy()
   m_cv[:, 2] += 0.5 * (m_cv[:, 0] + m_cv[:, 1] - 1)
-  return cv2.warpAffine(image, m_cv, (out_size, out_size), flags=interpolation,
+  oh, ow = size_hw(out_size)
+  return cv2.warpAffine(image, m_cv, (ow, oh), flags=interpolation,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
@@ -51,7 +60,7 @@ def brightness_contrast(image, brightness, contrast):
 
 def random_warp(image, out_size, rng=None, *, scale_range=0.0, shift_range=0.0,
                 rotation=0.0, flip=False, brightness=0.0, contrast=0.0):
-  """Resizes an image to a square, with random zoom, shift, rotation, flip
+  """Resizes an image to `out_size`, with random zoom, shift, rotation, flip
   and photometric jitter when `rng` (a numpy Generator) is given.
 
   Returns:

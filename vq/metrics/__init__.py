@@ -4,3 +4,8 @@ from vq.metrics.detection import (ImageDetections, coco_average_precision,
 
 __all__ = ["ImageDetections", "coco_average_precision", "detection_metrics",
            "voc_average_precision"]
+from vq.metrics.segmentation import (binary_classification, dice_per_image,
+                                     iou_from_totals, iou_totals)
+
+__all__ += ["binary_classification", "dice_per_image", "iou_from_totals",
+            "iou_totals"]

@@ -43,19 +43,21 @@ def same_padding(size, kernel, stride):
   return total // 2, total - total // 2
 
 
-class DepthwiseConv3x3(nn.Module):
-  """3x3 depthwise convolution as 9 shifted multiply-adds.
+class DepthwiseConv(nn.Module):
+  """k x k depthwise convolution as k * k shifted multiply-adds.
 
-  Same parameter ('kernel' [3, 3, 1, C], as nn.Conv with
+  Same parameter ('kernel' [k, k, 1, C], as nn.Conv with
   feature_group_count=C) and same outputs as the grouped convolution, but XLA
   on CPU computes its weight gradient as a cheap reduction instead of a full
   C x C convolution (docs/benchmarks.md).
 
   Attributes:
+    kernel_size: k (odd).
     strides: 1 or 2.
     padding: 'SAME' (TensorFlow/Keras: extra padding after) or 'SYMMETRIC'
-      (PyTorch: one pixel on each side).
+      (PyTorch: k // 2 pixels on each side).
   """
+  kernel_size: int = 3
   strides: int = 1
   padding: str = "SAME"
   kernel_init: callable = nn.initializers.lecun_normal()
@@ -63,21 +65,22 @@ class DepthwiseConv3x3(nn.Module):
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
-    kernel = self.param("kernel", self.kernel_init, (3, 3, 1, c), jnp.float32)
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, 1, c), jnp.float32)
     s = self.strides
     h, w = x.shape[1:3]
     if self.padding == "SAME":
-      ph, pw = same_padding(h, 3, s), same_padding(w, 3, s)
+      ph, pw = same_padding(h, k, s), same_padding(w, k, s)
     elif self.padding == "SYMMETRIC":
-      ph = pw = (1, 1)
+      ph = pw = (k // 2, k // 2)
     else:
       raise ValueError(f"padding must be SAME or SYMMETRIC, got {self.padding!r}")
-    out_h = (h + sum(ph) - 3) // s + 1
-    out_w = (w + sum(pw) - 3) // s + 1
+    out_h = (h + sum(ph) - k) // s + 1
+    out_w = (w + sum(pw) - k) // s + 1
     xp = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))
     out = None
-    for i in range(3):
-      for j in range(3):
+    for i in range(k):
+      for j in range(k):
         tap = jax.lax.slice(
             xp, (0, i, j, 0),
             (xp.shape[0], i + (out_h - 1) * s + 1, j + (out_w - 1) * s + 1, c),
@@ -85,7 +88,6 @@ class DepthwiseConv3x3(nn.Module):
         term = tap * kernel[i, j, 0]
         out = term if out is None else out + term
     return out
-
 
 
 class UpConv2x2(nn.Module):

@@ -7,7 +7,7 @@ Keras weights load by name; `padding='torch'` gives torchvision's variant
 import flax.linen as nn
 import jax.numpy as jnp
 
-from vq.models.layers import DepthwiseConv3x3, same_padding
+from vq.models.layers import DepthwiseConv, same_padding
 
 # (expansion t, output channels c, repeats n, first stride s)
 INVERTED_RESIDUAL_SETTING = (
@@ -41,6 +41,8 @@ class MobileNetV2(nn.Module):
     bn_momentum: running-statistics decay (Keras 0.999, PyTorch 0.9).
     frozen_bn_layers: names of BatchNorm layers that always use their
       running statistics (layers of a frozen part of the network).
+    feature_maps: return the feature maps at strides 2, 4, 8, 16 and 32
+      (16, 24, 32, 96, 1280 channels at alpha 1) for a segmentation decoder.
   """
   alpha: float = 1.0
   include_top: bool = True
@@ -48,6 +50,7 @@ class MobileNetV2(nn.Module):
   padding: str = "keras"
   bn_momentum: float = 0.99
   frozen_bn_layers: frozenset = frozenset()
+  feature_maps: bool = False
 
   def _bn(self, name, train):
     eps = {"keras": 1e-3, "torch": 1e-5}[self.padding]
@@ -74,7 +77,7 @@ class MobileNetV2(nn.Module):
     if block_id:
       h = self._conv(h, expansion * in_channels, 1, 1, prefix + "expand")
       h = relu6(self._bn(prefix + "expand_BN", train)(h))
-    h = DepthwiseConv3x3(
+    h = DepthwiseConv(
         strides=stride, name=prefix + "depthwise",
         padding="SYMMETRIC" if self.padding == "torch" else "SAME")(h)
     h = relu6(self._bn(prefix + "depthwise_BN", train)(h))
@@ -91,14 +94,18 @@ class MobileNetV2(nn.Module):
                        f"{self.padding!r}")
     x = self._conv(x, make_divisible(32 * self.alpha, 8), 3, 2, "Conv1")
     x = relu6(self._bn("bn_Conv1", train)(x))
-    block_id = 0
+    block_id, features = 0, []
     for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+      if s == 2:
+        features.append(x)  # the last map before each downsampling
       for i in range(n):
         x = self._block(x, t, c, s if i == 0 else 1, block_id, train)
         block_id += 1
     last = make_divisible(1280 * self.alpha, 8) if self.alpha > 1.0 else 1280
     x = self._conv(x, last, 1, 1, "Conv_1")
     x = relu6(self._bn("Conv_1_bn", train)(x))
+    if self.feature_maps:
+      return features + [x]
     if not self.include_top:
       return x
     x = jnp.mean(x, axis=(1, 2))

@@ -6,3 +6,7 @@ __all__ = ["batched_nms", "box_area", "box_iou", "center_to_corners", "nms", "pa
 from vq.ops.yolo import decode_grid, postprocess as yolo_postprocess
 
 __all__ += ["decode_grid", "yolo_postprocess"]
+from vq.ops.filters import box_mean, guided_filter
+from vq.ops.mask_policy import apply_mask_policy
+
+__all__ += ["apply_mask_policy", "box_mean", "guided_filter"]

@@ -2,11 +2,13 @@
 from vq.tasks.classification import ClassificationTask
 from vq.tasks.detection import DetectionTask
 from vq.tasks.keypoints import KeypointsTask
+from vq.tasks.segmentation import SegmentationTask
 
 TASKS = {
     ClassificationTask.name: ClassificationTask,
     DetectionTask.name: DetectionTask,
     KeypointsTask.name: KeypointsTask,
+    SegmentationTask.name: SegmentationTask,
 }
 
 

@@ -1,0 +1,76 @@
+r"""Binary scratches: U-Net with Dice loss; U-Net 3+ and DeepLabV3 selectable.
+
+  python -m vq.main --config=configs/unet_scratch.py --workdir=/tmp/vq/scratch
+
+Variants (after the colon, comma-separated):
+  default            U-Net widths 8..128 at 96x96, Dice loss, 2-core CPU.
+  model=unet3plus    U-Net 3+: full-scale skips, deep supervision, the
+                     classification-guided module (Dice loss).
+  model=deeplabv3    DeepLabV3 (ASPP) with binary cross-entropy.
+  variant=test       a few steps at 32x32 for tests.
+Options the source project tried, as config fields: data.grayscale=True,
+data.remove_highlights=True, optimizer.name=rmsprop, optimizer.schedule=
+constant | cosine | cosine_restarts | step.
+Real data: data.source=mask_folder with data.image_dir, data.mask_dir,
+data.eval_image_dir, data.eval_mask_dir.
+"""
+from vq import config_base
+from vq.tasks import segmentation
+
+
+def get_config(arg=None):
+  args = config_base.parse_config_arg(arg)
+  variant = args.get("variant", "default")
+  c = config_base.trainer_config()
+  c.update(segmentation.default_config())
+  c.task = "segmentation"
+  c.data.source = "synthetic_scratch"
+  c.data.class_names = ("scratch",)
+  c.data.image_size = (96, 96)
+  c.model.widths = (8, 16, 32, 64, 128)
+  c.loss.name = "dice"
+  c.eval.min_areas = (10,)
+  c.eval.defect_min_area = 10
+  c.batch_size = 16
+  c.eval_batch_size = 32
+  c.num_train_steps = 1500
+  c.log_every_steps = 100
+  c.eval_every_steps = 750
+  c.checkpoint_every_steps = 750
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 3e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 50
+
+  model = args.get("model", "unet")
+  if model == "unet3plus":
+    c.model.architecture = "unet3plus"
+    c.model.cat_width = 8
+    c.model.classification_guided = True
+  elif model == "deeplabv3":
+    c.model.architecture = "deeplabv3"
+    c.model.encoder = "plain"
+    c.model.aspp_width = 64
+    c.loss.name = "bce"
+  elif model != "unet":
+    raise ValueError(f"unknown model {model!r}: unet, unet3plus or deeplabv3")
+
+  if variant == "test":
+    c.data.image_size = (32, 32)
+    c.model.widths = (4, 8, 16)
+    c.model.aspp_width = 8
+    c.model.aspp_rates = (1, 2, 3)
+    c.data.synthetic_train_size = 64
+    c.data.synthetic_eval_size = 16
+    c.batch_size = 8
+    c.eval_batch_size = 8
+    c.num_train_steps = 4
+    c.log_every_steps = 2
+    c.eval_every_steps = 4
+    c.checkpoint_every_steps = 4
+    c.optimizer.warmup_steps = 0
+    c.eval.min_areas = (0,)
+    c.eval.defect_min_area = 5
+  elif variant != "default":
+    raise ValueError(f"unknown variant {variant!r}: default or test")
+  return c

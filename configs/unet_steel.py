@@ -1,0 +1,84 @@
+r"""Steel surface defects, multi-class: U-Net with a softmax over 5 classes.
+
+  python -m vq.main --config=configs/unet_steel.py --workdir=/tmp/vq/steel
+
+Every pixel is normal or one of 4 defect kinds (embedded Severstal-like
+strips by default). Reported: IoU per class and mIoU, the Kaggle mean Dice,
+image-level defect accuracy / precision / recall.
+
+Variants (after the colon):
+  default            U-Net widths 8..128 at 64x400, sized for a 2-core CPU.
+  variant=full       the study: 256x1600, Adam lr 1e-4, batch 16, 40 epochs
+                     (on Severstal: data.source=severstal,
+                     data.train_path=train.csv, data.image_dir=train_images).
+  model=plain_cnn    the study's CNN baseline (no skip connections).
+  model=binary_unet  U-Net on defect / no-defect masks.
+  variant=test       a few steps on small strips for tests.
+"""
+from vq import config_base
+from vq.tasks import segmentation
+
+SEVERSTAL_TRAIN_IMAGES = 12568
+
+
+def get_config(arg=None):
+  args = config_base.parse_config_arg(arg)
+  variant = args.get("variant", "default")
+  c = config_base.trainer_config()
+  c.update(segmentation.default_config())
+  c.task = "segmentation"
+  c.data.source = "synthetic_steel"
+  c.data.image_size = (64, 400)
+  c.model.widths = (8, 16, 32, 64, 128)
+  c.loss.name = "softmax_ce"
+  c.eval.min_areas = (30,)
+  c.eval.defect_min_area = 30
+  c.batch_size = 8
+  c.eval_batch_size = 32
+  c.num_train_steps = 1600
+  c.log_every_steps = 100
+  c.eval_every_steps = 800
+  c.checkpoint_every_steps = 800
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 3e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 50
+
+  model = args.get("model", "unet")
+  if model == "plain_cnn":
+    c.model.skip_connections = False
+  elif model == "binary_unet":
+    c.data.binary = True
+    c.loss.name = "bce"
+  elif model != "unet":
+    raise ValueError(f"unknown model {model!r}: unet, plain_cnn or binary_unet")
+
+  if variant == "full":
+    c.data.image_size = (256, 1600)
+    c.model.widths = (64, 128, 256, 512, 1024)
+    c.batch_size = 16
+    c.num_train_steps = 40 * SEVERSTAL_TRAIN_IMAGES * 8 // 10 // 16
+    c.eval_every_steps = 2000
+    c.checkpoint_every_steps = 2000
+    c.optimizer.learning_rate = 1e-4
+    c.optimizer.schedule = "constant"
+    c.optimizer.warmup_steps = 0
+    c.eval.min_areas = (500,)
+    c.eval.defect_min_area = 500
+  elif variant == "test":
+    c.data.image_size = (32, 64)
+    c.model.widths = (4, 8, 16)
+    c.data.synthetic_train_size = 64
+    c.data.synthetic_eval_size = 16
+    c.batch_size = 8
+    c.eval_batch_size = 8
+    c.num_train_steps = 4
+    c.log_every_steps = 2
+    c.eval_every_steps = 4
+    c.checkpoint_every_steps = 4
+    c.optimizer.warmup_steps = 0
+    c.eval.min_areas = (0,)
+    c.eval.defect_min_area = 5
+  elif variant != "default":
+    raise ValueError(f"unknown variant {variant!r}: default, full or test")
+  return c

@@ -1,0 +1,114 @@
+"""The segmentation task end to end: every config trains and evaluates."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from vq import train
+from vq.data import preprocess, rle, synthetic_car, synthetic_steel
+from vq.data.images import write_image
+from vq.tasks.segmentation import SegmentationTask
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from configs import unet_damage, unet_scratch, unet_steel  # noqa: E402
+
+
+@pytest.mark.parametrize("config_module,arg,expected", [
+    (unet_steel, "", ["iou/pits", "iou/cracks", "miou", "dice",
+                      "image_accuracy"]),
+    (unet_steel, "model=binary_unet", ["iou/defect", "image_recall"]),
+    (unet_damage, "", ["iou/scratch", "iou/dent", "iou/spacing",
+                       "image_head_accuracy", "image_head_f1"]),
+    (unet_scratch, "model=unet3plus", ["iou/scratch", "image_head_accuracy"]),
+    (unet_scratch, "model=deeplabv3", ["iou/scratch", "dice"]),
+])
+def test_configs_train_and_evaluate(config_module, arg, expected, tmp_path):
+  config = config_module.get_config(",".join(filter(None, ["variant=test",
+                                                           arg])))
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["step"] == 4
+  assert all(np.isfinite(loss) for _, loss in summary["losses"])
+  for name in expected:
+    assert name in summary["eval"], name
+  assert 0.0 <= summary["eval"]["dice"] <= 1.0
+
+
+def test_scratch_options_grayscale_highlights_rmsprop(tmp_path):
+  config = unet_scratch.get_config("variant=test")
+  config.data.grayscale = True
+  config.data.remove_highlights = True
+  config.optimizer.name = "rmsprop"
+  config.optimizer.schedule = "cosine_restarts"
+  config.optimizer.restart_period = 2
+  task = SegmentationTask(config)
+  assert task.dummy_input().shape == (1, 32, 32, 1)
+  assert task.eval_transform(task.eval_source()[0])["image"].shape == (32, 32, 1)
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["step"] == 4
+
+
+def test_remove_highlights_fills_only_the_highlight():
+  image = np.full((32, 32, 3), 100, np.uint8)
+  image[10:14, 10:14] = 255
+  out = preprocess.remove_highlights(image, dilate=1)
+  assert out[10:14, 10:14].max() < 150
+  np.testing.assert_array_equal(out[20:, 20:], image[20:, 20:])
+  plain = np.full((8, 8, 3), 90, np.uint8)
+  assert preprocess.remove_highlights(plain) is plain
+
+
+def test_trains_from_severstal_csv(tmp_path):
+  rows = ["ImageId,ClassId,EncodedPixels"]
+  os.makedirs(tmp_path / "images")
+  for i in range(20):
+    r = synthetic_steel.generate(4, i, (32, 64))
+    write_image(tmp_path / "images" / f"{i}.jpg", r["image"])
+    rows += [f"{i}.jpg,{k + 1},{rle.encode(r['mask'][..., k])}"
+             for k in range(4) if r["mask"][..., k].any()]
+  (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+  config = unet_steel.get_config("variant=test")
+  config.data.source = "severstal"
+  config.data.train_path = str(tmp_path / "train.csv")
+  config.data.image_dir = str(tmp_path / "images")
+  task = SegmentationTask(config)
+  assert len(task.train_source()) == 16 and len(task.eval_source()) == 2
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert summary["step"] == 4 and "miou" in summary["eval"]
+
+
+def test_polygon_json_split(tmp_path):
+  path = synthetic_car.write_dataset(str(tmp_path), 30, image_size=64)
+  config = unet_damage.get_config("variant=test")
+  config.data.source = "polygon_json"
+  config.data.train_path = path
+  config.data.image_dir = str(tmp_path / "images")
+  task = SegmentationTask(config)
+  train_set, val_set = task.train_source(), task.eval_source()
+  assert len(train_set) == 24 and len(val_set) == 3
+  train_images = {r["image_path"] for r in train_set.records}
+  assert not train_images & {r["image_path"] for r in val_set.records}
+  batch = task.train_transform(train_set[0], np.random.default_rng(0))
+  assert batch["masks"].shape == (64, 64, 3) and batch["image"].shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("loss.name", "focal", "loss.name must be one of"),
+    ("eval.refine", ("scratches",), "eval.refine names unknown classes"),
+    ("eval.thresholds", (0.5, 0.5), "eval.thresholds needs 1 or 3 values"),
+    ("model.architecture", "segnet", "model.architecture must be"),
+    ("data.source", "coco", "data.source must be one of"),
+])
+def test_config_errors(field, value, message):
+  config = unet_damage.get_config("variant=test")
+  config.update_from_flattened_dict({field: value})
+  with pytest.raises(ValueError, match=message):
+    SegmentationTask(config)
+
+
+def test_mask_channels_must_match_class_names():
+  config = unet_steel.get_config("variant=test")
+  config.data.class_names = ("pits", "lines")
+  task = SegmentationTask(config)
+  with pytest.raises(ValueError, match="4 mask channels, the config names 2"):
+    task.eval_transform(task.eval_source()[0])

@@ -1,0 +1,166 @@
+"""Severstal CSV, polygon JSON and mask-folder readers; the stratified split."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from vq.data import rle, segmentation_readers as readers, synthetic_car
+from vq.data.errors import AnnotationError
+from vq.data.images import write_image
+from vq.data.mask_augment import resize_and_augment
+
+
+def _images(folder, names, hw=(8, 20)):
+  os.makedirs(folder, exist_ok=True)
+  for n in names:
+    write_image(os.path.join(folder, n), np.full((*hw, 3), 100, np.uint8))
+
+
+def _mask(hw=(8, 20), rows=slice(2, 5), cols=slice(3, 9)):
+  m = np.zeros(hw, bool)
+  m[rows, cols] = True
+  return m
+
+
+def test_severstal_long_form(tmp_path):
+  _images(tmp_path / "img", ["a.jpg", "b.jpg", "clean.jpg"])
+  m = _mask()
+  (tmp_path / "train.csv").write_text(
+      "ImageId,ClassId,EncodedPixels\n"
+      f"a.jpg,3,{rle.encode(m)}\n"
+      f"b.jpg,1,{rle.encode(~m)}\n")
+  records = readers.read_severstal_csv(str(tmp_path / "train.csv"),
+                                       str(tmp_path / "img"))
+  assert [os.path.basename(r["image_path"]) for r in records] == [
+      "a.jpg", "b.jpg", "clean.jpg"]
+  source = readers.SegmentationImages(records)
+  a, b, clean = source[0], source[1], source[2]
+  assert a["mask"].shape == (8, 20, 4)
+  np.testing.assert_array_equal(a["mask"][..., 2], m)
+  assert a["mask"][..., [0, 1, 3]].sum() == 0 and a["label"] == 1
+  np.testing.assert_array_equal(b["mask"][..., 0], ~m)
+  assert clean["mask"].sum() == 0 and clean["label"] == 0
+
+
+def test_severstal_wide_form(tmp_path):
+  _images(tmp_path / "img", ["a.jpg"])
+  m = _mask()
+  rows = "".join(f"a.jpg_{k},{rle.encode(m) if k == 2 else ''}\n"
+                 for k in range(1, 5))
+  (tmp_path / "train.csv").write_text("ImageId_ClassId,EncodedPixels\n" + rows)
+  records = readers.read_severstal_csv(str(tmp_path / "train.csv"),
+                                       str(tmp_path / "img"))
+  mask = readers.SegmentationImages(records)[0]["mask"]
+  np.testing.assert_array_equal(mask[..., 1], m)
+  assert mask.sum() == m.sum()
+
+
+def test_severstal_errors_name_the_place(tmp_path):
+  _images(tmp_path / "img", ["a.jpg"])
+  csv = tmp_path / "train.csv"
+  csv.write_text("ImageId,ClassId,EncodedPixels\na.jpg,7,1 3\n")
+  with pytest.raises(AnnotationError, match=r"train.csv:2: ClassId '7'"):
+    readers.read_severstal_csv(str(csv), str(tmp_path / "img"))
+  csv.write_text("ImageId,ClassId,EncodedPixels\na.jpg,1,150 20\n")
+  records = readers.read_severstal_csv(str(csv), str(tmp_path / "img"))
+  with pytest.raises(AnnotationError, match=r"a.jpg: class 1: run 0 .* past"):
+    readers.SegmentationImages(records)[0]
+  csv.write_text("Image,Class\n")
+  with pytest.raises(AnnotationError, match="expected columns"):
+    readers.read_severstal_csv(str(csv), str(tmp_path / "img"))
+
+
+def test_submission_round_trip(tmp_path):
+  _images(tmp_path / "img", ["a.jpg"])
+  masks = np.zeros((8, 20, 4), bool)
+  masks[..., 1] = _mask()
+  masks[..., 3] = _mask(rows=slice(0, 8), cols=slice(15, 17))
+  readers.write_severstal_csv(str(tmp_path / "sub.csv"), {"a.jpg": masks})
+  records = readers.read_severstal_csv(str(tmp_path / "sub.csv"),
+                                       str(tmp_path / "img"))
+  np.testing.assert_array_equal(
+      readers.SegmentationImages(records)[0]["mask"].astype(bool), masks)
+
+
+def test_polygon_json_reader(tmp_path):
+  path = synthetic_car.write_dataset(str(tmp_path), 6, seed=3, image_size=64)
+  records = readers.read_polygon_json(path, str(tmp_path / "images"))
+  source = readers.SegmentationImages(records)
+  for i in range(6):
+    expected = synthetic_car.generate(3, i, 64)
+    got = source[i]
+    np.testing.assert_array_equal(got["mask"], expected["mask"])
+    assert got["label"] == expected["label"]
+
+
+def test_polygon_json_errors(tmp_path):
+  _images(tmp_path / "img", ["p.png"])
+  path = tmp_path / "a.json"
+  path.write_text(json.dumps([{"image_id": "p.png", "regions": [
+      {"points": [[0, 0], [5, 0]], "class_name": 1}]}]))
+  records = readers.read_polygon_json(str(path), str(tmp_path / "img"))
+  with pytest.raises(ValueError, match=r"a.json record 0 \(p.png\): region 0 "
+                                       r"needs at least 3"):
+    readers.SegmentationImages(records)[0]
+  path.write_text(json.dumps([{"image_id": "missing"}]))
+  with pytest.raises(FileNotFoundError, match="a.json record 0: no image"):
+    readers.read_polygon_json(str(path), str(tmp_path / "img"))
+  path.write_text(json.dumps([{"image_id": "p.png", "damage_level": 3}]))
+  with pytest.raises(AnnotationError, match="damage_level must be 0 or 1"):
+    readers.read_polygon_json(str(path), str(tmp_path / "img"))
+
+
+def test_mask_folder(tmp_path):
+  _images(tmp_path / "img", ["x.jpg", "y.jpg"])
+  os.makedirs(tmp_path / "masks")
+  cv2.imwrite(str(tmp_path / "masks" / "x.png"), _mask().astype(np.uint8) * 255)
+  cv2.imwrite(str(tmp_path / "masks" / "y.png"), np.zeros((9, 20), np.uint8))
+  records = readers.read_mask_folder(str(tmp_path / "img"),
+                                     str(tmp_path / "masks"))
+  source = readers.SegmentationImages(records)
+  np.testing.assert_array_equal(source[0]["mask"][..., 0], _mask())
+  with pytest.raises(AnnotationError, match=r"y.png: mask is 20x9, its image "
+                                            r".*y.jpg is 20x8"):
+    source[1]
+  os.remove(tmp_path / "masks" / "y.png")
+  with pytest.raises(FileNotFoundError, match="y.jpg: no mask"):
+    readers.read_mask_folder(str(tmp_path / "img"), str(tmp_path / "masks"))
+
+
+def test_stratified_split_balances_label_and_area():
+  rng = np.random.default_rng(0)
+  n = 1000
+  labels = (rng.random(n) < 0.3).astype(int)
+  area = np.where(labels == 1, rng.exponential(0.05, n), 0.0)
+  records = [{"label": int(l)} for l in labels]
+  train, val, test = readers.stratified_split(records, area, seed=1)
+  assert sorted(train + val + test) == list(range(n))
+  assert (len(train), len(val), len(test)) == (800, 100, 100)
+  # Each part holds its share (within 2) of every area tercile.
+  terciles = np.quantile(area[labels == 1], [1 / 3, 2 / 3])
+  bins = np.where(labels == 1, 1 + np.searchsorted(terciles, area), 0)
+  for part, share in zip((train, val, test), (0.8, 0.1, 0.1)):
+    for b in range(4):
+      assert abs(np.sum(bins[part] == b) - share * np.sum(bins == b)) <= 2
+  again = readers.stratified_split(records, area, seed=1)
+  assert again == [train, val, test]
+  assert readers.stratified_split(records, area, seed=2)[1] != val
+
+
+def test_augment_moves_mask_with_image():
+  image = np.zeros((40, 60, 3), np.uint8)
+  mask = np.zeros((40, 60, 2), np.uint8)
+  image[10:20, 5:25] = 255
+  mask[10:20, 5:25, 1] = 1
+  rng = np.random.default_rng(0)
+  for _ in range(10):
+    r = resize_and_augment({"image": image, "mask": mask, "label": 1},
+                           (32, 48), rng, scale_range=0.3, shift_range=0.2,
+                           flip=True, flip_vertical=True)
+    assert r["mask"].shape == (32, 48, 2) and r["image"].shape == (32, 48, 3)
+    bright = r["image"][..., 0] > 127
+    assert np.mean(bright == r["mask"][..., 1].astype(bool)) > 0.98
+  with pytest.raises(ValueError, match="mask is 60x39 but its image is 60x40"):
+    resize_and_augment({"image": image, "mask": mask[:39]}, 32)
