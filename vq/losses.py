@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from vq.ops import filters
 from vq.ops.boxes import paired_iou
 
 
@@ -157,3 +158,63 @@ def softmax_cross_entropy(logits, labels):
   """Mean softmax cross-entropy against integer labels [...]."""
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
       logits, labels))
+
+
+def ssim(x, y, *, window_size=11, sigma=1.5, max_val=1.0, padding="same"):
+  """Mean structural similarity of NHWC batches (Gaussian window).
+
+  padding='same' zero-pads every local statistic to the image size and
+  averages over all pixels (as DRAEM's loss does); 'valid' averages only
+  windows that lie fully inside the image (as scikit-image does).
+  """
+  if x.shape != y.shape:
+    raise ValueError(f"x {x.shape} and y {y.shape} must have the same shape")
+  if padding not in ("same", "valid"):
+    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+  window = filters.gaussian_kernel(window_size, sigma)
+  filt = lambda a: filters.depthwise_filter(a, window)
+  mu_x, mu_y = filt(x), filt(y)
+  var_x = filt(x * x) - mu_x ** 2
+  var_y = filt(y * y) - mu_y ** 2
+  cov = filt(x * y) - mu_x * mu_y
+  c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+  ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2) /
+              ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
+  if padding == "valid":
+    r = window_size // 2
+    ssim_map = ssim_map[:, r:x.shape[1] - r, r:x.shape[2] - r]
+  return jnp.mean(ssim_map)
+
+
+def soft_histogram(x, bins=32, bandwidth=None):
+  """Differentiable per-channel histograms of NHWC values in [0, 1].
+
+  Each value spreads over the bins with a Gaussian kernel; returns
+  [N, C, bins], each histogram summing to 1.
+  """
+  centres = (jnp.arange(bins) + 0.5) / bins
+  bandwidth = bandwidth or 1.0 / bins
+  d = x[..., None] - centres
+  weights = jnp.exp(-0.5 * (d / bandwidth) ** 2)
+  weights = weights / jnp.sum(weights, -1, keepdims=True)
+  hist = jnp.sum(weights, axis=(1, 2))
+  return hist / jnp.sum(hist, -1, keepdims=True)
+
+
+def histogram_loss(x, y, bins=32):
+  """L1 distance between the per-channel soft histograms of x and y,
+  averaged over images and channels."""
+  return jnp.mean(jnp.sum(jnp.abs(soft_histogram(x, bins) -
+                                  soft_histogram(y, bins)), -1))
+
+
+def psnr(x, y, max_val=1.0):
+  """Peak signal-to-noise ratio (dB) per image: [N]."""
+  mse = jnp.mean(jnp.square(x - y), axis=(1, 2, 3))
+  return 10 * jnp.log10(max_val ** 2 / jnp.maximum(mse, 1e-10))
+
+
+def inverse_psnr_loss(x, y, max_val=1.0):
+  """Mean 1 / PSNR: large while the reconstruction is poor, fading as it
+  improves."""
+  return jnp.mean(1.0 / jnp.maximum(psnr(x, y, max_val), 1.0))

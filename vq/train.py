@@ -3,6 +3,7 @@
 The task supplies the model, a pure loss, its datasets and its evaluation; this
 module owns the mesh, shardings, the jitted steps, logging and checkpoints.
 """
+import json
 import os
 import signal
 import threading
@@ -146,8 +147,14 @@ def _evaluate(task, eval_step, state, config, mesh):
   return task.evaluate(results)
 
 
-def _write_eval(writer, step, scalars, images):
+def _write_eval(writer, step, scalars, images, results_path=None):
+  """Eval scalars and pictures to the writer; scalars also to `results_path`
+  (JSON, the latest evaluation of the run) when given."""
   writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
+  if results_path:
+    with open(results_path, "w") as f:
+      json.dump({"step": step, **{k: float(v) for k, v in scalars.items()}},
+                f, indent=1)
   if images:
     writer.write_images(step, {f"eval/{k}": v for k, v in images.items()})
   logging.info("eval at step %d: %s", step, ", ".join(
@@ -237,7 +244,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
           wait_time, window_start = 0.0, time.perf_counter()
         if not preempt and (last or step % config.eval_every_steps == 0):
           scalars, images = _evaluate(task, eval_step, state, config, mesh)
-          _write_eval(writer, step, scalars, images)
+          _write_eval(writer, step, scalars, images, is_chief and
+                      os.path.join(workdir, "eval_results.json"))
           summary["eval"] = scalars
         if save:
           checkpoints.save(step, state, train_iter, description, force=preempt)

@@ -5,7 +5,8 @@ import numpy as np
 from skimage.draw import polygon
 
 
-def to_mask(regions, height, width, num_classes, *, record="", clip=True):
+def to_mask(regions, height, width, num_classes, *, record="", clip=True,
+            warn=True):
   """Regions -> uint8 [height, width, num_classes] masks (0 or 1).
 
   Args:
@@ -14,8 +15,8 @@ def to_mask(regions, height, width, num_classes, *, record="", clip=True):
     height, width: the image size.
     num_classes: channels of the output.
     record: named in errors.
-    clip: points outside the image are clipped to it with a warning (True)
-      or an error.
+    clip: points outside the image are clipped to it (True) or an error.
+    warn: log a warning naming the record when points are clipped.
 
   Raises:
     ValueError naming the record and region for a polygon with fewer than 3
@@ -36,7 +37,7 @@ def to_mask(regions, height, width, num_classes, *, record="", clip=True):
     if outside.any() and not clip:
       raise ValueError(f"{where}region {i} has points outside the "
                        f"{width}x{height} image: {points[outside][:3].tolist()}")
-    if outside.any():
+    if outside.any() and warn:
       logging.warning("%sregion %d: %d points outside the %dx%d image "
                       "clipped to it", where, i, outside.sum(), width, height)
     points = np.clip(points, 0, [width, height])

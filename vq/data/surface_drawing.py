@@ -6,6 +6,14 @@ rasterised polygon, so image and mask agree pixel for pixel.
 import cv2
 import numpy as np
 
+from vq.data import polygons
+
+
+def rasterise(points, h, w):
+  """One polygon -> uint8 [h, w] mask (points past the border clipped)."""
+  region = {"points": points, "class_name": 1}
+  return polygons.to_mask([region], h, w, 1, warn=False)[..., 0]
+
 
 def smooth_noise(rng, hw, scale, amplitude):
   """Gaussian noise low-passed at `scale` pixels, zero mean."""

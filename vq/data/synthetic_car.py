@@ -15,15 +15,10 @@ from vq.data import polygons
 from vq.data.geometry import size_hw
 from vq.data.images import write_image
 from vq.data.surface_drawing import (ellipse_polygon, paint, random_walk,
-                                     smooth_noise, stroke_polygon,
+                                     rasterise, smooth_noise, stroke_polygon,
                                      to_uint8)
 
 CLASS_NAMES = ("scratch", "dent", "spacing")
-
-
-def _mask(region, h, w):
-  return polygons.to_mask([{"points": region, "class_name": 1}], h, w,
-                          1)[..., 0]
 
 
 def _spacing(rng, h, w, image):
@@ -31,7 +26,7 @@ def _spacing(rng, h, w, image):
   a, b = rng.uniform(0.15, 0.85, 2) * (w if vertical else h)
   ends = ([[a, -1], [b, h + 1]] if vertical else [[-1, a], [w + 1, b]])
   region = stroke_polygon(np.array(ends, np.float64), rng.uniform(0.03, 0.05) * h)
-  paint(image, _mask(region, h, w), rng.uniform(5, 25))
+  paint(image, rasterise(region, h, w), rng.uniform(5, 25))
   return region
 
 
@@ -40,7 +35,7 @@ def _dent(rng, h, w, image):
   axes = rng.uniform(0.08, 0.16, 2) * h
   angle = rng.uniform(0, np.pi)
   region = ellipse_polygon(centre, axes, angle)
-  mask = _mask(region, h, w)
+  mask = rasterise(region, h, w)
   ys, xs = np.mgrid[0:h, 0:w]
   # Light from one side: the hollow is dark on that side, bright opposite.
   light = rng.uniform(0, 2 * np.pi)
@@ -56,7 +51,7 @@ def _scratch(rng, h, w, image):
   polyline = random_walk(rng, start, 8, 0.07 * h, 0.15,
                          rng.uniform(0, 2 * np.pi))
   region = stroke_polygon(polyline, rng.uniform(0.025, 0.04) * h)
-  paint(image, _mask(region, h, w), rng.uniform(200, 245), opacity=0.9)
+  paint(image, rasterise(region, h, w), rng.uniform(200, 245), opacity=0.9)
   return region
 
 
@@ -90,7 +85,8 @@ def generate(seed, index, image_size, damage_probability=0.5):
   regions = [{"points": np.round(r["points"], 2).tolist(),
               "class_name": r["class_name"]} for r in regions]
   return {"image": to_uint8(image), "regions": regions,
-          "mask": polygons.to_mask(regions, h, w, len(CLASS_NAMES)),
+          "mask": polygons.to_mask(regions, h, w, len(CLASS_NAMES),
+                                   warn=False),
           "label": np.int32(damaged)}
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from vq.data import polygons
 from vq.data.geometry import size_hw
-from vq.data.surface_drawing import (paint, random_walk,
+from vq.data.surface_drawing import (paint, random_walk, rasterise,
                                      smooth_noise, stroke_polygon, to_uint8)
 
 
@@ -32,8 +32,7 @@ def generate(seed, index, image_size, scratch_probability=0.8):
       polyline = random_walk(rng, start, 10, 0.06 * h, 0.12,
                              rng.uniform(0, 2 * np.pi))
       region = stroke_polygon(polyline, rng.uniform(0.025, 0.045) * h)
-      mask = polygons.to_mask([{"points": region, "class_name": 1}], h, w,
-                              1)[..., 0]
+      mask = rasterise(region, h, w)
       paint(image, mask, rng.choice([rng.uniform(200, 240),
                                      rng.uniform(20, 50)]), opacity=0.85)
       regions.append({"points": region, "class_name": 1})
@@ -42,7 +41,7 @@ def generate(seed, index, image_size, scratch_probability=0.8):
     spot = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / rng.uniform(0.002, 0.01))
     image += 200 * spot
   image += rng.normal(0, 3, image.shape)
-  mask = polygons.to_mask(regions, h, w, 1)
+  mask = polygons.to_mask(regions, h, w, 1, warn=False)
   grey = to_uint8(image)
   return {"image": np.repeat(grey[..., None], 3, -1), "mask": mask,
           "label": np.int32(mask.any())}

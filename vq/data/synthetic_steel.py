@@ -11,7 +11,7 @@ import numpy as np
 from vq.data import polygons
 from vq.data.geometry import size_hw
 from vq.data.surface_drawing import (blob_polygon, ellipse_polygon, paint,
-                                     random_walk, smooth_noise,
+                                     random_walk, rasterise, smooth_noise,
                                      stroke_polygon, to_uint8)
 
 CLASS_NAMES = ("pits", "lines", "patches", "cracks")
@@ -21,7 +21,7 @@ def _pits(rng, h, w, image):
   centre = rng.uniform([0.1 * w, 0.2 * h], [0.9 * w, 0.8 * h])
   axes = (rng.uniform(0.05, 0.1) * w, rng.uniform(0.15, 0.3) * h)
   region = ellipse_polygon(centre, axes, rng.uniform(0, np.pi))
-  area = polygons.to_mask([{"points": region, "class_name": 1}], h, w, 1)[..., 0]
+  area = rasterise(region, h, w)
   ys, xs = np.nonzero(area)
   dots = np.zeros((h, w), np.uint8)
   for i in rng.choice(len(ys), size=max(3, len(ys) // 12)):
@@ -36,7 +36,7 @@ def _line(rng, h, w, image):
   slant = rng.choice([-1, 1]) * rng.uniform(0.3, 0.8) * h
   polyline = np.array([[x - slant / 2, -1.0], [x + slant / 2, h + 1.0]])
   region = stroke_polygon(polyline, rng.uniform(0.06, 0.09) * h)
-  mask = polygons.to_mask([{"points": region, "class_name": 1}], h, w, 1)[..., 0]
+  mask = rasterise(region, h, w)
   paint(image, mask, rng.uniform(200, 235), opacity=0.9)
   return region
 
@@ -45,7 +45,7 @@ def _patch(rng, h, w, image):
   centre = rng.uniform([0.1 * w, 0.25 * h], [0.9 * w, 0.75 * h])
   region = blob_polygon(rng, centre, rng.uniform(0.2, 0.35) * h,
                         aspect=rng.uniform(1.5, 3.0), roughness=0.3)
-  mask = polygons.to_mask([{"points": region, "class_name": 1}], h, w, 1)[..., 0]
+  mask = rasterise(region, h, w)
   shade = smooth_noise(rng, (h, w), 4, 12) + rng.uniform(40, 80)
   paint(image, mask, shade, opacity=0.9, soften=1.0)
   return region
@@ -56,7 +56,7 @@ def _crack(rng, h, w, image):
   polyline = random_walk(rng, start, 12, 0.06 * h, 0.7,
                          rng.uniform(0, 2 * np.pi))
   region = stroke_polygon(polyline, rng.uniform(0.05, 0.08) * h)
-  mask = polygons.to_mask([{"points": region, "class_name": 1}], h, w, 1)[..., 0]
+  mask = rasterise(region, h, w)
   paint(image, mask, rng.uniform(10, 40), opacity=0.9)
   return region
 
@@ -85,7 +85,7 @@ def generate(seed, index, image_size, defect_probability=0.6):
     for k in rng.choice(4, size=rng.integers(1, 4)):
       regions.append({"points": DRAW[k](rng, h, w, image),
                       "class_name": int(k) + 1})
-  mask = polygons.to_mask(regions, h, w, len(CLASS_NAMES))
+  mask = polygons.to_mask(regions, h, w, len(CLASS_NAMES), warn=False)
   grey = to_uint8(image)
   return {"image": np.repeat(grey[..., None], 3, -1), "mask": mask,
           "label": np.int32(mask.any())}

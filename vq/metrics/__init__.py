@@ -9,3 +9,7 @@ from vq.metrics.segmentation import (binary_classification, dice_per_image,
 
 __all__ += ["binary_classification", "dice_per_image", "iou_from_totals",
             "iou_totals"]
+from vq.metrics.anomaly import (aupro, auroc, average_precision,
+                                f1_optimal_threshold)
+
+__all__ += ["aupro", "auroc", "average_precision", "f1_optimal_threshold"]

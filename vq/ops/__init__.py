@@ -6,7 +6,11 @@ __all__ = ["batched_nms", "box_area", "box_iou", "center_to_corners", "nms", "pa
 from vq.ops.yolo import decode_grid, postprocess as yolo_postprocess
 
 __all__ += ["decode_grid", "yolo_postprocess"]
-from vq.ops.filters import box_mean, guided_filter
+from vq.ops.filters import (box_mean, depthwise_filter, gaussian_kernel,
+                            guided_filter, laplacian_sharpen, unsharp_mask)
 from vq.ops.mask_policy import apply_mask_policy
+from vq.ops.perlin import perlin_noise
 
-__all__ += ["apply_mask_policy", "box_mean", "guided_filter"]
+__all__ += ["apply_mask_policy", "box_mean", "depthwise_filter",
+            "gaussian_kernel", "guided_filter", "laplacian_sharpen",
+            "perlin_noise", "unsharp_mask"]

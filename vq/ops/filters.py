@@ -37,3 +37,50 @@ def guided_filter(guide, src, radius=2, eps=1e-2):
   a = cov_ip / (var_i + eps)
   b = mean_p - a * mean_i
   return box_mean(a, radius) * guide + box_mean(b, radius)
+
+
+def depthwise_filter(x, kernel):
+  """Convolves every channel of NHWC `x` with the 2-D `kernel`, zero padding
+  to the same size."""
+  c = x.shape[-1]
+  k = jnp.broadcast_to(kernel[:, :, None, None], (*kernel.shape, 1, c))
+  return jax.lax.conv_general_dilated(
+      x, k.astype(x.dtype), (1, 1), "SAME",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
+
+
+def gaussian_kernel(size, sigma):
+  """Normalised 2-D Gaussian window [size, size]."""
+  t = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
+  g = jnp.exp(-t ** 2 / (2 * sigma ** 2))
+  g = g / jnp.sum(g)
+  return jnp.outer(g, g)
+
+
+LAPLACIAN_KERNELS = {
+    3: jnp.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], jnp.float32),
+    5: jnp.array([[0, 0, 1, 0, 0], [0, 1, 2, 1, 0], [1, 2, -16, 2, 1],
+                  [0, 1, 2, 1, 0], [0, 0, 1, 0, 0]], jnp.float32),
+}
+
+
+def laplacian_sharpen(x, kernel_size=3, amount=1.0, noise_std=0.0, key=None):
+  """x - amount * Laplacian(x): Laplacian-type sharpening of NHWC `x`.
+
+  kernel_size: 3 (4-neighbour Laplacian) or 5 (a Laplacian of Gaussian).
+  noise_std: with `key`, Gaussian noise of this std is added to the kernel.
+  """
+  if kernel_size not in LAPLACIAN_KERNELS:
+    raise ValueError(f"kernel_size must be 3 or 5, got {kernel_size}")
+  lap = LAPLACIAN_KERNELS[kernel_size]
+  if noise_std and key is not None:
+    lap = lap + noise_std * jax.random.normal(key, lap.shape)
+  return x - amount * depthwise_filter(x, lap)
+
+
+def unsharp_mask(x, sigma=1.0, amount=1.0, kernel_size=None):
+  """x + amount * (x - GaussianBlur(x)) on NHWC `x`; a negative amount
+  smooths instead."""
+  size = kernel_size or 2 * int(3 * sigma + 0.5) + 1
+  blurred = depthwise_filter(x, gaussian_kernel(size, sigma))
+  return x + amount * (x - blurred)

@@ -3,7 +3,8 @@
 Three set-ups share this task: multi-class (softmax over background + C
 classes, steel), multi-label (a sigmoid per class, car damage, with an
 optional image-level head) and binary (scratches). The loss picks the set-up:
-'softmax_ce' is multi-class; 'bce', 'dice' and 'bce_dice' are per class.
+'softmax_ce' (optionally + Dice on the defect classes, 'softmax_ce_dice') is
+multi-class; 'bce', 'dice' and 'bce_dice' are per class.
 """
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,7 @@ SYNTHETIC = {
     "synthetic_car": (synthetic_car.generate, synthetic_car.CLASS_NAMES),
     "synthetic_scratch": (synthetic_scratch.generate, ("scratch",)),
 }
-LOSSES = ("softmax_ce", "bce", "dice", "bce_dice")
+LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
 
 
 def default_config():
@@ -72,7 +73,8 @@ def default_config():
   c.data.augment.contrast = 0.3
 
   c.loss = ml_collections.ConfigDict()
-  c.loss.name = "softmax_ce"      # softmax_ce | bce | dice | bce_dice
+  c.loss.name = "softmax_ce"      # softmax_ce | softmax_ce_dice | bce | dice |
+                                  # bce_dice
   c.loss.mask_weight = 1.0        # 0 trains the image head on its own
   c.loss.image_weight = 0.2
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
@@ -111,7 +113,7 @@ class SegmentationTask:
                        f"{config.loss.name!r}")
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
-    self.softmax = config.loss.name == "softmax_ce"
+    self.softmax = config.loss.name.startswith("softmax_ce")
     self.image_hw = tuple(int(v) for v in d.image_size)
     self.thresholds = _per_class(config.eval.thresholds, self.num_classes,
                                  "eval.thresholds")
@@ -237,7 +239,11 @@ class SegmentationTask:
     if self.softmax:
       # Background is class 0; a pixel in several classes takes the last.
       labels = jnp.max(mask * jnp.arange(1, self.num_classes + 1), axis=-1)
-      return losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
+      total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
+      if name == "softmax_ce_dice":
+        # Dice weighs every class alike, however few its pixels.
+        total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask)
+      return total
     total = 0.0
     if name in ("bce", "bce_dice"):
       total += losses.binary_cross_entropy(logits, mask)

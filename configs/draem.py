@@ -1,0 +1,82 @@
+r"""Surface anomaly detection with DRAEM, trained on normal images only.
+
+  python -m vq.main --config=configs/draem.py --workdir=/tmp/vq/draem
+
+By default one model learns the three embedded texture categories (brick,
+grass, gravel photographs shipped with scikit-image, with drawn test
+defects); metrics are reported per category and averaged.
+
+Arguments (after the colon, comma-separated):
+  category=brick     one category (embedded, or MVTec AD's with
+                     data.source=mvtec, data.path=ROOT, e.g. category=carpet).
+  colour=1           the colour-distribution loss (histogram, 1/PSNR, mean
+                     colour; weights 0.1, 0.2, 0.1).
+  scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
+                     image score = max at stride 4; scoring=filtered_ratio:
+                     max / min of it.
+  variant=full       the published widths (128 / 64) at 256x256, batch 8,
+                     700 epochs' worth of steps of a category.
+  variant=test       a few steps at 32x32 for tests.
+"""
+from vq import config_base
+from vq.data import embedded_textures
+from vq.tasks import anomaly
+
+
+def get_config(arg=None):
+  args = config_base.parse_config_arg(arg)
+  variant = args.get("variant", "default")
+  c = config_base.trainer_config()
+  c.update(anomaly.default_config())
+  c.task = "anomaly"
+  category = args.get("category", "all")
+  c.data.categories = (embedded_textures.CATEGORIES if category == "all"
+                       else (category,))
+  c.loss.colour = args.get("colour", "0") == "1"
+  c.eval.scoring = args.get("scoring", "baseline")
+  c.model.reconstructive_width = 16
+  c.model.discriminative_width = 8
+  c.data.image_size = 64
+  c.data.perlin_max_scale = 4
+  c.eval.baseline_window = 11
+  c.batch_size = 8
+  c.eval_batch_size = 32
+  c.num_train_steps = 2000
+  c.log_every_steps = 100
+  c.eval_every_steps = 1000
+  c.checkpoint_every_steps = 1000
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "step"
+  c.optimizer.step_boundaries = (0.8, 0.9)
+  c.optimizer.step_factor = 0.2
+  c.optimizer.warmup_steps = 50
+
+  if variant == "full":
+    c.model.reconstructive_width = 128
+    c.model.discriminative_width = 64
+    c.data.image_size = 256
+    c.data.perlin_max_scale = 5
+    c.eval.baseline_window = 21
+    c.eval.score_window = 32
+    c.eval.score_stride = 4
+    c.num_train_steps = 700 * 250 // 8
+    c.eval_every_steps = 5000
+    c.checkpoint_every_steps = 5000
+    c.optimizer.learning_rate = 1e-4
+    c.optimizer.warmup_steps = 0
+  elif variant == "test":
+    c.model.reconstructive_width = 4
+    c.model.discriminative_width = 4
+    c.data.image_size = 32
+    c.eval.baseline_window = 5
+    c.batch_size = 8
+    c.eval_batch_size = 16
+    c.num_train_steps = 4
+    c.log_every_steps = 2
+    c.eval_every_steps = 4
+    c.checkpoint_every_steps = 4
+    c.optimizer.warmup_steps = 0
+  elif variant != "default":
+    raise ValueError(f"unknown variant {variant!r}: default, full or test")
+  return c

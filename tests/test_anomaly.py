@@ -1,0 +1,216 @@
+"""DRAEM pieces: SSIM, Perlin noise, anomaly metrics, scoring ops, the MVTec
+reader, parameter counts and a short training run."""
+import json
+import os
+import sys
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from vq import losses, train
+from vq.data import draem_augment, mvtec
+from vq.data.errors import AnnotationError
+from vq.data.images import write_image
+from vq.metrics import aupro, auroc, average_precision, f1_optimal_threshold
+from vq.models import DiscriminativeSubNetwork, ReconstructiveSubNetwork
+from vq.ops import laplacian_sharpen, perlin_noise, unsharp_mask
+from vq.ops import anomaly_scoring
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from configs import draem  # noqa: E402
+
+
+@pytest.mark.parametrize("noise", [0.05, 0.3])
+def test_ssim_matches_scikit_image(noise):
+  rng = np.random.default_rng(0)
+  x = rng.random((2, 40, 48, 3)).astype(np.float32)
+  y = np.clip(x + noise * rng.normal(size=x.shape), 0, 1).astype(np.float32)
+  reference = np.mean([structural_similarity(
+      x[i], y[i], channel_axis=-1, gaussian_weights=True, sigma=1.5,
+      use_sample_covariance=False, data_range=1.0) for i in range(2)])
+  got = float(losses.ssim(jnp.asarray(x), jnp.asarray(y), padding="valid"))
+  assert got == pytest.approx(reference, abs=1e-5)
+  assert float(losses.ssim(jnp.asarray(x), jnp.asarray(x))) == pytest.approx(1.0)
+  same = float(losses.ssim(jnp.asarray(x), jnp.asarray(y)))
+  assert same != pytest.approx(got, abs=1e-4)  # zero padding counts borders
+
+
+def test_colour_losses():
+  x = jnp.full((1, 8, 8, 3), 0.2)
+  y = jnp.full((1, 8, 8, 3), 0.8)
+  assert float(losses.histogram_loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+  assert float(losses.histogram_loss(x, y)) == pytest.approx(2.0, abs=1e-3)
+  # MSE 0.36 -> PSNR 10 log10(1 / 0.36) = 4.437 dB.
+  assert float(losses.psnr(x, y)[0]) == pytest.approx(4.4370, abs=1e-3)
+  assert float(losses.inverse_psnr_loss(x, y)) == pytest.approx(1 / 4.4370,
+                                                                 abs=1e-4)
+
+
+def test_perlin_noise_statistics_and_seed():
+  key = jax.random.key(3)
+  a = np.asarray(perlin_noise(key, (64, 64), (4, 8)))
+  np.testing.assert_array_equal(a, np.asarray(perlin_noise(key, (64, 64),
+                                                           (4, 8))))
+  b = np.asarray(perlin_noise(jax.random.key(4), (64, 64), (4, 8)))
+  assert not np.allclose(a, b)
+  assert np.abs(a[::16, ::8]).max() < 1e-6  # zero on the lattice points
+  maps = np.stack([np.asarray(perlin_noise(jax.random.key(i), (64, 64),
+                                           (8, 8))) for i in range(40)])
+  assert abs(maps.mean()) < 0.02
+  assert 0.2 < maps.std() < 0.45
+  assert np.abs(maps).max() <= np.sqrt(2)
+  assert 0.01 < (maps > 0.5).mean() < 0.2
+  # Finer lattices vary faster: neighbour differences grow with res.
+  coarse = np.asarray(perlin_noise(key, (64, 64), (2, 2)))
+  assert np.abs(np.diff(coarse, axis=1)).mean() < np.abs(
+      np.diff(maps[0], axis=1)).mean()
+
+
+def test_synthetic_anomaly_blends_inside_the_mask():
+  rng = np.random.default_rng(1)
+  image = np.full((32, 32, 3), 100, np.uint8)
+  source = np.full((32, 32, 3), 250, np.uint8)
+  found = 0
+  for _ in range(20):
+    out, mask = draem_augment.synthesize_anomaly(image, source, rng,
+                                                 max_scale=2)
+    np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
+    if mask.any():
+      found += 1
+      assert (out[mask == 1] > 100).all()
+  assert 3 <= found <= 17
+  augmented = draem_augment.augment_source(source, rng)
+  assert augmented.shape == source.shape and augmented.dtype == np.uint8
+
+
+def test_auroc_and_ap_hand_worked():
+  s, y = [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]
+  assert auroc(s, y) == pytest.approx(0.75)
+  assert average_precision(s, y) == pytest.approx(5 / 6)
+  # Ties: one threshold for equal scores (a diagonal ROC segment).
+  assert auroc([1, .5, .5, 0], [1, 1, 0, 0]) == pytest.approx(0.875)
+  assert average_precision([1, .5, .5, 0], [1, 1, 0, 0]) == pytest.approx(5 / 6)
+  assert auroc([.5] * 4, [0, 1, 0, 1]) == pytest.approx(0.5)
+  assert average_precision([.5] * 4, [0, 1, 0, 1]) == pytest.approx(0.5)
+  assert f1_optimal_threshold([1, .5, .5, 0], [1, 1, 0, 0]) == (0.5, 0.8)
+  with pytest.raises(ValueError, match="both positive and negative"):
+    auroc([0.1, 0.2], [1, 1])
+
+
+def test_aupro():
+  masks = np.zeros((2, 16, 16), np.uint8)
+  masks[0, 2:6, 2:6] = 1
+  masks[1, 10:12, 10:14] = 1
+  assert aupro(masks.astype(np.float32), masks) == pytest.approx(1.0)
+  # Only the first region scores above the normal pixels: PRO is 0.5 from
+  # FPR 0 until every normal pixel is flagged.
+  half = np.where(masks == 1, 1.0, 0.5)
+  half[1][masks[1] == 1] = 0.0
+  assert aupro(half, masks) == pytest.approx(0.5)
+  rng = np.random.default_rng(0)
+  assert aupro(rng.random(masks.shape), masks) < 0.3
+
+
+def test_filters_and_scores():
+  flat = jnp.full((1, 12, 12, 1), 0.3)
+  inner = (slice(None), slice(3, -3), slice(3, -3))
+  np.testing.assert_allclose(laplacian_sharpen(flat, 3)[inner], 0.3, atol=1e-6)
+  np.testing.assert_allclose(laplacian_sharpen(flat, 5)[inner], 0.3, atol=1e-6)
+  np.testing.assert_allclose(unsharp_mask(flat)[inner], 0.3, atol=1e-6)
+  step = jnp.zeros((1, 12, 12, 1)).at[:, :, 6:].set(1.0)
+  sharp = np.asarray(unsharp_mask(step, sigma=1.0, amount=1.0))
+  assert sharp[0, 6, 6, 0] > 1.0 and sharp[0, 6, 5, 0] < 0.0  # overshoot
+  np.testing.assert_allclose(
+      anomaly_scoring.filtered_map(flat, noise_std=0.0)[inner], 0.3, atol=1e-6)
+  spike = jnp.zeros((1, 16, 16, 1)).at[0, 8, 8, 0].set(1.0)
+  assert float(anomaly_scoring.baseline_image_score(spike, 5)[0]) == \
+      pytest.approx(1 / 25)
+  assert float(anomaly_scoring.strided_score(spike, window=4)[0]) == \
+      pytest.approx(1 / 16)
+  assert float(anomaly_scoring.strided_score(spike, window=4, ratio=True,
+                                             eps=0.01)[0]) == \
+      pytest.approx((1 / 16) / 0.01)
+
+
+def test_published_parameter_counts():
+  def count(model, channels):
+    v = jax.eval_shape(model.init, jax.random.key(0),
+                       jnp.zeros((1, 64, 64, channels)))
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(v["params"]))
+  assert count(ReconstructiveSubNetwork(), 3) == 69_048_579
+  assert count(DiscriminativeSubNetwork(), 6) == 28_374_146
+
+
+def _tree(root, layout):
+  good = np.full((16, 16, 3), 120, np.uint8)
+  test = "test" if layout == "mvtec_ad" else "test_public"
+  defect = "crack" if layout == "mvtec_ad" else "bad"
+  truth = (os.path.join(root, "cat", "ground_truth", defect)
+           if layout == "mvtec_ad" else
+           os.path.join(root, "cat", test, "ground_truth", defect))
+  for folder in ("train/good", f"{test}/good", f"{test}/{defect}"):
+    os.makedirs(os.path.join(root, "cat", folder))
+  os.makedirs(truth)
+  for i in range(3):
+    write_image(os.path.join(root, "cat", "train", "good", f"{i}.png"), good)
+  write_image(os.path.join(root, "cat", test, "good", "0.png"), good)
+  write_image(os.path.join(root, "cat", test, defect, "0.png"), good)
+  mask = np.zeros((16, 16), np.uint8)
+  mask[4:8, 4:8] = 255
+  cv2.imwrite(os.path.join(truth, "0_mask.png"), mask)
+  return truth, test, defect
+
+
+@pytest.mark.parametrize("layout", ["mvtec_ad", "mvtec_ad2"])
+def test_mvtec_reader(tmp_path, layout):
+  truth, test, defect = _tree(str(tmp_path), layout)
+  train_records, test_records = mvtec.read_mvtec(str(tmp_path), "cat", layout)
+  assert len(train_records) == 3
+  assert [(r["defect_type"], r["label"]) for r in test_records] == [
+      (defect, 1), ("good", 0)]
+  loaded = mvtec.load_record(test_records[0])
+  assert loaded["mask"].sum() == 16 and loaded["label"] == 1
+  assert mvtec.load_record(test_records[1])["mask"].sum() == 0
+
+  cv2.imwrite(os.path.join(truth, "0_mask.png"), np.zeros((8, 16), np.uint8))
+  with pytest.raises(AnnotationError, match=r"0_mask.png: mask is 16x8, its "
+                                            r"image .*0.png is 16x16"):
+    mvtec.load_record(test_records[0])
+  os.remove(os.path.join(truth, "0_mask.png"))
+  with pytest.raises(FileNotFoundError,
+                     match=r"0.png: defective test image without its mask"):
+    mvtec.read_mvtec(str(tmp_path), "cat", layout)
+
+
+def test_mvtec_reader_empty_train(tmp_path):
+  _tree(str(tmp_path), "mvtec_ad")
+  for f in os.listdir(tmp_path / "cat" / "train" / "good"):
+    os.remove(tmp_path / "cat" / "train" / "good" / f)
+  with pytest.raises(FileNotFoundError, match="no training images in .*good"):
+    mvtec.read_mvtec(str(tmp_path), "cat")
+  with pytest.raises(FileNotFoundError, match="category folder not found"):
+    mvtec.read_mvtec(str(tmp_path), "carpet")
+
+
+@pytest.mark.parametrize("arg", ["", "colour=1,scoring=filtered_ratio"])
+def test_draem_trains_and_evaluates(tmp_path, arg):
+  config = draem.get_config(",".join(filter(None, ["variant=test", arg])))
+  config.data.cache_dir = str(tmp_path / "cache")
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert summary["step"] == 4
+  for name in ("image_auroc", "pixel_auroc", "pixel_ap", "aupro",
+               "brick/image_auroc", "gravel/pixel_auroc", "threshold",
+               "image_auroc/filtered", "pixel_auroc/filtered"):
+    assert np.isfinite(summary["eval"][name]), name
+    if name != "threshold":
+      assert 0.0 <= summary["eval"][name] <= 1.0, name
+  with open(tmp_path / "run" / "eval_results.json") as f:
+    stored = json.load(f)
+  assert stored["step"] == 4
+  assert stored["threshold"] == pytest.approx(summary["eval"]["threshold"])
+  colour_terms = {"train/histogram", "train/inverse_psnr", "train/mean_colour"}
+  assert (colour_terms <= set(summary["train"])) == bool(arg)

@@ -1,0 +1,167 @@
+"""DRAEM's synthetic anomalies for training on normal images only.
+
+A Perlin-noise map (2^k lattice cells per axis, k drawn per axis, randomly
+rotated, thresholded at 0.5) selects a region of the normal image, and an
+augmented texture from an anomaly-source set is blended into it with a
+random opacity. Half the samples stay clean (empty mask).
+"""
+import os
+
+import cv2
+import jax
+import numpy as np
+
+from vq.data.images import find_images, read_image
+from vq.data.surface_drawing import smooth_noise, to_uint8
+from vq.ops.perlin import perlin_noise
+
+
+# Anomaly-source augmentations (3 distinct ones per sample) --------------------
+
+def _gamma(img, rng):
+  return to_uint8(255 * (img / 255.0) ** rng.uniform(0.5, 2.0))
+
+
+def _brightness(img, rng):
+  return to_uint8(img.astype(np.float32) * rng.uniform(0.8, 1.2) +
+                  rng.uniform(-30, 30))
+
+
+def _sharpness(img, rng):
+  blurred = cv2.GaussianBlur(img, (0, 0), 1.0).astype(np.float32)
+  amount = rng.uniform(0.0, 2.0)
+  return to_uint8(img + amount * (img.astype(np.float32) - blurred))
+
+
+def _hue_saturation(img, rng):
+  hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.int32)
+  hsv[..., 0] = (hsv[..., 0] + rng.integers(-50, 51)) % 180
+  hsv[..., 1] = np.clip(hsv[..., 1] + rng.integers(-50, 51), 0, 255)
+  return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def _solarize(img, rng):
+  threshold = rng.integers(32, 128)
+  return np.where(img >= threshold, 255 - img, img).astype(np.uint8)
+
+
+def _posterize(img, rng):
+  bits = rng.integers(4, 8)
+  return (img >> (8 - bits) << (8 - bits)).astype(np.uint8)
+
+
+def _invert(img, rng):
+  del rng
+  return 255 - img
+
+
+def _autocontrast(img, rng):
+  del rng
+  lo, hi = img.min((0, 1)), img.max((0, 1))
+  return to_uint8((img - lo) * (255.0 / np.maximum(hi - lo, 1)))
+
+
+def _equalize(img, rng):
+  del rng
+  return np.stack([cv2.equalizeHist(np.ascontiguousarray(img[..., c]))
+                   for c in range(3)], -1)
+
+
+def _rotate(img, rng):
+  h, w = img.shape[:2]
+  m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-45, 45), 1.0)
+  return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+SOURCE_AUGMENTATIONS = (_gamma, _brightness, _sharpness, _hue_saturation,
+                        _solarize, _posterize, _invert, _autocontrast,
+                        _equalize, _rotate)
+
+
+def augment_source(image, rng, count=3):
+  """Applies `count` distinct augmentations, in random order."""
+  for i in rng.choice(len(SOURCE_AUGMENTATIONS), count, replace=False):
+    image = SOURCE_AUGMENTATIONS[i](image, rng)
+  return image
+
+
+# Anomaly sources -------------------------------------------------------------
+
+def procedural_texture(rng, size):
+  """A random colourful texture: noise, stripes, checks or blobs."""
+  kind = rng.integers(4)
+  colours = rng.uniform(0, 255, (2, 3))
+  if kind == 0:
+    t = sum(smooth_noise(rng, (size, size), max(1, size // 2 ** o), 0.5 ** o)
+            for o in range(1, 5))
+  elif kind == 1:
+    ys, xs = np.mgrid[0:size, 0:size]
+    a = rng.uniform(0, np.pi)
+    t = np.sin((xs * np.cos(a) + ys * np.sin(a)) * rng.uniform(0.2, 1.2))
+  elif kind == 2:
+    cell = rng.integers(2, 9)
+    ys, xs = np.mgrid[0:size, 0:size] // cell
+    t = ((ys + xs) % 2).astype(np.float32)
+  else:
+    t = np.zeros((size, size), np.float32)
+    for _ in range(rng.integers(5, 30)):
+      c = tuple(int(v) for v in rng.integers(0, size, 2))
+      cv2.circle(t, c, int(rng.integers(1, max(2, size // 6))),
+                 float(rng.uniform(0.3, 1)), -1)
+  t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
+  image = colours[0] * (1 - t[..., None]) + colours[1] * t[..., None]
+  return to_uint8(image + rng.normal(0, 6, image.shape))
+
+
+class AnomalySource:
+  """Anomaly-source images: a folder (e.g. DTD's images, searched
+  recursively) or procedural textures when `folder` is empty."""
+
+  def __init__(self, folder=""):
+    self.paths = []
+    if folder:
+      for root, _, _ in sorted(os.walk(folder)):
+        self.paths += find_images(root)
+      if not self.paths:
+        raise FileNotFoundError(f"no anomaly-source images under {folder}")
+
+  def sample(self, rng, size):
+    if self.paths:
+      image = read_image(self.paths[rng.integers(len(self.paths))])
+      image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    else:
+      image = procedural_texture(rng, size)
+    return augment_source(image, rng)
+
+
+# Masks and blending ----------------------------------------------------------
+
+def perlin_mask(rng, size, max_scale=5, threshold=0.5):
+  """A rotated, thresholded Perlin map: uint8 [size, size] 0/1."""
+  ry, rx = (2 ** int(k) for k in rng.integers(0, max_scale + 1, 2))
+  key = jax.random.key(int(rng.integers(2 ** 31)))
+  noise = np.asarray(perlin_noise(key, (size, size), (ry, rx)))
+  m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-90, 90), 1.0)
+  noise = cv2.warpAffine(noise, m, (size, size), borderMode=cv2.BORDER_REFLECT)
+  return (noise > threshold).astype(np.uint8)
+
+
+def synthesize_anomaly(image, source, rng, max_scale=5, clean_probability=0.5,
+                       max_opacity_keep=0.8):
+  """(augmented uint8 image, uint8 mask) from a normal image.
+
+  With probability `clean_probability` the image is returned unchanged with
+  an empty mask. Otherwise inside the Perlin mask the result is
+  (1 - beta) * source + beta * image, beta ~ U(0, max_opacity_keep).
+  """
+  size = image.shape[0]
+  empty = np.zeros(image.shape[:2], np.uint8)
+  if rng.random() < clean_probability:
+    return image, empty
+  mask = perlin_mask(rng, size, max_scale)
+  if not mask.any():
+    return image, empty
+  beta = rng.uniform(0, max_opacity_keep)
+  m = mask[..., None].astype(np.float32)
+  blended = (image * (1 - m) + (1 - beta) * source * m + beta * image * m)
+  return to_uint8(blended), mask
