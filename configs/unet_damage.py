@@ -41,12 +41,12 @@ def get_config(arg=None):
   c.eval.thresholds = (0.5, 0.5, 0.5)
   c.eval.min_areas = (10, 20, 10)
   c.eval.refine = ("scratch", "spacing")
-  c.batch_size = 16
+  c.batch_size = 8
   c.eval_batch_size = 32
-  c.num_train_steps = 1500
+  c.num_train_steps = 1800
   c.log_every_steps = 100
-  c.eval_every_steps = 750
-  c.checkpoint_every_steps = 750
+  c.eval_every_steps = 900
+  c.checkpoint_every_steps = 900
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 3e-3
   c.optimizer.schedule = "cosine"
@@ -60,6 +60,7 @@ def get_config(arg=None):
     raise ValueError(f"unknown head {head!r}: joint or only")
 
   if variant == "full":
+    c.batch_size = 16
     c.data.image_size = (256, 256)
     c.model.alpha = 1.0
     c.model.decoder_widths = (256, 128, 64, 32, 16)

@@ -37,12 +37,16 @@ def _dent(rng, h, w, image):
   region = ellipse_polygon(centre, axes, angle)
   mask = rasterise(region, h, w)
   ys, xs = np.mgrid[0:h, 0:w]
-  # Light from one side: the hollow is dark on that side, bright opposite.
+  # Light from one side: the hollow is dark on that side, bright opposite,
+  # and its rim catches a thin highlight.
   light = rng.uniform(0, 2 * np.pi)
   grad = ((xs - centre[0]) * np.cos(light) + (ys - centre[1]) * np.sin(light))
-  grad = grad / max(axes) * 70
-  shaded = image * 0.75 + grad[..., None]
+  grad = grad / max(axes) * 90
+  shaded = image * 0.6 + grad[..., None]
   paint(image, mask, shaded, soften=0.7)
+  rim = rasterise(region, h, w) - rasterise(
+      ellipse_polygon(centre, axes - 1.5, angle), h, w)
+  paint(image, rim, 235.0, opacity=0.5)
   return region
 
 

@@ -1,6 +1,7 @@
 """jit-able image filters on NHWC float arrays."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def box_mean(x, radius):
@@ -57,10 +58,12 @@ def gaussian_kernel(size, sigma):
   return jnp.outer(g, g)
 
 
+# numpy, not jnp: nothing may touch the XLA backend at import time (multi-
+# process runs initialise jax.distributed first).
 LAPLACIAN_KERNELS = {
-    3: jnp.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], jnp.float32),
-    5: jnp.array([[0, 0, 1, 0, 0], [0, 1, 2, 1, 0], [1, 2, -16, 2, 1],
-                  [0, 1, 2, 1, 0], [0, 0, 1, 0, 0]], jnp.float32),
+    3: np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32),
+    5: np.array([[0, 0, 1, 0, 0], [0, 1, 2, 1, 0], [1, 2, -16, 2, 1],
+                 [0, 1, 2, 1, 0], [0, 0, 1, 0, 0]], np.float32),
 }
 
 
@@ -72,7 +75,7 @@ def laplacian_sharpen(x, kernel_size=3, amount=1.0, noise_std=0.0, key=None):
   """
   if kernel_size not in LAPLACIAN_KERNELS:
     raise ValueError(f"kernel_size must be 3 or 5, got {kernel_size}")
-  lap = LAPLACIAN_KERNELS[kernel_size]
+  lap = jnp.asarray(LAPLACIAN_KERNELS[kernel_size])
   if noise_std and key is not None:
     lap = lap + noise_std * jax.random.normal(key, lap.shape)
   return x - amount * depthwise_filter(x, lap)
