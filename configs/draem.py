@@ -35,21 +35,19 @@ def get_config(arg=None):
   c.loss.colour = args.get("colour", "0") == "1"
   c.eval.scoring = args.get("scoring", "baseline")
   c.model.reconstructive_width = 16
-  c.model.discriminative_width = 8
+  c.model.discriminative_width = 16
   c.data.image_size = 64
   c.data.perlin_max_scale = 4
   c.eval.baseline_window = 11
   c.batch_size = 8
   c.eval_batch_size = 32
-  c.num_train_steps = 2000
+  c.num_train_steps = 2200
   c.log_every_steps = 100
-  c.eval_every_steps = 1000
-  c.checkpoint_every_steps = 1000
+  c.eval_every_steps = 1100
+  c.checkpoint_every_steps = 1100
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "step"
-  c.optimizer.step_boundaries = (0.8, 0.9)
-  c.optimizer.step_factor = 0.2
+  c.optimizer.schedule = "cosine"
   c.optimizer.warmup_steps = 50
 
   if variant == "full":
@@ -64,6 +62,9 @@ def get_config(arg=None):
     c.eval_every_steps = 5000
     c.checkpoint_every_steps = 5000
     c.optimizer.learning_rate = 1e-4
+    c.optimizer.schedule = "step"
+    c.optimizer.step_boundaries = (0.8, 0.9)
+    c.optimizer.step_factor = 0.2
     c.optimizer.warmup_steps = 0
   elif variant == "test":
     c.model.reconstructive_width = 4
