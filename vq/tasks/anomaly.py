@@ -126,6 +126,10 @@ class AnomalyTask:
     if rng.random() < d.rotate_probability:
       image, _, _ = random_warp(image, self.size, rng, rotation=90.0)
     source = self.anomaly_source.sample(rng, self.size)
+    if _is_grey(image):
+      # Grey surfaces get grey anomalies: colour alone would give them away.
+      source = np.repeat(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)[..., None],
+                         3, -1)
     augmented, mask = draem_augment.synthesize_anomaly(
         image, source, rng, max_scale=d.perlin_max_scale)
     return {"image": augmented, "clean": image, "anomaly_mask": mask}
@@ -250,6 +254,11 @@ class AnomalyTask:
                                (255, 255, 0), 1)
       rows.append(np.concatenate([image, recon, heat, truth], 1))
     return np.stack(rows)
+
+
+def _is_grey(image):
+  return bool(np.all(image[..., 0] == image[..., 1]) and
+              np.all(image[..., 1] == image[..., 2]))
 
 
 class _Records:
