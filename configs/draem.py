@@ -71,13 +71,8 @@ def get_config(arg=None):
     c.model.discriminative_width = 4
     c.data.image_size = 32
     c.eval.baseline_window = 5
-    c.batch_size = 8
+    config_base.few_step_run(c)
     c.eval_batch_size = 16
-    c.num_train_steps = 4
-    c.log_every_steps = 2
-    c.eval_every_steps = 4
-    c.checkpoint_every_steps = 4
-    c.optimizer.warmup_steps = 0
   elif variant != "default":
     raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

@@ -62,13 +62,7 @@ def get_config(arg=None):
     c.model.aspp_rates = (1, 2, 3)
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
-    c.batch_size = 8
-    c.eval_batch_size = 8
-    c.num_train_steps = 4
-    c.log_every_steps = 2
-    c.eval_every_steps = 4
-    c.checkpoint_every_steps = 4
-    c.optimizer.warmup_steps = 0
+    config_base.few_step_run(c)
     c.eval.min_areas = (0,)
     c.eval.defect_min_area = 5
   elif variant != "default":

@@ -41,6 +41,17 @@ def trainer_config():
   return c
 
 
+def few_step_run(config):
+  """Sets the trainer fields of a few-step run (configs' variant=test)."""
+  config.batch_size = 8
+  config.eval_batch_size = 8
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.eval_every_steps = 4
+  config.checkpoint_every_steps = 4
+  config.optimizer.warmup_steps = 0
+
+
 def parse_config_arg(arg):
   """A config file's argument 'a=1,b=x' -> {'a': '1', 'b': 'x'}."""
   return dict(kv.split("=", 1) for kv in arg.split(",") if kv) if arg else {}
