@@ -18,6 +18,7 @@ import numpy as np
 
 from vq.data.errors import AnnotationError
 from vq.data.images import read_image
+from vq.data.sources import RecordSource
 
 
 def read_keypoints_csv(path, num_keypoints):
@@ -91,14 +92,8 @@ def read_coco_keypoints(path, image_dir, num_keypoints):
            "keypoints_px": kp} for image_id, kp in sorted(by_image.items())]
 
 
-class KeypointImages:
+class KeypointImages(RecordSource):
   """Loads each record's image; keypoints normalised by its size."""
-
-  def __init__(self, records):
-    self.records = list(records)
-
-  def __len__(self):
-    return len(self.records)
 
   def __getitem__(self, index):
     r = self.records[index]

@@ -14,6 +14,7 @@ import numpy as np
 from vq.data import polygons, rle
 from vq.data.errors import AnnotationError
 from vq.data.images import IMAGE_EXTENSIONS, find_images, read_image
+from vq.data.sources import RecordSource
 
 
 def read_severstal_csv(csv_path, image_dir, num_classes=4,
@@ -147,13 +148,6 @@ def read_mask_folder(image_dir, mask_dir):
   return records
 
 
-def damaged_area_fraction(record, image_hw):
-  """Fraction of the image inside any region of a polygon record."""
-  masks = polygons.to_mask(record["regions"], *image_hw,
-                           record["num_classes"], record=record["where"])
-  return float(masks.any(-1).mean())
-
-
 def stratified_split(records, area_fractions, fractions=(0.8, 0.1, 0.1),
                      seed=0, area_bins=3):
   """Splits records so each part has the same mix of damage labels and of
@@ -188,14 +182,8 @@ def stratified_split(records, area_fractions, fractions=(0.8, 0.1, 0.1),
   return [sorted(p) for p in parts]
 
 
-class SegmentationImages:
+class SegmentationImages(RecordSource):
   """Random-access source: record -> {image, mask [H, W, C] uint8, label}."""
-
-  def __init__(self, records):
-    self.records = list(records)
-
-  def __len__(self):
-    return len(self.records)
 
   def __getitem__(self, index):
     r = self.records[index]

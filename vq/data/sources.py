@@ -2,14 +2,19 @@
 from vq.data.images import read_image
 
 
-class AnnotatedImages:
-  """Loads each record's image lazily: records hold `image_path`."""
+class RecordSource:
+  """A list of records with random access; subclasses load one in
+  `__getitem__`."""
 
   def __init__(self, records):
     self.records = list(records)
 
   def __len__(self):
     return len(self.records)
+
+
+class AnnotatedImages(RecordSource):
+  """Loads each record's image lazily: records hold `image_path`."""
 
   def __getitem__(self, index):
     record = dict(self.records[index])

@@ -16,6 +16,7 @@ import numpy as np
 from vq import losses, visualize
 from vq.data import draem_augment, embedded_textures, mvtec
 from vq.data.geometry import random_warp
+from vq.data.sources import RecordSource
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring
@@ -261,14 +262,8 @@ def _is_grey(image):
               np.all(image[..., 1] == image[..., 2]))
 
 
-class _Records:
+class _Records(RecordSource):
   """Random access over MVTec records (grain source)."""
-
-  def __init__(self, records):
-    self.records = records
-
-  def __len__(self):
-    return len(self.records)
 
   def __getitem__(self, index):
     r = self.records[index]
