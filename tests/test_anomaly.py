@@ -17,7 +17,9 @@ from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.metrics import aupro, auroc, average_precision, f1_optimal_threshold
 from vq.models import DiscriminativeSubNetwork, ReconstructiveSubNetwork
-from vq.ops import laplacian_sharpen, perlin_noise, unsharp_mask
+from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
+                    laplacian_sharpen, perlin_noise, separable_filter,
+                    unsharp_mask)
 from vq.ops import anomaly_scoring
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -37,6 +39,17 @@ def test_ssim_matches_scikit_image(noise):
   assert float(losses.ssim(jnp.asarray(x), jnp.asarray(x))) == pytest.approx(1.0)
   same = float(losses.ssim(jnp.asarray(x), jnp.asarray(y)))
   assert same != pytest.approx(got, abs=1e-4)  # zero padding counts borders
+
+
+def test_separable_filter_equals_the_2d_kernel():
+  x = jax.random.uniform(jax.random.key(0), (2, 13, 20, 3))
+  taps = gaussian_window(7, 1.5)
+  assert taps.sum() == pytest.approx(1.0)
+  np.testing.assert_allclose(separable_filter(x, taps),
+                             depthwise_filter(x, gaussian_kernel(7, 1.5)),
+                             atol=1e-6)
+  with pytest.raises(ValueError, match="odd length"):
+    separable_filter(x, np.ones(4))
 
 
 def test_colour_losses():

@@ -171,8 +171,8 @@ def ssim(x, y, *, window_size=11, sigma=1.5, max_val=1.0, padding="same"):
     raise ValueError(f"x {x.shape} and y {y.shape} must have the same shape")
   if padding not in ("same", "valid"):
     raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
-  window = filters.gaussian_kernel(window_size, sigma)
-  filt = lambda a: filters.depthwise_filter(a, window)
+  window = filters.gaussian_window(window_size, sigma)
+  filt = lambda a: filters.separable_filter(a, window)
   mu_x, mu_y = filt(x), filt(y)
   var_x = filt(x * x) - mu_x ** 2
   var_y = filt(y * y) - mu_y ** 2

@@ -7,10 +7,12 @@ from vq.ops.yolo import decode_grid, postprocess as yolo_postprocess
 
 __all__ += ["decode_grid", "yolo_postprocess"]
 from vq.ops.filters import (box_mean, depthwise_filter, gaussian_kernel,
-                            guided_filter, laplacian_sharpen, unsharp_mask)
+                            gaussian_window, guided_filter, laplacian_sharpen,
+                            separable_filter, unsharp_mask)
 from vq.ops.mask_policy import apply_mask_policy
 from vq.ops.perlin import perlin_noise
 
 __all__ += ["apply_mask_policy", "box_mean", "depthwise_filter",
-            "gaussian_kernel", "guided_filter", "laplacian_sharpen",
-            "perlin_noise", "unsharp_mask"]
+            "gaussian_kernel", "gaussian_window", "guided_filter",
+            "laplacian_sharpen", "perlin_noise", "separable_filter",
+            "unsharp_mask"]

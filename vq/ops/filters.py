@@ -50,12 +50,41 @@ def depthwise_filter(x, kernel):
       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
 
 
+def gaussian_window(size, sigma):
+  """Normalised 1-D Gaussian taps [size] (numpy)."""
+  t = np.arange(size, dtype=np.float64) - (size - 1) / 2
+  g = np.exp(-t ** 2 / (2 * sigma ** 2))
+  return (g / g.sum()).astype(np.float32)
+
+
 def gaussian_kernel(size, sigma):
-  """Normalised 2-D Gaussian window [size, size]."""
-  t = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
-  g = jnp.exp(-t ** 2 / (2 * sigma ** 2))
-  g = g / jnp.sum(g)
-  return jnp.outer(g, g)
+  """Normalised 2-D Gaussian window [size, size] (numpy)."""
+  g = gaussian_window(size, sigma)
+  return np.outer(g, g)
+
+
+def _band_matrix(taps, n):
+  """[n, n] matrix M with (M @ v)[i] = sum_t taps[t] * v[i + t - r], zero
+  outside v (r = len(taps) // 2)."""
+  r = len(taps) // 2
+  d = np.arange(n)[None, :] - np.arange(n)[:, None] + r
+  inside = (d >= 0) & (d < len(taps))
+  return np.where(inside, taps[np.clip(d, 0, len(taps) - 1)], 0).astype(
+      np.float32)
+
+
+def separable_filter(x, taps):
+  """Filters every channel of NHWC `x` with outer(taps, taps), zero padding
+  to the same size (as `depthwise_filter` with that kernel).
+
+  Two banded matrix products, one per axis: on CPU tens of times faster
+  than a grouped convolution, forward and backward.
+  """
+  taps = np.asarray(taps, np.float32)
+  if taps.ndim != 1 or len(taps) % 2 == 0:
+    raise ValueError(f"taps must be 1-D of odd length, got shape {taps.shape}")
+  x = jnp.einsum("ij,njwc->niwc", _band_matrix(taps, x.shape[1]), x)
+  return jnp.einsum("ij,nhjc->nhic", _band_matrix(taps, x.shape[2]), x)
 
 
 # numpy, not jnp: nothing may touch the XLA backend at import time (multi-
