@@ -41,13 +41,7 @@ def get_config(arg=None):
     c.data.image_size = 32
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
-    c.batch_size = 8
-    c.eval_batch_size = 8
-    c.num_train_steps = 4
-    c.log_every_steps = 2
-    c.eval_every_steps = 4
-    c.checkpoint_every_steps = 4
-    c.optimizer.warmup_steps = 0
+    config_base.few_step_run(c)
   elif variant != "default":
     raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

@@ -53,13 +53,10 @@ def get_config(arg=None):
     c.data.image_size = 32
     c.data.synthetic_train_size = 256
     c.data.synthetic_eval_size = 16
-    c.batch_size = 8
-    c.eval_batch_size = 8
+    config_base.few_step_run(c)
     c.num_train_steps = 6
-    c.log_every_steps = 2
     c.eval_every_steps = 6
     c.checkpoint_every_steps = 3
-    c.optimizer.warmup_steps = 0
   elif variant != "default":
     raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

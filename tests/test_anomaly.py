@@ -100,6 +100,14 @@ def test_synthetic_anomaly_blends_inside_the_mask():
   assert augmented.shape == source.shape and augmented.dtype == np.uint8
 
 
+def test_rotation_leaves_no_empty_corners():
+  image = np.full((32, 32, 3), 100, np.uint8)
+  image[:, 16:] = 200
+  rotated = draem_augment.rotate(image, 45.0)
+  assert rotated.shape == image.shape
+  assert rotated.min() >= 100  # mirrored in, never a constant fill
+
+
 def test_auroc_and_ap_hand_worked():
   s, y = [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]
   assert auroc(s, y) == pytest.approx(0.75)

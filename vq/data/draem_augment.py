@@ -67,10 +67,17 @@ def _equalize(img, rng):
                    for c in range(3)], -1)
 
 
-def _rotate(img, rng):
+def rotate(img, degrees):
+  """Rotates about the centre, mirroring the image into the corners (a
+  constant fill would put flat dark regions, labelled normal, into the
+  training images)."""
   h, w = img.shape[:2]
-  m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-45, 45), 1.0)
+  m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
   return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def _rotate(img, rng):
+  return rotate(img, rng.uniform(-45, 45))
 
 
 SOURCE_AUGMENTATIONS = (_gamma, _brightness, _sharpness, _hue_saturation,
@@ -141,8 +148,7 @@ def perlin_mask(rng, size, max_scale=5, threshold=0.5):
   ry, rx = (2 ** int(k) for k in rng.integers(0, max_scale + 1, 2))
   key = jax.random.key(int(rng.integers(2 ** 31)))
   noise = np.asarray(perlin_noise(key, (size, size), (ry, rx)))
-  m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-90, 90), 1.0)
-  noise = cv2.warpAffine(noise, m, (size, size), borderMode=cv2.BORDER_REFLECT)
+  noise = rotate(noise, rng.uniform(-90, 90))
   return (noise > threshold).astype(np.uint8)
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from vq import losses, visualize
 from vq.data import draem_augment, embedded_textures, mvtec
-from vq.data.geometry import random_warp
 from vq.data.sources import RecordSource
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models.draem import DRAEM
@@ -125,7 +124,7 @@ class AnomalyTask:
     d = self.config.data
     image = self._resize(record["image"])
     if rng.random() < d.rotate_probability:
-      image, _, _ = random_warp(image, self.size, rng, rotation=90.0)
+      image = draem_augment.rotate(image, rng.uniform(-90, 90))
     source = self.anomaly_source.sample(rng, self.size)
     if _is_grey(image):
       # Grey surfaces get grey anomalies: colour alone would give them away.
