@@ -35,7 +35,7 @@ def get_config(arg=None):
   c.loss.colour = args.get("colour", "0") == "1"
   c.eval.scoring = args.get("scoring", "baseline")
   c.model.reconstructive_width = 16
-  c.model.discriminative_width = 16
+  c.model.discriminative_width = 24
   c.data.image_size = 64
   c.data.perlin_max_scale = 4
   c.eval.baseline_window = 11
