@@ -225,7 +225,8 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
   assert summary["step"] == 4
   for name in ("image_auroc", "pixel_auroc", "pixel_ap", "aupro",
                "brick/image_auroc", "gravel/pixel_auroc", "threshold",
-               "image_auroc/filtered", "pixel_auroc/filtered"):
+               "image_auroc/filtered", "pixel_auroc/filtered",
+               "grass/hole/pixel_auroc", "brick/cut/image_auroc"):
     assert np.isfinite(summary["eval"][name]), name
     if name != "threshold":
       assert 0.0 <= summary["eval"][name] <= 1.0, name

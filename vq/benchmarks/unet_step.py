@@ -10,27 +10,16 @@ compilation. --stock swaps vq's einsum up-convolution for flax's
 nn.ConvTranspose, to measure what it saves.
 """
 import sys
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from vq.benchmarks.timing import median_time
 from vq.models import unet
 
 WIDTHS = (32, 64, 128, 256, 512)
-
-
-def median_time(fn, *args, runs=5):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def train_step_time(model):

@@ -99,6 +99,8 @@ class AnomalyTask:
       train, test = mvtec.read_mvtec(root, category, layout)
       self.train_records += train
       self.test_records += test
+    self.defect_types = sorted({r["defect_type"] for r in self.test_records
+                                if r["label"]})
     self.anomaly_source = draem_augment.AnomalySource(d.anomaly_source)
 
   def dummy_input(self):
@@ -138,7 +140,9 @@ class AnomalyTask:
     mask = self._resize(record["mask"], cv2.INTER_NEAREST)
     return {"image": self._resize(record["image"]), "anomaly_mask": mask,
             "label": record["label"],
-            "category": np.int32(self.categories.index(record["category"]))}
+            "category": np.int32(self.categories.index(record["category"])),
+            "defect": np.int32(self.defect_types.index(record["defect_type"])
+                               if record["label"] else -1)}
 
   # Model, loss, evaluation --------------------------------------------------
 
@@ -189,7 +193,7 @@ class AnomalyTask:
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,
     AP and AUPRO for the original and the filtered map, F1 at a threshold
     chosen on the validation half."""
-    keys = ["anomaly_mask", "label", "category", "image"]
+    keys = ["anomaly_mask", "label", "category", "defect", "image"]
     host = {k: np.concatenate([b[k][b["mask"]] for b, _ in results])
             for k in keys}
     outs = {k: np.concatenate([o[k][b["mask"]] for b, o in results])
@@ -203,6 +207,9 @@ class AnomalyTask:
           {k: v[sel] for k, v in outs.items()})
       per_category.append(m)
       scalars.update({f"{name}/{k}": v for k, v in m.items()})
+      scalars.update(self._defect_metrics(
+          name, {k: v[sel] for k, v in host.items()},
+          {k: v[sel] for k, v in outs.items()}))
     for k in per_category[0]:
       scalars[k] = float(np.mean([m[k] for m in per_category]))
     return scalars, {"input_reconstruction_map_truth": self._pictures(
@@ -237,6 +244,22 @@ class AnomalyTask:
     m["test_f1"] = float(2 * tp / max(decided.sum() + labels[test].sum(), 1))
     return m
 
+  def _defect_metrics(self, category, host, outs):
+    """Image and pixel AUROC of each defect type against the good images."""
+    scoring = self.config.eval.scoring
+    good = host["label"] == 0
+    m = {}
+    for d, defect in enumerate(self.defect_types):
+      defective = host["defect"] == d
+      if not defective.any() or not good.any():
+        continue
+      sel = good | defective
+      m[f"{category}/{defect}/image_auroc"] = anomaly_metrics.auroc(
+          outs[f"score/{scoring}"][sel], host["label"][sel])
+      m[f"{category}/{defect}/pixel_auroc"] = anomaly_metrics.auroc(
+          outs["map"][sel], host["anomaly_mask"][sel])
+    return m
+
   def _pictures(self, host, outs):
     """Input | reconstruction | heatmap | truth with the predicted contour."""
     rows = []
@@ -266,4 +289,5 @@ class _Records(RecordSource):
 
   def __getitem__(self, index):
     r = self.records[index]
-    return dict(mvtec.load_record(r), category=r["category"])
+    return dict(mvtec.load_record(r), category=r["category"],
+                defect_type=r["defect_type"])
