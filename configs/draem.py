@@ -24,33 +24,28 @@ from vq.tasks import anomaly
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "full", "test"),
+                              category="all", colour=False,
+                              scoring=("baseline", "filtered",
+                                       "filtered_ratio"))
   c = config_base.trainer_config()
   c.update(anomaly.default_config())
   c.task = "anomaly"
-  category = args.get("category", "all")
-  c.data.categories = (embedded_textures.CATEGORIES if category == "all"
-                       else (category,))
-  c.loss.colour = args.get("colour", "0") == "1"
-  c.eval.scoring = args.get("scoring", "baseline")
+  c.data.categories = (embedded_textures.CATEGORIES if args.category == "all"
+                       else (args.category,))
+  c.loss.colour = args.colour
+  c.eval.scoring = args.scoring
   c.model.reconstructive_width = 16
   c.model.discriminative_width = 24
   c.data.image_size = 64
   c.data.perlin_max_scale = 4
   c.eval.baseline_window = 11
-  c.batch_size = 8
   c.eval_batch_size = 32
-  c.num_train_steps = 2200
-  c.log_every_steps = 100
-  c.eval_every_steps = 1100
-  c.checkpoint_every_steps = 1100
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 50
+  config_base.set_run(c, batch_size=8, num_train_steps=2200,
+                      best_metric="image_auroc",
+                      learning_rate=1e-3, warmup_steps=50)
 
-  if variant == "full":
+  if args.variant == "full":
     c.model.reconstructive_width = 128
     c.model.discriminative_width = 64
     c.data.image_size = 256
@@ -66,13 +61,11 @@ def get_config(arg=None):
     c.optimizer.step_boundaries = (0.8, 0.9)
     c.optimizer.step_factor = 0.2
     c.optimizer.warmup_steps = 0
-  elif variant == "test":
+  elif args.variant == "test":
     c.model.reconstructive_width = 4
     c.model.discriminative_width = 4
     c.data.image_size = 32
     c.eval.baseline_window = 5
     config_base.few_step_run(c)
     c.eval_batch_size = 16
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

@@ -15,35 +15,28 @@ from vq.tasks import keypoints
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "full", "test"),
+                              frozen=False)
   c = config_base.trainer_config()
   c.update(keypoints.default_config())
   c.task = "keypoints"
-  c.batch_size = 32
-  c.num_train_steps = 2000
-  c.log_every_steps = 100
-  c.eval_every_steps = 1000
-  c.checkpoint_every_steps = 1000
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 100
-  if args.get("frozen") == "1":
+  config_base.set_run(c, batch_size=32, num_train_steps=2000,
+                      best_metric="mean_error_px",
+                      best_metric_mode="min",
+                      learning_rate=2e-3, warmup_steps=100)
+  if args.frozen:
     c.freeze = ("^backbone/",)
-  if variant == "full":
+  if args.variant == "full":
     c.model.alpha = 1.0
     c.data.image_size = 224
     c.batch_size = 16
     c.num_train_steps = 20000
     c.optimizer.learning_rate = 1e-3
-  elif variant == "test":
+  elif args.variant == "test":
     c.data.image_size = 32
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
     config_base.few_step_run(c)
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c
 
 

@@ -11,24 +11,17 @@ from vq.tasks import classification
 
 
 def get_config(arg=None):
+  args = config_base.parse_arg(arg, variant=("default", "test"))
   c = config_base.trainer_config()
   c.update(classification.default_config())
   c.task = "classification"
-  c.batch_size = 32
-  c.num_train_steps = 1500
-  c.log_every_steps = 100
-  c.eval_every_steps = 1500
-  c.checkpoint_every_steps = 1500
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.warmup_steps = 100
-  if arg == "variant=test":
+  config_base.set_run(c, batch_size=32, num_train_steps=1500,
+                      best_metric="accuracy",
+                      learning_rate=2e-3, warmup_steps=100, evaluations=1)
+  if args.variant == "test":
     c.data.image_size = 32
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
-    c.batch_size = c.eval_batch_size = 8
+    config_base.few_step_run(c)
     c.num_train_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
-    c.log_every_steps = 2
-    c.optimizer.warmup_steps = 0
-  elif arg:
-    raise ValueError(f"unknown argument {arg!r}: none or variant=test")
   return c

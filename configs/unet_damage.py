@@ -23,8 +23,9 @@ from vq.tasks import segmentation
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "full", "test"),
+                              encoder=("mobilenet_v2", "efficientnet_b0"),
+                              head=("joint", "only"))
   c = config_base.trainer_config()
   c.update(segmentation.default_config())
   c.task = "segmentation"
@@ -32,7 +33,7 @@ def get_config(arg=None):
   c.data.class_names = synthetic_car.CLASS_NAMES
   c.data.image_size = (128, 128)
   c.model.architecture = "encoder_unet"
-  c.model.encoder = args.get("encoder", "mobilenet_v2")
+  c.model.encoder = args.encoder
   c.model.alpha = 0.35
   c.model.decoder_widths = (64, 32, 24, 16, 16)
   c.model.image_head = True
@@ -41,25 +42,16 @@ def get_config(arg=None):
   c.eval.thresholds = (0.5, 0.5, 0.5)
   c.eval.min_areas = (10, 20, 10)
   c.eval.refine = ("scratch", "spacing")
-  c.batch_size = 8
   c.eval_batch_size = 32
-  c.num_train_steps = 1800
-  c.log_every_steps = 100
-  c.eval_every_steps = 900
-  c.checkpoint_every_steps = 900
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 3e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 50
+  config_base.set_run(c, batch_size=8, num_train_steps=1800,
+                      best_metric="miou",
+                      learning_rate=3e-3, warmup_steps=50)
 
-  head = args.get("head", "joint")
-  if head == "only":
+  if args.head == "only":
     c.loss.mask_weight = 0.0
     c.loss.image_weight = 1.0
-  elif head != "joint":
-    raise ValueError(f"unknown head {head!r}: joint or only")
 
-  if variant == "full":
+  if args.variant == "full":
     c.batch_size = 16
     c.data.image_size = (256, 256)
     c.model.alpha = 1.0
@@ -68,12 +60,10 @@ def get_config(arg=None):
     c.eval_every_steps = 2000
     c.checkpoint_every_steps = 2000
     c.optimizer.learning_rate = 1e-3
-  elif variant == "test":
+  elif args.variant == "test":
     c.data.image_size = (64, 64)
     c.model.decoder_widths = (8, 8, 8, 8, 8)
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
     config_base.few_step_run(c)
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

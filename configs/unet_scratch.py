@@ -19,8 +19,8 @@ from vq.tasks import segmentation
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "test"),
+                              model=("unet", "unet3plus", "deeplabv3"))
   c = config_base.trainer_config()
   c.update(segmentation.default_config())
   c.task = "segmentation"
@@ -31,40 +31,30 @@ def get_config(arg=None):
   c.loss.name = "dice"
   c.eval.min_areas = (10,)
   c.eval.defect_min_area = 10
-  c.batch_size = 16
   c.eval_batch_size = 32
-  c.num_train_steps = 1500
-  c.log_every_steps = 100
-  c.eval_every_steps = 750
-  c.checkpoint_every_steps = 750
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 3e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 50
+  config_base.set_run(c, batch_size=16, num_train_steps=1500,
+                      best_metric="miou",
+                      learning_rate=3e-3, warmup_steps=50)
 
-  model = args.get("model", "unet")
-  if model == "unet3plus":
+  if args.model == "unet3plus":
     c.model.architecture = "unet3plus"
     c.model.cat_width = 8
     c.model.classification_guided = True
-  elif model == "deeplabv3":
+  elif args.model == "deeplabv3":
     c.model.architecture = "deeplabv3"
     c.model.encoder = "plain"
     c.model.aspp_width = 64
     c.loss.name = "bce"
-  elif model != "unet":
-    raise ValueError(f"unknown model {model!r}: unet, unet3plus or deeplabv3")
 
-  if variant == "test":
+  if args.variant == "test":
     c.data.image_size = (32, 32)
     c.model.widths = (4, 8, 16)
-    c.model.aspp_width = 8
-    c.model.aspp_rates = (1, 2, 3)
+    if args.model == "deeplabv3":
+      c.model.aspp_width = 8
+      c.model.aspp_rates = (1, 2, 3)
     c.data.synthetic_train_size = 64
     c.data.synthetic_eval_size = 16
     config_base.few_step_run(c)
     c.eval.min_areas = (0,)
     c.eval.defect_min_area = 5
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default or test")
   return c

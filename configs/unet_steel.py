@@ -23,8 +23,8 @@ SEVERSTAL_TRAIN_IMAGES = 12568
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "full", "test"),
+                              model=("unet", "plain_cnn", "binary_unet"))
   c = config_base.trainer_config()
   c.update(segmentation.default_config())
   c.task = "segmentation"
@@ -36,27 +36,18 @@ def get_config(arg=None):
   c.loss.name = "softmax_ce"
   c.eval.min_areas = (30,)
   c.eval.defect_min_area = 30
-  c.batch_size = 8
   c.eval_batch_size = 32
-  c.num_train_steps = 1200
-  c.log_every_steps = 100
-  c.eval_every_steps = 600
-  c.checkpoint_every_steps = 600
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 3e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 50
+  config_base.set_run(c, batch_size=8, num_train_steps=1200,
+                      best_metric="miou",
+                      learning_rate=3e-3, warmup_steps=50)
 
-  model = args.get("model", "unet")
-  if model == "plain_cnn":
+  if args.model == "plain_cnn":
     c.model.skip_connections = False
-  elif model == "binary_unet":
+  elif args.model == "binary_unet":
     c.data.binary = True
     c.loss.name = "bce"
-  elif model != "unet":
-    raise ValueError(f"unknown model {model!r}: unet, plain_cnn or binary_unet")
 
-  if variant == "full":
+  if args.variant == "full":
     c.data.image_size = (256, 1600)
     c.model.widths = (64, 128, 256, 512, 1024)
     c.batch_size = 16
@@ -68,7 +59,7 @@ def get_config(arg=None):
     c.optimizer.warmup_steps = 0
     c.eval.min_areas = (500,)
     c.eval.defect_min_area = 500
-  elif variant == "test":
+  elif args.variant == "test":
     c.data.image_size = (32, 64)
     c.model.widths = (4, 8, 16)
     c.data.synthetic_train_size = 64
@@ -76,6 +67,4 @@ def get_config(arg=None):
     config_base.few_step_run(c)
     c.eval.min_areas = (0,)
     c.eval.defect_min_area = 5
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

@@ -17,22 +17,15 @@ from vq.tasks import detection
 
 
 def get_config(arg=None):
-  args = config_base.parse_config_arg(arg)
-  variant = args.get("variant", "default")
+  args = config_base.parse_arg(arg, variant=("default", "full", "test"))
   c = config_base.trainer_config()
   c.update(detection.default_config())
   c.task = "detection"
-  c.batch_size = 32
-  c.num_train_steps = 3000
-  c.log_every_steps = 100
-  c.eval_every_steps = 1500
-  c.checkpoint_every_steps = 1500
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 100
+  config_base.set_run(c, batch_size=32, num_train_steps=3000,
+                      best_metric="voc_map50",
+                      learning_rate=2e-3, warmup_steps=100)
 
-  if variant == "full":
+  if args.variant == "full":
     c.model.backbone = "yolo_v1"
     c.model.head = "dense"
     c.model.head_hidden = 4096
@@ -47,7 +40,7 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 1e-2
     c.optimizer.momentum = 0.9
     c.optimizer.warmup_steps = 1000
-  elif variant == "test":
+  elif args.variant == "test":
     c.model.widths = (4, 8, 8)
     c.model.head_hidden = 16
     c.data.image_size = 32
@@ -57,6 +50,4 @@ def get_config(arg=None):
     c.num_train_steps = 6
     c.eval_every_steps = 6
     c.checkpoint_every_steps = 3
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}: default, full or test")
   return c

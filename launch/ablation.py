@@ -4,7 +4,8 @@ r"""Runs variants of one config into sibling run directories, then compares.
 
 Each variant trains into WORKDIR/<name>, so `tensorboard --logdir WORKDIR`
 overlays their curves. At the end WORKDIR holds loss_curves.png (training loss
-of every variant) and results.md (final evaluation metrics, one row each).
+of every variant, per logging interval) and results.md (each run's last
+evaluation, one row each), both read from the runs' history files.
 
 Variants come from `--run name:field=value,field=value` flags (values are
 Python literals), or, without flags, from the config file's ABLATION dict
@@ -21,7 +22,7 @@ from ml_collections import config_flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from vq import train, visualize  # noqa: E402
+from vq import history, train, visualize  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -74,35 +75,48 @@ def config_ablation(config_path):
   return module.ABLATION
 
 
-def results_table(summaries):
-  keys = sorted({k for s in summaries.values() for k in s["eval"]})
-  lines = ["| run | " + " | ".join(keys) + " |",
-           "|---|" + "---|" * len(keys)]
-  for name, s in summaries.items():
-    lines.append(f"| {name} | " + " | ".join(
-        f"{s['eval'].get(k, float('nan')):.4f}" for k in keys) + " |")
+def results_table(results):
+  """{run: last eval scalars} -> a markdown table, one row per run."""
+  keys = sorted({k for r in results.values() for k in r if k != "step"})
+  lines = ["| run | step | " + " | ".join(keys) + " |",
+           "|---|---|" + "---|" * len(keys)]
+  for name, r in results.items():
+    lines.append(f"| {name} | {r.get('step', '-')} | " + " | ".join(
+        f"{r.get(k, float('nan')):.4f}" for k in keys) + " |")
   return "\n".join(lines) + "\n"
+
+
+def run_ablation(base_config, runs, workdir):
+  """Trains (or resumes, or skips when finished) every run, then writes
+  loss_curves.png and results.md from the runs' histories, so a rerun
+  reproduces them. Returns the table."""
+  results, curves = {}, {}
+  for name, overrides in runs.items():
+    config = base_config.copy_and_resolve_references()
+    config.unlock()
+    config.update_from_flattened_dict(overrides)
+    run_dir = os.path.join(workdir, name)
+    train.train_and_evaluate(config, run_dir)
+    evaluations = history.read(run_dir, history.EVAL)
+    results[name] = evaluations[-1] if evaluations else {}
+    logged = history.read(run_dir, history.TRAIN)
+    if logged:
+      curves[name] = ([r["step"] for r in logged],
+                      [r["train/loss"] for r in logged])
+  if curves:
+    write_image(os.path.join(workdir, "loss_curves.png"),
+                visualize.line_chart(curves, "training loss", log_y=True))
+  table = results_table(results)
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(table)
+  return table
 
 
 def main(argv):
   del argv
   runs = (dict(parse_run(r) for r in FLAGS.run) if FLAGS.run else
           config_ablation(flags.FLAGS["config"].config_filename))
-  summaries = {}
-  for name, overrides in runs.items():
-    config = FLAGS.config.copy_and_resolve_references()
-    config.unlock()
-    config.update_from_flattened_dict(overrides)
-    summaries[name] = train.train_and_evaluate(
-        config, os.path.join(FLAGS.workdir, name))
-  curves = {n: ([s for s, _ in v["losses"]], [l for _, l in v["losses"]])
-            for n, v in summaries.items() if v["losses"]}
-  if curves:
-    write_image(os.path.join(FLAGS.workdir, "loss_curves.png"),
-                visualize.line_chart(curves, "training loss", log_y=True))
-  with open(os.path.join(FLAGS.workdir, "results.md"), "w") as f:
-    f.write(results_table(summaries))
-  print(results_table(summaries))
+  print(run_ablation(FLAGS.config, runs, FLAGS.workdir))
 
 
 if __name__ == "__main__":

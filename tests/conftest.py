@@ -6,6 +6,9 @@ import sys
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+# torchvision (the reference for weight import tests) crashes the process
+# when imported after Keras; importing it first avoids that.
+import torchvision  # noqa: F401  pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -12,13 +12,14 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from vq import losses, train
-from vq.data import draem_augment, mvtec
+from vq.data import anomaly_synthesis, mvtec
+from vq.data.perlin import perlin_noise
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.metrics import aupro, auroc, average_precision, f1_optimal_threshold
 from vq.models import DiscriminativeSubNetwork, ReconstructiveSubNetwork
 from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
-                    laplacian_sharpen, perlin_noise, separable_filter,
+                    laplacian_sharpen, separable_filter,
                     unsharp_mask)
 from vq.ops import anomaly_scoring
 
@@ -64,21 +65,19 @@ def test_colour_losses():
 
 
 def test_perlin_noise_statistics_and_seed():
-  key = jax.random.key(3)
-  a = np.asarray(perlin_noise(key, (64, 64), (4, 8)))
-  np.testing.assert_array_equal(a, np.asarray(perlin_noise(key, (64, 64),
-                                                           (4, 8))))
-  b = np.asarray(perlin_noise(jax.random.key(4), (64, 64), (4, 8)))
+  rng = np.random.default_rng
+  a = perlin_noise(rng(3), (64, 64), (4, 8))
+  np.testing.assert_array_equal(a, perlin_noise(rng(3), (64, 64), (4, 8)))
+  b = perlin_noise(rng(4), (64, 64), (4, 8))
   assert not np.allclose(a, b)
   assert np.abs(a[::16, ::8]).max() < 1e-6  # zero on the lattice points
-  maps = np.stack([np.asarray(perlin_noise(jax.random.key(i), (64, 64),
-                                           (8, 8))) for i in range(40)])
+  maps = np.stack([perlin_noise(rng(i), (64, 64), (8, 8)) for i in range(40)])
   assert abs(maps.mean()) < 0.02
   assert 0.2 < maps.std() < 0.45
   assert np.abs(maps).max() <= np.sqrt(2)
   assert 0.01 < (maps > 0.5).mean() < 0.2
   # Finer lattices vary faster: neighbour differences grow with res.
-  coarse = np.asarray(perlin_noise(key, (64, 64), (2, 2)))
+  coarse = perlin_noise(rng(3), (64, 64), (2, 2))
   assert np.abs(np.diff(coarse, axis=1)).mean() < np.abs(
       np.diff(maps[0], axis=1)).mean()
 
@@ -89,23 +88,83 @@ def test_synthetic_anomaly_blends_inside_the_mask():
   source = np.full((32, 32, 3), 250, np.uint8)
   found = 0
   for _ in range(20):
-    out, mask = draem_augment.synthesize_anomaly(image, source, rng,
+    out, mask = anomaly_synthesis.synthesize_anomaly(image, source, rng,
                                                  max_scale=2)
     np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
     if mask.any():
       found += 1
       assert (out[mask == 1] > 100).all()
   assert 3 <= found <= 17
-  augmented = draem_augment.augment_source(source, rng)
+  augmented = anomaly_synthesis.augment_source(source, rng)
   assert augmented.shape == source.shape and augmented.dtype == np.uint8
 
 
 def test_rotation_leaves_no_empty_corners():
   image = np.full((32, 32, 3), 100, np.uint8)
   image[:, 16:] = 200
-  rotated = draem_augment.rotate(image, 45.0)
+  rotated = anomaly_synthesis.rotate(image, 45.0)
   assert rotated.shape == image.shape
   assert rotated.min() >= 100  # mirrored in, never a constant fill
+
+
+def test_auroc_and_ap_equal_scikit_learn():
+  from sklearn.metrics import average_precision_score, roc_auc_score
+  rng = np.random.default_rng(0)
+  for ties in (False, True):
+    labels = rng.integers(0, 2, 500)
+    scores = rng.normal(labels * 0.7, 1.0)
+    if ties:
+      scores = np.round(scores, 1)
+    assert auroc(scores, labels) == pytest.approx(
+        roc_auc_score(labels, scores), abs=1e-12)
+    assert average_precision(scores, labels) == pytest.approx(
+        average_precision_score(labels, scores), abs=1e-12)
+
+
+def _brute_force_aupro(maps, masks, fpr_limit=0.3):
+  """The MVTec AD definition, one threshold at a time (scipy's labelling)."""
+  from scipy import ndimage
+  regions = []
+  for m, gt in zip(maps, masks):
+    labels, count = ndimage.label(gt, structure=np.ones((3, 3)))
+    regions += [m[labels == k] for k in range(1, count + 1)]
+  normal = maps[masks == 0]
+  points = [(0.0, 0.0)]
+  for t in np.unique(maps)[::-1]:
+    points.append((np.mean(normal >= t),
+                   np.mean([np.mean(r >= t) for r in regions])))
+  fpr, pro = np.array(points).T
+  area = 0.0
+  for i in range(1, len(fpr)):
+    x0, x1, y0, y1 = fpr[i - 1], fpr[i], pro[i - 1], pro[i]
+    if x0 >= fpr_limit:
+      break
+    if x1 > fpr_limit:
+      y1 = y0 + (y1 - y0) * (fpr_limit - x0) / (x1 - x0)
+      x1 = fpr_limit
+    area += (x1 - x0) * (y0 + y1) / 2
+  return area / fpr_limit
+
+
+def test_aupro_equals_the_definition_at_every_threshold():
+  rng = np.random.default_rng(1)
+  masks = np.zeros((3, 24, 24), np.uint8)
+  masks[0, 2:6, 3:9] = 1
+  masks[0, 15:20, 15:17] = 1
+  masks[2, 10:14, 0:24] = 1
+  for quantise in (None, 8):
+    maps = rng.random(masks.shape) + 0.6 * masks
+    if quantise:
+      maps = np.round(maps * quantise) / quantise  # many ties
+    assert aupro(maps, masks) == pytest.approx(
+        _brute_force_aupro(maps, masks), abs=1e-12)
+
+
+def test_aupro_errors_are_clear():
+  with pytest.raises(ValueError, match="needs normal pixels"):
+    aupro(np.ones((1, 4, 4)), np.ones((1, 4, 4)))
+  with pytest.raises(ValueError, match="needs anomalous"):
+    aupro(np.ones((1, 4, 4)), np.zeros((1, 4, 4)))
 
 
 def test_auroc_and_ap_hand_worked():

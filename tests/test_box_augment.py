@@ -4,7 +4,7 @@ import pytest
 from vq.data.box_augment import resize_and_augment
 from vq.data.sources import GeneratedSource
 from vq.data.synthetic_parts import generate
-from vq.tasks.detection import encode_targets
+from vq.data.detection import encode_targets
 from vq.ops.yolo import decode_grid
 
 

@@ -68,7 +68,60 @@ def test_voc_and_coco_matching_rules_differ():
   np.testing.assert_allclose(m["voc_map"], 0.5)
   coco_at_05 = coco_average_precision(np.array([1.0, 1.0]), np.array([0.5, 1]))
   assert coco_at_05 == 1.0
-  assert m["coco_map"] > 0.5
+  # COCO: d2 is a TP at IoU thresholds 0.50..0.80 (7 of 10, AP 1); at
+  # 0.85..0.95 recall stops at 1/2 with precision 1: 51 of 101 points.
+  np.testing.assert_allclose(m["coco_map"], (7 + 3 * 51 / 101) / 10)
+
+
+def _random_images(rng, num_images, num_classes):
+  images = []
+  for _ in range(num_images):
+    k = rng.integers(1, 5)
+    gt = rng.uniform(0, 60, (k, 2))
+    gt = np.concatenate([gt, gt + rng.uniform(8, 40, (k, 2))], 1)
+    gt_classes = rng.integers(0, num_classes, k)
+    # Detections: jittered copies of the ground truth and random boxes.
+    jitter = gt + rng.normal(0, 4, gt.shape)
+    extra = rng.uniform(0, 60, (3, 2))
+    extra = np.concatenate([extra, extra + rng.uniform(8, 40, (3, 2))], 1)
+    boxes = np.concatenate([jitter, extra])
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+    classes = np.r_[gt_classes, rng.integers(0, num_classes, 3)]
+    scores = rng.uniform(0.05, 1, len(boxes))
+    images.append(image(boxes, scores, classes, gt, gt_classes))
+  return images
+
+
+def test_coco_map_equals_pycocotools():
+  from pycocotools.coco import COCO
+  from pycocotools.cocoeval import COCOeval
+  rng = np.random.default_rng(0)
+  num_classes = 3
+  images = _random_images(rng, 30, num_classes)
+  xywh = lambda b: [float(b[0]), float(b[1]), float(b[2] - b[0]),
+                    float(b[3] - b[1])]
+  gt = {"images": [{"id": i} for i in range(len(images))],
+        "categories": [{"id": c} for c in range(num_classes)],
+        "annotations": []}
+  dets = []
+  for i, im in enumerate(images):
+    for b, c in zip(im.gt_boxes, im.gt_classes):
+      gt["annotations"].append({
+          "id": len(gt["annotations"]) + 1, "image_id": i,
+          "category_id": int(c), "bbox": xywh(b), "iscrowd": 0,
+          "area": float((b[2] - b[0]) * (b[3] - b[1]))})
+    for b, c, s in zip(im.boxes, im.classes, im.scores):
+      dets.append({"image_id": i, "category_id": int(c), "bbox": xywh(b),
+                   "score": float(s)})
+  coco = COCO()
+  coco.dataset = gt
+  coco.createIndex()
+  evaluation = COCOeval(coco, coco.loadRes(dets), "bbox")
+  evaluation.evaluate()
+  evaluation.accumulate()
+  evaluation.summarize()
+  m = detection_metrics(images, num_classes)
+  np.testing.assert_allclose(m["coco_map"], evaluation.stats[0], atol=1e-6)
 
 
 def test_average_precision_curves():

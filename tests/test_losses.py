@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -87,3 +88,30 @@ def test_yolo_loss_rejects_wrong_channels():
   with pytest.raises(ValueError, match=r"pred must be \[batch, S, S, 12\]"):
     losses.yolo_v1_loss(jnp.zeros((1, 2, 2, 11)), jnp.zeros((1, 2, 2, 7)),
                         num_boxes=2, num_classes=2)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+def test_focal_loss_equals_kornia_with_finite_gradients(gamma):
+  import torch
+  from kornia.losses import focal_loss as kornia_focal_loss
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 3, (2, 5, 6, 3)).astype(np.float32)
+  labels = rng.integers(0, 3, (2, 5, 6))
+  # Saturated pixels: the true class's probability rounds to 1 in float32.
+  logits[0, 0, 0] = [40.0, 0.0, 0.0]
+  labels[0, 0, 0] = 0
+  logits[1, 2, 3] = [0.0, 0.0, 35.0]
+  labels[1, 2, 3] = 2
+  value, grad = jax.value_and_grad(
+      lambda x: losses.focal_loss(x, jnp.asarray(labels), gamma=gamma))(
+          jnp.asarray(logits))
+  assert np.all(np.isfinite(np.asarray(grad)))
+  x = torch.tensor(logits, dtype=torch.float64).permute(0, 3, 1, 2)
+  x.requires_grad_(True)
+  ref = kornia_focal_loss(x, torch.tensor(labels), alpha=None, gamma=gamma,
+                          reduction="sum") / labels.size
+  ref.backward()
+  np.testing.assert_allclose(float(value), ref.item(), rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(grad),
+                             x.grad.permute(0, 2, 3, 1).numpy(), atol=1e-6,
+                             rtol=1e-4)

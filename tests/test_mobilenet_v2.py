@@ -47,7 +47,8 @@ def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel):
 def keras_weights(tmp_path_factory):
   import keras
   model = keras.applications.MobileNetV2(input_shape=(224, 224, 3),
-                                         weights=None)
+                                         weights=None,
+                                         classifier_activation=None)
   rng = np.random.default_rng(0)
   for layer in model.layers:  # random BatchNorm statistics, not 0 and 1
     if type(layer).__name__ == "BatchNormalization":
@@ -65,7 +66,10 @@ def test_keras_weights_give_keras_outputs(keras_weights):
   variables = convert.load_keras_mobilenet_v2(path)
   model = MobileNetV2(padding="keras")
   logits = model.apply(variables, jnp.asarray(x), train=False)
-  np.testing.assert_allclose(jax.nn.softmax(logits), expected, atol=1e-4)
+  # Logits, not softmax outputs (each class's probability is ~1e-3).
+  assert np.abs(expected).max() > 0.1
+  np.testing.assert_allclose(logits, expected, rtol=1e-4,
+                             atol=1e-4 * np.abs(expected).max())
   init = jax.eval_shape(lambda: model.init(jax.random.key(0), x[:1]))
   assert jax.tree.structure(init) == jax.tree.structure(variables)
 
@@ -104,3 +108,28 @@ def test_torchvision_state_dict_maps_every_tensor():
   del sd["features.5.conv.1.0.weight"]
   with pytest.raises(KeyError, match="features.5.conv.1.0.weight"):
     convert.variables_from_torchvision(sd)
+
+
+def test_torchvision_file_gives_torchvision_logits(tmp_path):
+  import torch
+  import torchvision
+  torch.manual_seed(0)
+  model = torchvision.models.mobilenet_v2(weights=None).eval()
+  with torch.no_grad():
+    for m in model.modules():  # random BatchNorm statistics and affine
+      if isinstance(m, torch.nn.BatchNorm2d):
+        m.running_mean.normal_(0, 0.1)
+        m.running_var.uniform_(0.5, 1.5)
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.normal_(0, 0.1)
+  path = tmp_path / "mobilenet_v2.pth"
+  torch.save(model.state_dict(), path)
+  x = np.random.default_rng(0).normal(size=(2, 96, 96, 3)).astype(np.float32)
+  with torch.no_grad():
+    expected = model(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+  variables = convert.load_torchvision_mobilenet_v2(str(path))
+  logits = MobileNetV2(padding="torch").apply(variables, jnp.asarray(x),
+                                              train=False)
+  assert np.abs(expected).max() > 0.1
+  np.testing.assert_allclose(logits, expected, rtol=1e-4,
+                             atol=1e-4 * np.abs(expected).max())

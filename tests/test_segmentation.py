@@ -43,7 +43,8 @@ def test_scratch_options_grayscale_highlights_rmsprop(tmp_path):
   config.optimizer.restart_period = 2
   task = SegmentationTask(config)
   assert task.dummy_input().shape == (1, 32, 32, 1)
-  assert task.eval_transform(task.eval_source()[0])["image"].shape == (32, 32, 1)
+  data = task.datasets()
+  assert data.eval_transform(data.eval[0])["image"].shape == (32, 32, 1)
   summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary["step"] == 4
 
@@ -71,8 +72,8 @@ def test_trains_from_severstal_csv(tmp_path):
   config.data.source = "severstal"
   config.data.train_path = str(tmp_path / "train.csv")
   config.data.image_dir = str(tmp_path / "images")
-  task = SegmentationTask(config)
-  assert len(task.train_source()) == 16 and len(task.eval_source()) == 2
+  data = SegmentationTask(config).datasets()
+  assert len(data.train) == 16 and len(data.eval) == 2
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert summary["step"] == 4 and "miou" in summary["eval"]
 
@@ -83,13 +84,13 @@ def test_polygon_json_split(tmp_path):
   config.data.source = "polygon_json"
   config.data.train_path = path
   config.data.image_dir = str(tmp_path / "images")
-  task = SegmentationTask(config)
-  train_set, val_set = task.train_source(), task.eval_source()
+  data = SegmentationTask(config).datasets()
+  train_set, val_set = data.train, data.eval
   assert len(train_set) == 24 and len(val_set) == 3
   train_images = {r["image_path"] for r in train_set.records}
   assert not train_images & {r["image_path"] for r in val_set.records}
-  batch = task.train_transform(train_set[0], np.random.default_rng(0))
-  assert batch["masks"].shape == (64, 64, 3) and batch["image"].shape == (64, 64, 3)
+  batch = data.train_transform(train_set[0], np.random.default_rng(0))
+  assert batch["mask"].shape == (64, 64, 3) and batch["image"].shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -97,7 +98,9 @@ def test_polygon_json_split(tmp_path):
     ("eval.refine", ("scratches",), "eval.refine names unknown classes"),
     ("eval.thresholds", (0.5, 0.5), "eval.thresholds needs 1 or 3 values"),
     ("model.architecture", "segnet", "model.architecture must be"),
-    ("data.source", "coco", "data.source must be one of"),
+    ("model.cat_width", 8, "does not use model.cat_width .only unet3plus"),
+    ("model.skip_connections", False,
+     "'encoder_unet' does not use model.skip_connections .only unet"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")
@@ -106,9 +109,17 @@ def test_config_errors(field, value, message):
     SegmentationTask(config)
 
 
+def test_unknown_data_source_is_refused():
+  config = unet_damage.get_config("variant=test")
+  config.data.source = "coco"
+  with pytest.raises(ValueError, match="data.source for segmentation must be "
+                     "one of .'mask_folder'"):
+    SegmentationTask(config).datasets()
+
+
 def test_mask_channels_must_match_class_names():
   config = unet_steel.get_config("variant=test")
   config.data.class_names = ("pits", "lines")
-  task = SegmentationTask(config)
+  data = SegmentationTask(config).datasets()
   with pytest.raises(ValueError, match="4 mask channels, the config names 2"):
-    task.eval_transform(task.eval_source()[0])
+    data.eval_transform(data.eval[0])

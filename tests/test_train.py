@@ -26,7 +26,7 @@ def test_missing_dataset_path_fails_at_start(test_config, tmp_path):
   with pytest.raises(FileNotFoundError, match="no_such_voc"):
     train.train_and_evaluate(test_config, str(tmp_path / "run"))
   test_config.data.train_path = ""
-  with pytest.raises(ValueError, match="data.train_path is required"):
+  with pytest.raises(ValueError, match="data.source=.voc. needs data.train_path"):
     train.train_and_evaluate(test_config, str(tmp_path / "run"))
 
 

@@ -9,8 +9,9 @@ import os
 import flax.traverse_util
 import grain
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import (
+    preservation_policy as preservation)
 
 
 class CheckpointMismatchError(ValueError):
@@ -36,25 +37,49 @@ def _differences(saved, current):
   return lines
 
 
-class Checkpoints:
-  """Saves and restores (train state, data iterator) by step."""
+def _item_handlers():
+  return {"state": ocp.StandardCheckpointHandler(),
+          "data": grain.checkpoint.CheckpointHandler(),
+          "model": ocp.JsonCheckpointHandler()}
 
-  def __init__(self, workdir, keep):
+
+class Checkpoints:
+  """Saves and restores (train state, data iterator) by step.
+
+  Keeps the latest `keep` checkpoints and, when `best_metric` names an eval
+  scalar, also the one with the best value of it (orbax preservation
+  policies).
+  """
+
+  def __init__(self, workdir, keep, best_metric="", best_mode="max"):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.best_metric = best_metric
+    policies = [preservation.LatestN(keep)]
+    if best_metric:
+      policies.append(preservation.BestN(
+          get_metric_fn=lambda metrics: metrics[best_metric],
+          reverse=best_mode == "min", n=1,
+          keep_checkpoints_without_metrics=False))
     self.manager = ocp.CheckpointManager(
-        self.directory,
-        item_names=("state", "data", "model"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-    )
+        self.directory, item_handlers=_item_handlers(),
+        options=ocp.CheckpointManagerOptions(
+            create=True,
+            preservation_policy=preservation.AnyPreservationPolicy(policies)))
 
   def latest_step(self):
     return self.manager.latest_step()
 
-  def save(self, step, state, data_iterator, description, force=False):
+  def save(self, step, state, data_iterator, description, metrics=None,
+           force=False):
+    """Saves; `metrics` (eval scalars) rank it for the best checkpoint."""
+    if metrics is not None and self.best_metric:
+      metrics = {self.best_metric: float(metrics[self.best_metric])}
+    else:
+      metrics = None
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=grain.checkpoint.CheckpointSave(data_iterator),
-        model=ocp.args.JsonSave(description)), force=force)
+        model=ocp.args.JsonSave(description)), metrics=metrics, force=force)
 
   def restore_latest(self, abstract_state, data_iterator, description):
     """Restores the latest checkpoint into the given shapes and shardings.
@@ -91,16 +116,32 @@ class Checkpoints:
     self.manager.close()
 
 
-def load_variables(workdir):
-  """Model variables (params, batch_stats) of a workdir's latest checkpoint,
-  as numpy arrays on the host, whatever mesh saved them."""
+def _host_restore_target(metadata):
+  """Abstract arrays on this host's first CPU device for saved metadata."""
+  cpu = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
+  return jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=cpu), metadata)
+
+
+def saved_steps(workdir):
   directory = os.path.join(workdir, "checkpoints")
-  steps = ocp.utils.checkpoint_steps(directory) if os.path.isdir(directory) else []
+  return ocp.utils.checkpoint_steps(directory) if os.path.isdir(directory) else []
+
+
+def load_variables(workdir, step=None):
+  """Model variables (params, batch_stats) of a workdir's checkpoint (the
+  latest unless `step` is given) as numpy arrays, whatever mesh saved them."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = saved_steps(workdir)
   if not steps:
     raise FileNotFoundError(f"no vq checkpoint in {directory}")
-  path = os.path.join(directory, str(max(steps)), "state")
-  checkpointer = ocp.PyTreeCheckpointer()
-  tree = checkpointer.metadata(path).item_metadata.tree
-  state = checkpointer.restore(path, restore_args=jax.tree.map(
-      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+  step = max(steps) if step is None else step
+  with ocp.CheckpointManager(directory, item_handlers=_item_handlers(),
+                             options=ocp.CheckpointManagerOptions(
+                                 create=False)) as manager:
+    metadata = manager.item_metadata(step)["state"]
+    target = _host_restore_target(metadata)
+    state = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target)))["state"]
+  state = jax.device_get(state)
   return {"params": state["params"], "batch_stats": state["batch_stats"]}

@@ -18,7 +18,9 @@ def trainer_config():
   c.log_every_steps = 50         # train scalars, NaN check
   c.eval_every_steps = 500       # also evaluates at the last step
   c.checkpoint_every_steps = 500  # also saves at the last step
-  c.keep_checkpoints = 2
+  c.keep_checkpoints = 2           # the latest; the best is kept as well
+  c.best_metric = ""             # eval scalar that ranks the best checkpoint
+  c.best_metric_mode = "max"     # max | min
   c.eval_batch_size = 64
   c.data_threads = 2             # grain reader threads per process
   c.freeze = ()                  # regexes over 'a/b/kernel' parameter paths
@@ -52,9 +54,91 @@ def few_step_run(config):
   config.optimizer.warmup_steps = 0
 
 
-def parse_config_arg(arg):
-  """A config file's argument 'a=1,b=x' -> {'a': '1', 'b': 'x'}."""
-  return dict(kv.split("=", 1) for kv in arg.split(",") if kv) if arg else {}
+def set_run(config, *, batch_size, num_train_steps, learning_rate,
+            best_metric, best_metric_mode="max", warmup_steps=0,
+            evaluations=2, log_every_steps=100, optimizer="adam",
+            schedule="cosine"):
+  """Sets the trainer fields most configs choose: evaluations (and saves)
+  at equal intervals, the last at the final step; the checkpoint with the
+  best `best_metric` is kept."""
+  config.batch_size = batch_size
+  config.num_train_steps = num_train_steps
+  config.log_every_steps = log_every_steps
+  config.eval_every_steps = config.checkpoint_every_steps = max(
+      num_train_steps // evaluations, 1)
+  config.best_metric = best_metric
+  config.best_metric_mode = best_metric_mode
+  config.optimizer.name = optimizer
+  config.optimizer.learning_rate = learning_rate
+  config.optimizer.schedule = schedule
+  config.optimizer.warmup_steps = warmup_steps
+
+
+def _typed(name, text, default):
+  if isinstance(default, bool):
+    if text.lower() not in ("1", "0", "true", "false"):
+      raise ValueError(f"config argument {name}={text!r}: expected 1/0 or "
+                       f"true/false")
+    return text.lower() in ("1", "true")
+  try:
+    return type(default)(text)
+  except ValueError:
+    raise ValueError(f"config argument {name}={text!r}: expected "
+                     f"{type(default).__name__}") from None
+
+
+def parse_arg(arg, **defaults):
+  """A config file's argument 'a=1,b=x' -> ConfigDict of `defaults`' keys.
+
+  Values take the type of their default; a tuple default lists the allowed
+  strings, its first the default. A key without a default is refused with
+  the known keys (big_vision's `parse_arg` convention).
+  """
+  choices = {k: v for k, v in defaults.items() if isinstance(v, tuple)}
+  args = ml_collections.ConfigDict(
+      {k: v[0] if k in choices else v for k, v in defaults.items()})
+  for item in filter(None, (arg or "").split(",")):
+    key, sep, text = item.partition("=")
+    if not sep:
+      raise ValueError(f"config argument {item!r}: expected key=value")
+    if key not in defaults:
+      close = difflib.get_close_matches(key, defaults, n=1)
+      hint = f" (did you mean {close[0]}?)" if close else ""
+      raise ValueError(f"unknown config argument {key!r}{hint}; known: "
+                       f"{', '.join(sorted(defaults))}")
+    if key in choices:
+      check_choice(f"config argument {key}", text, choices[key])
+      args[key] = text
+    else:
+      args[key] = _typed(key, text, defaults[key])
+  return args
+
+
+def check_choice(name, value, choices):
+  if value not in choices:
+    raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; "
+                     f"got {value!r}")
+
+
+def refuse_inapplicable(section, defaults, selector, fields_by_choice,
+                        prefix="model"):
+  """Refuses fields of `section` changed from `defaults` that the chosen
+  `section[selector]` does not use.
+
+  fields_by_choice: {choice: fields it uses}; a field named under no choice
+  applies to all.
+  """
+  choice = section[selector]
+  check_choice(f"{prefix}.{selector}", choice, tuple(fields_by_choice))
+  specific = set().union(*map(set, fields_by_choice.values()))
+  unused = sorted(k for k in specific - set(fields_by_choice[choice])
+                  if section[k] != defaults[k])
+  if unused:
+    users = {k: [c for c, f in fields_by_choice.items() if k in f]
+             for k in unused}
+    raise ValueError(
+        f"{prefix}.{selector}={choice!r} does not use " + "; ".join(
+            f"{prefix}.{k} (only {', '.join(users[k])})" for k in unused))
 
 
 def _flat_keys(config, prefix=""):

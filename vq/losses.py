@@ -143,7 +143,14 @@ def focal_loss(logits, labels, *, gamma=2.0, alpha=None):
   log_p = jax.nn.log_softmax(logits, axis=-1)
   log_pt = jnp.take_along_axis(log_p, labels[..., None].astype(jnp.int32),
                                axis=-1)[..., 0]
-  loss = -jnp.power(1.0 - jnp.exp(log_pt), gamma) * log_pt
+  one_minus_pt = -jnp.expm1(log_pt)
+  # (1 - p)^gamma has an infinite slope at p = 1 for gamma < 1; where p
+  # rounds to 1 the weight is constant (0, or 1 for gamma = 0), so no
+  # 0 * inf reaches the gradient.
+  saturated = one_minus_pt <= 0
+  weight = jnp.where(saturated, 0.0 if gamma > 0 else 1.0,
+                     jnp.power(jnp.where(saturated, 1.0, one_minus_pt), gamma))
+  loss = -weight * log_pt
   if alpha is not None:
     loss = loss * jnp.asarray(alpha)[labels]
   return jnp.mean(loss)

@@ -24,7 +24,12 @@ def make_schedule(config):
              end_value=lr * opt.end_factor)
         for _ in range(max(steps - warmup, 1) // period + 1)])
   elif opt.schedule == "step":
-    boundaries = {int(b * steps): opt.step_factor for b in opt.step_boundaries}
+    # Boundaries are fractions of the whole run; the main schedule's clock
+    # starts after the warm-up.
+    boundaries = {}
+    for b in opt.step_boundaries:
+      at = max(int(b * steps) - warmup, 1)
+      boundaries[at] = boundaries.get(at, 1.0) * opt.step_factor
     main = optax.piecewise_constant_schedule(lr, boundaries)
   else:
     raise ValueError(

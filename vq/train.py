@@ -16,7 +16,7 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import config_base, sharding
+from vq import config_base, history, sharding
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import pipeline
 from vq.optim import make_optimizer
@@ -85,7 +85,7 @@ def _check_config(config, task_class, mesh):
 
 
 def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
-                         last_good_step, history):
+                         last_good_step, losses):
   """Fetches the per-step metrics of the last steps, stops on non-finite
   values, writes their means. Returns the means."""
   if not pending:
@@ -97,7 +97,7 @@ def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
       raise NonFiniteLossError(
           f"non-finite loss at step {s}: {shown}. Stopping; the last good "
           f"checkpoint (step {last_good_step}) is kept.")
-    history.append((s, float(terms["loss"])))
+    losses.append((s, float(terms["loss"])))
   means = {f"train/{k}": float(np.mean([t[k] for t in fetched]))
            for k in fetched[0] if k != "learning_rate"}
   means["learning_rate"] = float(fetched[-1]["learning_rate"])
@@ -134,25 +134,27 @@ def _state_factory(task, config, mesh):
   return init_state, shardings, abstract, tx, schedule, description
 
 
-def _evaluate(task, eval_step, state, config, mesh):
+def _evaluate(task, data, eval_step, state, config, mesh):
   """Runs the jitted eval step over the held-out split on every process."""
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   results = []
-  for batch in pipeline.eval_batches(task.eval_source(), task.eval_transform,
+  for batch in pipeline.eval_batches(data.eval, data.eval_transform,
                                      config.eval_batch_size,
                                      config.data_threads):
     inputs = sharding.replicated_batch_as_global(
-        {k: v for k, v in batch.items() if k != "mask"}, mesh)
+        {k: v for k, v in batch.items() if k != "batch_mask"}, mesh)
     results.append((batch, jax.device_get(eval_step(variables, inputs))))
-  return task.evaluate(results)
+  return task.evaluate(results, data)
 
 
-def _write_eval(writer, step, scalars, images, results_path=None):
-  """Eval scalars and pictures to the writer; scalars also to `results_path`
-  (JSON, the latest evaluation of the run) when given."""
+def _write_eval(writer, step, scalars, images, workdir=None):
+  """Eval scalars and pictures to the writer; scalars also to the run's
+  eval history and WORKDIR/eval_results.json (the latest) when `workdir`
+  is given."""
   writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
-  if results_path:
-    with open(results_path, "w") as f:
+  if workdir:
+    history.append(workdir, history.EVAL, step, scalars)
+    with open(os.path.join(workdir, "eval_results.json"), "w") as f:
       json.dump({"step": step, **{k: float(v) for k, v in scalars.items()}},
                 f, indent=1)
   if images:
@@ -181,8 +183,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       workdir, just_logging=not is_chief)
 
   # Data: each process reads only its own share of the training stream.
+  data = task.datasets()
   train_ds = pipeline.train_dataset(
-      task.train_source(), task.train_transform,
+      data.train, data.train_transform,
       global_batch_size=config.batch_size, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count())
   train_iter = pipeline.train_iterator(train_ds, config.data_threads)
@@ -190,7 +193,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   # State: restored into its shardings, or created directly with them.
   init_state, state_sharding, abstract_state, tx, schedule, description = (
       _state_factory(task, config, mesh))
-  checkpoints = Checkpoints(workdir, config.keep_checkpoints)
+  checkpoints = Checkpoints(workdir, config.keep_checkpoints,
+                            config.best_metric, config.best_metric_mode)
   state, start_step = checkpoints.restore_latest(abstract_state, train_iter,
                                                  description)
   if state is None:
@@ -242,13 +246,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
               pending, writer, step, wait_time,
               time.perf_counter() - window_start, last_saved, summary["losses"])
           wait_time, window_start = 0.0, time.perf_counter()
+          if is_chief:
+            history.append(workdir, history.TRAIN, step, summary["train"])
+        scalars = None
         if not preempt and (last or step % config.eval_every_steps == 0):
-          scalars, images = _evaluate(task, eval_step, state, config, mesh)
-          _write_eval(writer, step, scalars, images, is_chief and
-                      os.path.join(workdir, "eval_results.json"))
+          try:
+            scalars, images = _evaluate(task, data, eval_step, state, config,
+                                       mesh)
+            if config.best_metric and config.best_metric not in scalars:
+              raise ValueError(
+                  f"config.best_metric={config.best_metric!r} is not an eval "
+                  f"scalar; the evaluation gives {sorted(scalars)}")
+          except Exception:
+            # The training since the last save is kept before the error ends
+            # the run.
+            checkpoints.save(step, state, train_iter, description, force=True)
+            raise
+          _write_eval(writer, step, scalars, images, is_chief and workdir)
           summary["eval"] = scalars
         if save:
-          checkpoints.save(step, state, train_iter, description, force=preempt)
+          checkpoints.save(step, state, train_iter, description, scalars,
+                           force=preempt)
           last_saved = step
         if preempt:
           summary["preempted"] = True

@@ -64,19 +64,20 @@ def pr_curve_image(precision, recall, title, size=256):
   return img
 
 
-def draw_keypoints(image, pred, true, scale=1):
+def draw_keypoints(image, pred, true=None, scale=1):
   """True keypoints as rings, predictions as crosses, one colour each.
 
-  pred, true: [K, 2] normalised (x, y).
+  pred, true: [K, 2] normalised (x, y); true may be None.
   """
   out = np.ascontiguousarray(np.kron(image, np.ones((scale, scale, 1),
                                                     np.uint8)))
   h, w = out.shape[:2]
-  for k, (p, t) in enumerate(zip(pred, true)):
+  for k, p in enumerate(pred):
     colour = class_colour(k)
-    tx, ty = int(round(t[0] * w)), int(round(t[1] * h))
+    if true is not None:
+      tx, ty = int(round(true[k][0] * w)), int(round(true[k][1] * h))
+      cv2.circle(out, (tx, ty), 4, colour, 1, cv2.LINE_AA)
     px, py = int(round(p[0] * w)), int(round(p[1] * h))
-    cv2.circle(out, (tx, ty), 4, colour, 1, cv2.LINE_AA)
     cv2.drawMarker(out, (px, py), colour, cv2.MARKER_CROSS, 7, 1)
   return out
 
@@ -124,3 +125,14 @@ def overlay_masks(image, masks, opacity=0.5):
     on = masks[..., k].astype(bool)
     out[on] = (1 - opacity) * out[on] + opacity * np.array(class_colour(k))
   return out.astype(np.uint8)
+
+
+def caption(image, text):
+  """`text` on a dark band at the top of a copy of the image."""
+  out = np.ascontiguousarray(image.copy())
+  scale = max(out.shape[1] / 400, 0.6)
+  band = int(16 * scale)
+  out[:band] = (out[:band] * 0.3).astype(np.uint8)
+  cv2.putText(out, text, (2, band - 4), cv2.FONT_HERSHEY_PLAIN, scale,
+              (255, 255, 255), 1, cv2.LINE_AA)
+  return out

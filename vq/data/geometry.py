@@ -80,3 +80,10 @@ def random_warp(image, out_size, rng=None, *, scale_range=0.0, shift_range=0.0,
     out = brightness_contrast(out, rng.uniform(-brightness, brightness),
                               rng.uniform(1 - contrast, 1 + contrast))
   return out, m, mirror
+
+
+def augment_kwargs(augment):
+  """A config's `data.augment` fields as `resize_and_augment` keywords
+  (scale -> scale_range, shift -> shift_range, the rest as named)."""
+  renamed = {"scale": "scale_range", "shift": "shift_range"}
+  return {renamed.get(k, k): v for k, v in augment.items()}

@@ -31,10 +31,10 @@ def train_iterator(dataset, num_threads=2, prefetch=64):
 
 
 def eval_batches(source, transform, batch_size, num_threads=2):
-  """The whole `source` once, in order, as batches with a `mask` entry.
+  """The whole `source` once, in order, as batches with a `batch_mask` entry.
 
   The last batch is padded to `batch_size` by repeating its final element;
-  `mask` is False on padding. Every process reads the whole evaluation set.
+  `batch_mask` is False on padding. Every process reads the whole evaluation set.
   """
   n = len(source)
   if n == 0:
@@ -44,8 +44,8 @@ def eval_batches(source, transform, batch_size, num_threads=2):
   elements = iter(ds.to_iter_dataset(options))
   for start in range(0, n, batch_size):
     items = [next(elements) for _ in range(min(batch_size, n - start))]
-    mask = np.arange(batch_size) < len(items)
+    batch_mask = np.arange(batch_size) < len(items)
     items += [items[-1]] * (batch_size - len(items))
     batch = {k: np.stack([it[k] for it in items]) for k in items[0]}
-    batch["mask"] = mask
+    batch["batch_mask"] = batch_mask
     yield batch

@@ -1,5 +1,39 @@
-"""Random-access sources (grain-ready) over annotation records on disk."""
+"""Random-access sources (grain-ready) and what a family's data entry returns."""
+import dataclasses
+from typing import Any, Callable, Mapping
+
 from vq.data.images import read_image
+
+
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+  """A family's data: sources (len + __getitem__) and picklable transforms.
+
+  `train_transform(record, rng)` augments; `eval_transform(record)` does
+  not. `info` holds what evaluation needs to name its results (e.g. the
+  anomaly defect types found in the test split).
+  """
+  train: Any
+  eval: Any
+  train_transform: Callable
+  eval_transform: Callable
+  info: Mapping = dataclasses.field(default_factory=dict)
+
+
+def select(table, data_config, family):
+  """`table[data_config.source](data_config)`, refusing unknown sources."""
+  if data_config.source not in table:
+    raise ValueError(f"data.source for {family} must be one of "
+                     f"{sorted(table)}, got {data_config.source!r}")
+  return table[data_config.source](data_config)
+
+
+def require(data_config, *fields):
+  """Raises naming the empty fields `data_config.source` needs."""
+  missing = [f for f in fields if not data_config[f]]
+  if missing:
+    raise ValueError(f"data.source={data_config.source!r} needs " +
+                     ", ".join(f"data.{f}" for f in missing))
 
 
 class RecordSource:
@@ -40,3 +74,12 @@ class GeneratedSource:
   def __getitem__(self, index):
     return self.generate(self.seed, index, self.image_size,
                          **self.generate_kwargs)
+
+
+def generated_pair(generate, data_config, image_size, **generate_kwargs):
+  """(train, eval) generated sources; eval uses synthetic_seed + 1."""
+  d = data_config
+  return (GeneratedSource(generate, d.synthetic_train_size, d.synthetic_seed,
+                          image_size, **generate_kwargs),
+          GeneratedSource(generate, d.synthetic_eval_size,
+                          d.synthetic_seed + 1, image_size, **generate_kwargs))

@@ -50,13 +50,16 @@ def f1_optimal_threshold(scores, labels):
   return float(thresholds[best]), float(f1[best])
 
 
-def aupro(anomaly_maps, masks, fpr_limit=0.3, num_thresholds=200):
+def aupro(anomaly_maps, masks, fpr_limit=0.3):
   """Area under the per-region-overlap curve up to `fpr_limit`, normalised
-  to [0, 1] (Bergmann et al., MVTec AD).
+  to [0, 1] (Bergmann et al., MVTec AD), at every distinct score.
 
   Every connected ground-truth region counts once: PRO is the mean, over
-  regions, of the fraction of the region above the threshold; the x axis is
-  the false positive rate over normal pixels.
+  regions, of the fraction of the region at or above the threshold; the x
+  axis is the false positive rate over normal pixels. As in the official
+  evaluation, one sort gives both curves: each normal pixel adds
+  1 / #normal to the FPR, each anomalous pixel 1 / (#regions * its region's
+  size) to the PRO.
 
   Args:
     anomaly_maps: [N, H, W] scores.
@@ -64,21 +67,28 @@ def aupro(anomaly_maps, masks, fpr_limit=0.3, num_thresholds=200):
   """
   maps = np.asarray(anomaly_maps, np.float64)
   masks = np.asarray(masks).astype(bool)
-  regions = []
-  for m, gt in zip(maps, masks):
+  if maps.shape != masks.shape:
+    raise ValueError(f"anomaly maps {maps.shape} and masks {masks.shape} "
+                     f"differ")
+  region_weight = np.zeros(maps.shape, np.float64)
+  num_regions = 0
+  for i, gt in enumerate(masks):
     count, labels = cv2.connectedComponents(gt.astype(np.uint8), 8)
-    regions += [np.sort(m[labels == k]) for k in range(1, count)]
-  if not regions:
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    region_weight[i] = np.where(labels > 0, 1.0 / sizes[labels], 0.0)
+    num_regions += count - 1
+  if not num_regions:
     raise ValueError("AUPRO needs anomalous ground-truth regions")
-  normal = np.sort(maps[~masks])
-  thresholds = np.unique(np.quantile(maps, np.linspace(0, 1, num_thresholds)))
-  at_least = lambda sorted_scores: (
-      len(sorted_scores) - np.searchsorted(sorted_scores, thresholds, "left"))
-  fpr = at_least(normal) / len(normal)
-  pro = np.mean([at_least(r) / len(r) for r in regions], axis=0)
-  # From threshold +inf (0, 0) down to -inf (1, 1); FPR grows as t falls.
-  fpr = np.r_[0.0, fpr[::-1], 1.0]
-  pro = np.r_[0.0, pro[::-1], 1.0]
+  num_normal = int((~masks).sum())
+  if not num_normal:
+    raise ValueError("AUPRO needs normal pixels (every pixel is anomalous)")
+  scores = maps.ravel()
+  order = np.argsort(-scores, kind="mergesort")
+  fpr = np.cumsum((~masks).ravel()[order]) / num_normal
+  pro = np.cumsum(region_weight.ravel()[order]) / num_regions
+  last = np.r_[np.flatnonzero(np.diff(scores[order])), len(scores) - 1]
+  fpr = np.clip(np.r_[0.0, fpr[last]], 0, 1)
+  pro = np.clip(np.r_[0.0, pro[last]], 0, 1)
   keep = fpr <= fpr_limit
   x = np.r_[fpr[keep], fpr_limit]
   y = np.r_[pro[keep], np.interp(fpr_limit, fpr, pro)]

@@ -40,11 +40,15 @@ class YOLO(nn.Module):
     num_boxes: B, boxes per cell.
     num_classes: C.
     grid_size: S; used by the 'dense' head, which fixes it.
-    head: 'dense' (the paper: flatten -> Dense(hidden) -> Dense(S*S*(B*5+C)))
-      or 'conv' (the FCN view: a k x k conv for the first dense layer, a 1x1
-      conv for the second; any input size gives a grid of its own size).
+    head: 'dense' (the paper: flatten -> Dense(hidden) -> Dense(S*S*(B*5+C))),
+      'dense_fcn' (the same head as convolutions, see `dense_head_as_conv`:
+      output [N, H', W', S, S, B*5+C], one grid per window position, 1x1 at
+      the training size) or 'conv' (a different head: a k x k conv then a
+      1x1 conv per cell; any input size gives a grid of its own size).
     head_hidden: width of the head's hidden layer.
     head_kernel: k of the 'conv' head's first layer.
+    dense_window: 'dense_fcn': (height, width) of the feature map the dense
+      head was trained on.
     dropout_rate: dropout after the hidden layer (the paper uses 0.5).
   """
   backbone: tuple
@@ -55,6 +59,7 @@ class YOLO(nn.Module):
   head_hidden: int = 4096
   head_kernel: int = 3
   dropout_rate: float = 0.0
+  dense_window: tuple = (1, 1)
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -73,6 +78,12 @@ class YOLO(nn.Module):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       x = nn.Dense(s * s * out_channels, name="out")(x)
       x = x.reshape(x.shape[0], s, s, out_channels)
+    elif self.head == "dense_fcn":
+      s = self.grid_size
+      x = leaky_relu(nn.Conv(self.head_hidden, self.dense_window,
+                             padding="VALID", name="hidden")(x))
+      x = nn.Conv(s * s * out_channels, (1, 1), name="out")(x)
+      x = x.reshape(*x.shape[:3], s, s, out_channels)
     elif self.head == "conv":
       k = (self.head_kernel, self.head_kernel)
       x = leaky_relu(nn.Conv(self.head_hidden, k, padding="SAME",
@@ -80,7 +91,26 @@ class YOLO(nn.Module):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       x = nn.Conv(out_channels, (1, 1), name="out")(x)
     else:
-      raise ValueError(f"head must be 'dense' or 'conv', got {self.head!r}")
+      raise ValueError(f"head must be 'dense', 'dense_fcn' or 'conv', got "
+                       f"{self.head!r}")
     boxes = jax.nn.sigmoid(x[..., :self.num_boxes * 5])
     probs = jax.nn.softmax(x[..., self.num_boxes * 5:], axis=-1)
     return jnp.concatenate([boxes, probs], axis=-1)
+
+
+def dense_head_as_conv(variables, feature_hw):
+  """A trained 'dense' head's variables for the 'dense_fcn' head.
+
+  The hidden Dense layer reads the flattened [h, w, C] feature map, so its
+  kernel reshaped to (h, w, C, hidden) is a VALID convolution with the same
+  output at the training size; the output Dense is a 1x1 convolution. On a
+  larger input the network then slides the whole head over the features.
+  """
+  h, w = feature_hw
+  params = dict(variables["params"])
+  hidden = params["hidden"]["kernel"]
+  params["hidden"] = dict(params["hidden"], kernel=hidden.reshape(
+      h, w, hidden.shape[0] // (h * w), hidden.shape[1]))
+  out = params["out"]["kernel"]
+  params["out"] = dict(params["out"], kernel=out.reshape(1, 1, *out.shape))
+  return dict(variables, params=params)

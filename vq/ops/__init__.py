@@ -10,9 +10,8 @@ from vq.ops.filters import (box_mean, depthwise_filter, gaussian_kernel,
                             gaussian_window, guided_filter, laplacian_sharpen,
                             separable_filter, unsharp_mask)
 from vq.ops.mask_policy import apply_mask_policy
-from vq.ops.perlin import perlin_noise
 
 __all__ += ["apply_mask_policy", "box_mean", "depthwise_filter",
             "gaussian_kernel", "gaussian_window", "guided_filter",
-            "laplacian_sharpen", "perlin_noise", "separable_filter",
+            "laplacian_sharpen", "separable_filter",
             "unsharp_mask"]

@@ -13,13 +13,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vq import losses, visualize
-from vq.data import draem_augment, embedded_textures, mvtec
-from vq.data.sources import RecordSource
+from vq import config_base, losses, visualize
+from vq.data import anomaly as anomaly_data
+from vq.data import embedded_textures, rle
+from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring
-from vq.tasks.common import apply_train
+from vq.tasks.base import Task, apply_train
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
 
@@ -62,94 +63,36 @@ def default_config():
   return c
 
 
-class AnomalyTask:
+class AnomalyTask(Task):
   """DRAEM on MVTec-layout data (the embedded textures by default)."""
 
   name = "anomaly"
   default_config = staticmethod(default_config)
 
   def __init__(self, config):
-    self.config = config
-    d = config.data
-    if config.eval.scoring not in SCORINGS:
-      raise ValueError(f"eval.scoring must be one of {SCORINGS}, got "
-                       f"{config.eval.scoring!r}")
-    self.size = int(d.image_size)
+    super().__init__(config)
+    config_base.check_choice("eval.scoring", config.eval.scoring, SCORINGS)
+    self.size = int(config.data.image_size)
+    self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width)
-    if d.source == "embedded":
-      unknown = set(d.categories) - set(embedded_textures.CATEGORIES)
-      if unknown:
-        raise ValueError(f"data.categories {sorted(unknown)} are not embedded; "
-                         f"choose from {embedded_textures.CATEGORIES}")
-      root = embedded_textures.ensure_written(
-          d.cache_dir or embedded_textures.default_cache_dir(),
-          image_size=self.size)
-      layout = "mvtec_ad"
-    elif d.source == "mvtec":
-      if not d.path:
-        raise ValueError("data.source=mvtec needs data.path (the dataset root)")
-      root, layout = d.path, d.layout
-    else:
-      raise ValueError(f"data.source must be 'embedded' or 'mvtec', got "
-                       f"{d.source!r}")
-    self.categories = tuple(d.categories)
-    self.train_records, self.test_records = [], []
-    for category in self.categories:
-      train, test = mvtec.read_mvtec(root, category, layout)
-      self.train_records += train
-      self.test_records += test
-    self.defect_types = sorted({r["defect_type"] for r in self.test_records
-                                if r["label"]})
-    self.anomaly_source = draem_augment.AnomalySource(d.anomaly_source)
 
-  def dummy_input(self):
-    return jnp.zeros((1, self.size, self.size, 3), jnp.float32)
+  @property
+  def input_shape(self):
+    return (self.size, self.size, 3)
+
+  def datasets(self):
+    return anomaly_data.datasets(self.config.data)
 
   def init_variables(self, rng):
     return self.model.init(rng, self.dummy_input())
-
-  # Data ---------------------------------------------------------------------
-
-  def train_source(self):
-    return _Records(self.train_records)
-
-  def eval_source(self):
-    return _Records(self.test_records)
-
-  def _resize(self, image, interpolation=cv2.INTER_AREA):
-    if image.shape[:2] == (self.size, self.size):
-      return image
-    return cv2.resize(image, (self.size, self.size), interpolation=interpolation)
-
-  def train_transform(self, record, rng):
-    d = self.config.data
-    image = self._resize(record["image"])
-    if rng.random() < d.rotate_probability:
-      image = draem_augment.rotate(image, rng.uniform(-90, 90))
-    source = self.anomaly_source.sample(rng, self.size)
-    if _is_grey(image):
-      # Grey surfaces get grey anomalies: colour alone would give them away.
-      source = np.repeat(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)[..., None],
-                         3, -1)
-    augmented, mask = draem_augment.synthesize_anomaly(
-        image, source, rng, max_scale=d.perlin_max_scale)
-    return {"image": augmented, "clean": image, "anomaly_mask": mask}
-
-  def eval_transform(self, record):
-    mask = self._resize(record["mask"], cv2.INTER_NEAREST)
-    return {"image": self._resize(record["image"]), "anomaly_mask": mask,
-            "label": record["label"],
-            "category": np.int32(self.categories.index(record["category"])),
-            "defect": np.int32(self.defect_types.index(record["defect_type"])
-                               if record["label"] else -1)}
 
   # Model, loss, evaluation --------------------------------------------------
 
   def loss(self, params, batch_stats, batch, rng):
     del rng
-    image = batch["image"].astype(jnp.float32) / 255.0
-    clean = batch["clean"].astype(jnp.float32) / 255.0
+    image = self.model_input(batch["image"])
+    clean = self.model_input(batch["clean"])
     out, batch_stats = apply_train(self.model, params, batch_stats, image)
     recon = out["reconstruction"]
     c = self.config.loss
@@ -157,7 +100,7 @@ class AnomalyTask:
         "l2": jnp.mean(jnp.square(recon - clean)),
         "ssim": 1.0 - losses.ssim(recon, clean),
         "focal": losses.focal_loss(out["logits"],
-                                   batch["anomaly_mask"].astype(jnp.int32),
+                                   batch["mask"].astype(jnp.int32),
                                    gamma=c.focal_gamma),
     }
     if c.colour:
@@ -170,10 +113,18 @@ class AnomalyTask:
     terms["loss"] = sum(terms.values())
     return terms["loss"], (terms, batch_stats)
 
+  def predict(self, variables, images):
+    """uint8 images -> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the
+    filtered map for the filtered scorings)}."""
+    out = self.eval_step(variables, {"image": images})
+    scoring = self.config.eval.scoring
+    return {"score": out[f"score/{scoring}"],
+            "map": out["map" if scoring == "baseline" else "filtered_map"]}
+
   def eval_step(self, variables, batch):
     e = self.config.eval
-    image = batch["image"].astype(jnp.float32) / 255.0
-    out = self.model.apply(variables, image, train=False)
+    out = self.model.apply(variables, self.model_input(batch["image"]),
+                           train=False)
     maps = jax.nn.softmax(out["logits"])[..., 1:]
     filtered = anomaly_scoring.filtered_map(
         maps, weights=tuple(e.filter_weights), noise_std=e.filter_noise,
@@ -189,18 +140,19 @@ class AnomalyTask:
             filtered, ratio=True, **strided),
     }
 
-  def evaluate(self, results):
+  def evaluate(self, results, datasets):
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,
     AP and AUPRO for the original and the filtered map, F1 at a threshold
     chosen on the validation half."""
-    keys = ["anomaly_mask", "label", "category", "defect", "image"]
-    host = {k: np.concatenate([b[k][b["mask"]] for b, _ in results])
+    keys = ["mask", "label", "category", "defect", "image"]
+    host = {k: np.concatenate([b[k][b["batch_mask"]] for b, _ in results])
             for k in keys}
-    outs = {k: np.concatenate([o[k][b["mask"]] for b, o in results])
+    outs = {k: np.concatenate([o[k][b["batch_mask"]] for b, o in results])
             for k in results[0][1]}
     scalars = {}
     per_category = []
-    for c, name in enumerate(self.categories):
+    defect_types = datasets.info["defect_types"]
+    for c, name in enumerate(self.class_names):
       sel = host["category"] == c
       m = self._category_metrics(
           {k: v[sel] for k, v in host.items()},
@@ -208,7 +160,7 @@ class AnomalyTask:
       per_category.append(m)
       scalars.update({f"{name}/{k}": v for k, v in m.items()})
       scalars.update(self._defect_metrics(
-          name, {k: v[sel] for k, v in host.items()},
+          name, defect_types, {k: v[sel] for k, v in host.items()},
           {k: v[sel] for k, v in outs.items()}))
     for k in per_category[0]:
       scalars[k] = float(np.mean([m[k] for m in per_category]))
@@ -217,7 +169,7 @@ class AnomalyTask:
 
   def _category_metrics(self, host, outs):
     scoring = self.config.eval.scoring
-    labels, truth = host["label"], host["anomaly_mask"]
+    labels, truth = host["label"], host["mask"]
     m = {}
     for s in SCORINGS:
       m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"], labels)
@@ -244,12 +196,12 @@ class AnomalyTask:
     m["test_f1"] = float(2 * tp / max(decided.sum() + labels[test].sum(), 1))
     return m
 
-  def _defect_metrics(self, category, host, outs):
+  def _defect_metrics(self, category, defect_types, host, outs):
     """Image and pixel AUROC of each defect type against the good images."""
     scoring = self.config.eval.scoring
     good = host["label"] == 0
     m = {}
-    for d, defect in enumerate(self.defect_types):
+    for d, defect in enumerate(defect_types):
       defective = host["defect"] == d
       if not defective.any() or not good.any():
         continue
@@ -257,7 +209,7 @@ class AnomalyTask:
       m[f"{category}/{defect}/image_auroc"] = anomaly_metrics.auroc(
           outs[f"score/{scoring}"][sel], host["label"][sel])
       m[f"{category}/{defect}/pixel_auroc"] = anomaly_metrics.auroc(
-          outs["map"][sel], host["anomaly_mask"][sel])
+          outs["map"][sel], host["mask"][sel])
     return m
 
   def _pictures(self, host, outs):
@@ -269,7 +221,7 @@ class AnomalyTask:
       recon = (outs["reconstruction"][i] * 255).astype(np.uint8)
       heat = cv2.applyColorMap((outs["map"][i] * 255).astype(np.uint8),
                                cv2.COLORMAP_JET)[..., ::-1]
-      truth = visualize.overlay_masks(image, host["anomaly_mask"][i][..., None])
+      truth = visualize.overlay_masks(image, host["mask"][i][..., None])
       contours, _ = cv2.findContours(
           (outs["map"][i] > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
           cv2.CHAIN_APPROX_NONE)
@@ -279,15 +231,26 @@ class AnomalyTask:
     return np.stack(rows)
 
 
-def _is_grey(image):
-  return bool(np.all(image[..., 0] == image[..., 1]) and
-              np.all(image[..., 1] == image[..., 2]))
+  def to_record(self, outputs, image_hw):
+    """{'score', 'map' (model resolution, 3 decimals), 'region': RLE of
+    map >= 0.5 at the original size, 'region_area' in pixels}."""
+    h, w = image_hw
+    anomaly_map = np.asarray(outputs["map"], np.float32)
+    region = cv2.resize((anomaly_map >= 0.5).astype(np.uint8), (w, h),
+                        interpolation=cv2.INTER_NEAREST)
+    return {"score": round(float(outputs["score"]), 5),
+            "map": np.round(anomaly_map, 3).tolist(),
+            "region": rle.encode(region), "region_area": int(region.sum())}
 
-
-class _Records(RecordSource):
-  """Random access over MVTec records (grain source)."""
-
-  def __getitem__(self, index):
-    r = self.records[index]
-    return dict(mvtec.load_record(r), category=r["category"],
-                defect_type=r["defect_type"])
+  def draw(self, image, record):
+    """The heat map blended over the image, the region outlined."""
+    h, w = image.shape[:2]
+    anomaly_map = cv2.resize(np.asarray(record["map"], np.float32), (w, h))
+    heat = cv2.applyColorMap(to_uint8(anomaly_map * 255),
+                             cv2.COLORMAP_JET)[..., ::-1]
+    out = cv2.addWeighted(image, 0.6, heat, 0.4, 0)
+    region = rle.decode(record["region"], (h, w)).astype(np.uint8)
+    contours, _ = cv2.findContours(region,
+                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(out, contours, -1, (255, 255, 0),
+                            max(1, min(h, w) // 200))

@@ -1,19 +1,20 @@
 """Image classification with MobileNetV2: pre-training on embedded data.
 
-The default data are single machine parts (vq/data/synthetic_parts.py), one
+The default data are single machine parts (vq/data/classification.py), one
 class per image, so a backbone can be pre-trained with no download and then
 named by another config's `model.backbone_weights`.
 """
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
+from vq import visualize
+from vq.data import classification as classification_data
 from vq.data import synthetic_parts
-from vq.data.box_augment import resize_and_augment
-from vq.data.sources import GeneratedSource
 from vq.models.mobilenet_v2 import MobileNetV2
-from vq.tasks.common import apply_train, float_images
+from vq.tasks.base import Task, apply_train
 
 
 def default_config():
@@ -38,73 +39,60 @@ def default_config():
   return c
 
 
-def single_part(seed, index, image_size, min_size, max_size):
-  """A synthetic image of one machine part, labelled with its class."""
-  r = synthetic_parts.generate(seed, index, image_size, max_objects=1,
-                               min_size=min_size, max_size=max_size)
-  return {"image": r["image"], "label": np.int32(r["classes"][0]),
-          "boxes": r["boxes"], "classes": r["classes"]}
-
-
-class ClassificationTask:
+class ClassificationTask(Task):
   """Classification: MobileNetV2 with its classifier, accuracy."""
 
   name = "classification"
   default_config = staticmethod(default_config)
 
   def __init__(self, config):
-    self.config = config
-    d = config.data
-    if d.source != "synthetic":
-      raise ValueError(f"data.source must be 'synthetic', got {d.source!r}")
-    self.image_size = d.image_size
-    self.num_classes = len(d.class_names)
+    super().__init__(config)
+    self.image_size = config.data.image_size
+    self.class_names = tuple(config.data.class_names)
     self.model = MobileNetV2(alpha=config.model.alpha, include_top=True,
-                             num_classes=self.num_classes,
+                             num_classes=len(self.class_names),
                              padding=config.model.padding)
 
+  @property
+  def input_shape(self):
+    return (self.image_size, self.image_size, 3)
+
+  def datasets(self):
+    return classification_data.datasets(self.config.data)
+
   def init_variables(self, rng):
-    return self.model.init(
-        rng, jnp.zeros((1, self.image_size, self.image_size, 3), jnp.float32))
-
-  def train_source(self):
-    d = self.config.data
-    return GeneratedSource(single_part, d.synthetic_train_size,
-                           d.synthetic_seed, self.image_size,
-                           min_size=d.part_min_size, max_size=d.part_max_size)
-
-  def eval_source(self):
-    d = self.config.data
-    return GeneratedSource(single_part, d.synthetic_eval_size,
-                           d.synthetic_seed + 1, self.image_size,
-                           min_size=d.part_min_size, max_size=d.part_max_size)
-
-  def train_transform(self, record, rng):
-    a = self.config.data.augment
-    r = resize_and_augment(record, self.image_size, rng, scale_range=a.scale,
-                           flip=a.flip, brightness=a.brightness,
-                           contrast=a.contrast, min_visible=0.0)
-    return {"image": r["image"], "label": record["label"]}
-
-  def eval_transform(self, record):
-    return {"image": record["image"], "label": record["label"]}
+    return self.model.init(rng, self.dummy_input())
 
   def loss(self, params, batch_stats, batch, rng):
     del rng
     logits, batch_stats = apply_train(self.model, params, batch_stats,
-                                      float_images(batch))
+                                      self.model_input(batch["image"]))
     loss = optax.softmax_cross_entropy_with_integer_labels(
         logits, batch["label"]).mean()
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
-    return loss, ({"loss": loss, "accuracy": accuracy},
-                  batch_stats)
+    return loss, ({"loss": loss, "accuracy": accuracy}, batch_stats)
 
-  def eval_step(self, variables, batch):
-    images = float_images(batch)
-    return {"predicted": jnp.argmax(
-        self.model.apply(variables, images, train=False), -1)}
+  def predict(self, variables, images):
+    """uint8 images -> {'logits' [N, C], 'probs' [N, C], 'label' [N]}."""
+    logits = self.model.apply(variables, self.model_input(images),
+                              train=False)
+    return {"logits": logits, "probs": jax.nn.softmax(logits),
+            "label": jnp.argmax(logits, -1)}
 
-  def evaluate(self, results):
-    correct = [out["predicted"][b["mask"]] == b["label"][b["mask"]]
+  def evaluate(self, results, datasets):
+    del datasets
+    correct = [out["label"][b["batch_mask"]] == b["label"][b["batch_mask"]]
                for b, out in results]
     return {"accuracy": float(np.mean(np.concatenate(correct)))}, {}
+
+  def to_record(self, outputs, image_hw):
+    """{'class', 'score', 'probabilities': {class: p}}."""
+    del image_hw
+    label = int(outputs["label"])
+    return {"class": self.class_names[label],
+            "score": round(float(outputs["probs"][label]), 4),
+            "probabilities": {n: round(float(p), 4) for n, p in
+                              zip(self.class_names, outputs["probs"])}}
+
+  def draw(self, image, record):
+    return visualize.caption(image, f"{record['class']} {record['score']:.2f}")

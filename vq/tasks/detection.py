@@ -5,20 +5,16 @@ sum-squared grid loss; evaluation decodes the grid, runs per-class NMS and
 reports VOC mAP@0.5 and COCO mAP@[.5:.95] with pictures.
 """
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vq import losses, visualize
+from vq import config_base, losses, visualize
+from vq.data import detection as detection_data
 from vq.data import synthetic_parts
-from vq.data.box_augment import resize_and_augment
-from vq.data.sources import AnnotatedImages, GeneratedSource
-from vq.data.voc import read_voc
-from vq.data.yolo_txt import read_yolo_txt
 from vq.metrics.detection import ImageDetections, detection_metrics
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import postprocess
-from vq.tasks.common import apply_train, float_images
+from vq.tasks.base import Task, apply_train
 
 
 def default_config():
@@ -28,7 +24,8 @@ def default_config():
   c.model.backbone = "tiny"       # tiny | yolo_v1 (the paper's 24 conv layers)
   c.model.widths = (8, 16, 32, 64, 128)  # tiny: one 3x3 conv + pool per width
   c.model.num_boxes = 2           # B
-  c.model.head = "conv"           # conv (FCN view) | dense (the paper)
+  c.model.head = "conv"           # conv (3x3 + 1x1 per cell) | dense (the
+                                  # paper) | dense_fcn (dense as convolutions)
   c.model.head_hidden = 128
   c.model.head_kernel = 3         # conv head: first layer's kernel
   c.model.grid_size = 7           # dense head: S
@@ -63,155 +60,81 @@ def default_config():
   c.eval.max_detections = 100
   c.eval.class_agnostic_nms = False
   c.eval.num_images = 8           # drawn to TensorBoard
+
+  c.predict = ml_collections.ConfigDict()
+  c.predict.score_threshold = 0.4  # detections kept in prediction records
   return c
 
 
-def encode_targets(boxes, classes, grid_size, num_classes):
-  """Ground-truth boxes -> [S, S, 5 + C] YOLO target grid.
-
-  The cell holding a box's centre is responsible for it; when two centres
-  share a cell the larger box is kept.
-  """
-  s = grid_size
-  target = np.zeros((s, s, 5 + num_classes), np.float32)
-  kept_area = np.zeros((s, s), np.float32)
-  for (x1, y1, x2, y2), c in zip(boxes, classes):
-    w, h = x2 - x1, y2 - y1
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    j, i = min(int(cx * s), s - 1), min(int(cy * s), s - 1)
-    if target[i, j, 4] and w * h <= kept_area[i, j]:
-      continue
-    kept_area[i, j] = w * h
-    target[i, j, :5] = (cx * s - j, cy * s - i, w, h, 1.0)
-    target[i, j, 5:] = 0.0
-    target[i, j, 5 + c] = 1.0
-  return target
+# Fields of config.model that only some backbones / heads use.
+BACKBONE_FIELDS = {"tiny": ("widths",), "yolo_v1": ()}
+HEAD_FIELDS = {"conv": ("head_kernel",), "dense": ("grid_size",),
+               "dense_fcn": ("grid_size",)}
 
 
-class DetectionTask:
-  """YOLOv1 detection: model, loss, data and evaluation from one config."""
+class DetectionTask(Task):
+  """YOLOv1 detection: model, loss and evaluation from one config."""
 
   name = "detection"
   default_config = staticmethod(default_config)
 
   def __init__(self, config):
-    self.config = config
+    super().__init__(config)
     m, d = config.model, config.data
+    defaults = default_config().model
+    config_base.refuse_inapplicable(m, defaults, "backbone", BACKBONE_FIELDS)
+    config_base.refuse_inapplicable(m, defaults, "head", HEAD_FIELDS)
     self.class_names = tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.image_size = d.image_size
-    if m.backbone == "tiny":
-      backbone = tiny_backbone(tuple(m.widths))
-    elif m.backbone == "yolo_v1":
-      backbone = YOLO_V1_BACKBONE
-    else:
-      raise ValueError(f"model.backbone must be 'tiny' or 'yolo_v1', got "
-                       f"{m.backbone!r}")
+    backbone = (tiny_backbone(tuple(m.widths)) if m.backbone == "tiny"
+                else YOLO_V1_BACKBONE)
     self.model = YOLO(backbone=backbone, num_boxes=m.num_boxes,
                       num_classes=self.num_classes, grid_size=m.grid_size,
                       head=m.head, head_hidden=m.head_hidden,
                       head_kernel=m.head_kernel, dropout_rate=m.dropout_rate)
-    out = jax.eval_shape(lambda x: self.model.init(jax.random.key(0), x),
-                         self.dummy_input())
-    grid = jax.eval_shape(
-        lambda v, x: self.model.apply(v, x), out, self.dummy_input()).shape
-    self.grid_size = grid[1]
-    self._train_records, self._eval_records = self._read_annotations()
+    variables = jax.eval_shape(self.init_variables, jax.random.key(0))
+    self.grid_size = jax.eval_shape(
+        self.model.apply, variables, self.dummy_input()).shape[1]
 
-  def dummy_input(self):
-    return jnp.zeros((1, self.image_size, self.image_size, 3), jnp.float32)
+  @property
+  def input_shape(self):
+    return (self.image_size, self.image_size, 3)
+
+  def datasets(self):
+    return detection_data.datasets(self.config.data, self.grid_size)
 
   def init_variables(self, rng):
     return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
 
-  # Data ---------------------------------------------------------------------
-
-  def _read_annotations(self):
-    d = self.config.data
-    if d.source == "synthetic":
-      return None, None
-    if not d.train_path:
-      raise ValueError(f"data.train_path is required for data.source="
-                       f"{d.source!r}")
-    eval_path = d.eval_path or d.train_path
-    if d.source == "voc":
-      return (read_voc(d.train_path, self.class_names, d.train_split),
-              read_voc(eval_path, self.class_names, d.eval_split))
-    if d.source == "yolo_txt":
-      return (read_yolo_txt(d.train_path, self.num_classes),
-              read_yolo_txt(eval_path, self.num_classes))
-    raise ValueError(f"data.source must be synthetic, voc or yolo_txt; got "
-                     f"{d.source!r}")
-
-  def train_source(self):
-    d = self.config.data
-    if self._train_records is None:
-      return GeneratedSource(synthetic_parts.generate, d.synthetic_train_size,
-                             d.synthetic_seed, self.image_size)
-    return AnnotatedImages(self._train_records)
-
-  def eval_source(self):
-    d = self.config.data
-    if self._eval_records is None:
-      return GeneratedSource(synthetic_parts.generate, d.synthetic_eval_size,
-                             d.synthetic_seed + 1, self.image_size)
-    return AnnotatedImages(self._eval_records)
-
-  def train_transform(self, record, rng):
-    a = self.config.data.augment
-    r = resize_and_augment(record, self.image_size, rng, scale_range=a.scale,
-                           shift_range=a.shift, flip=a.flip,
-                           brightness=a.brightness, contrast=a.contrast)
-    return {"image": r["image"],
-            "target": encode_targets(r["boxes"], r["classes"], self.grid_size,
-                                     self.num_classes)}
-
-  def eval_transform(self, record):
-    r = resize_and_augment(record, self.image_size)
-    n = self.config.data.max_boxes
-    k = min(len(r["boxes"]), n)
-    boxes = np.zeros((n, 4), np.float32)
-    classes = np.full(n, -1, np.int32)
-    difficult = np.zeros(n, bool)
-    boxes[:k], classes[:k] = r["boxes"][:k], r["classes"][:k]
-    if "difficult" in r:
-      difficult[:k] = r["difficult"][:k]
-    return {"image": r["image"], "gt_boxes": boxes, "gt_classes": classes,
-            "gt_difficult": difficult}
-
-  # Model, loss, evaluation --------------------------------------------------
-
   def loss(self, params, batch_stats, batch, rng):
-    """(params, batch_stats, batch, rng) -> (loss, (terms, new batch_stats))."""
     pred, batch_stats = apply_train(self.model, params, batch_stats,
-                                    float_images(batch), {"dropout": rng})
+                                    self.model_input(batch["image"]),
+                                    {"dropout": rng})
     terms = losses.yolo_v1_loss_terms(
         pred, batch["target"], num_boxes=self.config.model.num_boxes,
         num_classes=self.num_classes, lambda_coord=self.config.loss.lambda_coord,
         lambda_noobj=self.config.loss.lambda_noobj)
     return terms["loss"], (terms, batch_stats)
 
-  def predict(self, variables, images, **postprocess_kwargs):
-    """uint8 or [0, 1] float NHWC images -> batched detections."""
-    if images.dtype == jnp.uint8:
-      images = images.astype(jnp.float32) / 255.0
-    pred = self.model.apply(variables, images, train=False)
-    return postprocess(pred, num_boxes=self.config.model.num_boxes,
-                       num_classes=self.num_classes, **postprocess_kwargs)
-
-  def eval_step(self, variables, batch):
+  def predict(self, variables, images):
+    """uint8 images -> boxes [N, D, 4] (normalised x1, y1, x2, y2), scores,
+    classes (-1 on padding), num_valid, after per-class NMS."""
     e = self.config.eval
-    return self.predict(variables, batch["image"],
-                        score_threshold=e.score_threshold,
-                        iou_threshold=e.iou_threshold,
-                        max_detections=e.max_detections,
-                        class_agnostic=e.class_agnostic_nms)
+    pred = self.model.apply(variables, self.model_input(images), train=False)
+    return postprocess(pred, num_boxes=self.config.model.num_boxes,
+                       num_classes=self.num_classes,
+                       score_threshold=e.score_threshold,
+                       iou_threshold=e.iou_threshold,
+                       max_detections=e.max_detections,
+                       class_agnostic=e.class_agnostic_nms)
 
-  def evaluate(self, results):
+  def evaluate(self, results, datasets):
     """[(host batch, host eval_step outputs)] -> (scalars, images)."""
+    del datasets
     images, drawn = [], []
     for batch, out in results:
-      for b in np.flatnonzero(batch["mask"]):
+      for b in np.flatnonzero(batch["batch_mask"]):
         n = int(out["num_valid"][b])
         gt = batch["gt_classes"][b] >= 0
         images.append(ImageDetections(
@@ -220,7 +143,7 @@ class DetectionTask:
             gt_classes=batch["gt_classes"][b][gt],
             gt_difficult=batch["gt_difficult"][b][gt]))
         if len(drawn) < self.config.eval.num_images:
-          drawn.append(self._draw(batch["image"][b], images[-1]))
+          drawn.append(self._draw_eval(batch["image"][b], images[-1]))
     m = detection_metrics(images, self.num_classes)
     scalars = {"voc_map50": m["voc_map"], "coco_map": m["coco_map"]}
     for name, ap in zip(self.class_names, m["voc_ap"]):
@@ -232,7 +155,7 @@ class DetectionTask:
                                     m["voc_ap"])])
     return scalars, pictures
 
-  def _draw(self, image, det, scale=2, min_score=0.3):
+  def _draw_eval(self, image, det, scale=2, min_score=0.3):
     """Predictions (solid, score >= min_score) over ground truth (dashed)."""
     big = np.kron(image, np.ones((scale, scale, 1), np.uint8))
     big = visualize.draw_boxes(big, det.gt_boxes, det.gt_classes,
@@ -240,3 +163,26 @@ class DetectionTask:
     keep = det.scores >= min_score
     return visualize.draw_boxes(big, det.boxes[keep], det.classes[keep],
                                 self.class_names, scores=det.scores[keep])
+
+  def to_record(self, outputs, image_hw):
+    """{'detections': [{class, score, box: [x1, y1, x2, y2] pixels}]} with
+    score >= predict.score_threshold, best first."""
+    h, w = image_hw
+    n = int(outputs["num_valid"])
+    keep = [i for i in range(n) if outputs["scores"][i] >=
+            self.config.predict.score_threshold]
+    scale = np.array([w, h, w, h], np.float64)
+    return {"detections": [
+        {"class": self.class_names[int(outputs["classes"][i])],
+         "score": round(float(outputs["scores"][i]), 4),
+         "box": [round(float(v), 1) for v in outputs["boxes"][i] * scale]}
+        for i in keep]}
+
+  def draw(self, image, record):
+    h, w = image.shape[:2]
+    dets = record["detections"]
+    boxes = np.array([d["box"] for d in dets], np.float64).reshape(-1, 4)
+    return visualize.draw_boxes(
+        image, boxes / np.array([w, h, w, h]),
+        [self.class_names.index(d["class"]) for d in dets], self.class_names,
+        scores=[d["score"] for d in dets], thickness=max(1, min(h, w) // 200))

@@ -12,14 +12,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vq import checkpoint, losses, visualize
-from vq.data import keypoint_readers, synthetic_bead
-from vq.data.keypoint_augment import resize_and_augment
-from vq.data.sources import GeneratedSource
+from vq import checkpoint, config_base, losses, visualize
+from vq.data import keypoints as keypoint_data
+from vq.data import synthetic_bead
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models import convert
 from vq.models.keypoint_net import KeypointNet
-from vq.tasks.common import apply_train, float_images
+from vq.tasks.base import Task, apply_train
 
 
 def default_config():
@@ -74,20 +73,22 @@ def load_backbone_weights(path):
   return variables
 
 
-class KeypointsTask:
+# Fields of config.model only the heatmap head uses.
+HEAD_FIELDS = {"regression": (), "heatmap": ("heatmap_radius", "offset_weight")}
+
+
+class KeypointsTask(Task):
   """Keypoints: MobileNetV2 backbone, regression or heatmap head, PCK metrics."""
 
   name = "keypoints"
   default_config = staticmethod(default_config)
 
   def __init__(self, config):
-    self.config = config
-    d = config.data
-    self.names = tuple(d.keypoint_names)
-    self.image_size = d.image_size
-    self._records = self._read_annotations()
-    self.pretrained = (load_backbone_weights(config.model.backbone_weights)
-                       if config.model.backbone_weights else None)
+    super().__init__(config)
+    config_base.refuse_inapplicable(config.model, default_config().model,
+                                    "head", HEAD_FIELDS)
+    self.class_names = tuple(config.data.keypoint_names)
+    self.image_size = config.data.image_size
     probe = self._model(frozenset())
     params = jax.eval_shape(probe.init, jax.random.key(0), self.dummy_input())
     self.model = self._model(self._frozen_bn_layers(params["params"]))
@@ -95,7 +96,7 @@ class KeypointsTask:
   def _model(self, frozen_bn_layers):
     m = self.config.model
     return KeypointNet(
-        num_keypoints=len(self.names), alpha=m.alpha, padding=m.padding,
+        num_keypoints=len(self.class_names), alpha=m.alpha, padding=m.padding,
         head=m.head, head_hidden=m.head_hidden,
         frozen_bn_layers=frozen_bn_layers)
 
@@ -108,15 +109,22 @@ class KeypointsTask:
         if k.startswith("backbone/") and k.endswith("/scale") and
         any(p.search(k) for p in patterns))
 
-  def dummy_input(self):
-    return jnp.zeros((1, self.image_size, self.image_size, 3), jnp.float32)
+  @property
+  def input_shape(self):
+    return (self.image_size, self.image_size, 3)
+
+  def datasets(self):
+    return keypoint_data.datasets(self.config.data)
 
   def init_variables(self, rng):
+    """Random variables, the backbone's from `model.backbone_weights` when
+    it names a file or workdir."""
     variables = self.model.init({"params": rng}, self.dummy_input())
-    if self.pretrained is None:
+    if not self.config.model.backbone_weights:
       return variables
+    pretrained = load_backbone_weights(self.config.model.backbone_weights)
     variables = jax.tree.map(lambda x: x, variables)  # a mutable copy
-    for collection, tree in self.pretrained.items():
+    for collection, tree in pretrained.items():
       flat = flax.traverse_util.flatten_dict(tree, sep="/")
       target = flax.traverse_util.flatten_dict(
           variables[collection]["backbone"], sep="/")
@@ -130,58 +138,10 @@ class KeypointsTask:
           target, sep="/")
     return variables
 
-  # Data ---------------------------------------------------------------------
-
-  def _read_annotations(self):
-    d = self.config.data
-    if d.source == "synthetic":
-      return None
-    if d.source not in ("csv", "coco"):
-      raise ValueError(f"data.source must be synthetic, csv or coco; got "
-                       f"{d.source!r}")
-    if not d.train_path or not d.eval_path:
-      raise ValueError(f"data.train_path and data.eval_path are required for "
-                       f"data.source={d.source!r}")
-    k = len(self.names)
-    if d.source == "csv":
-      read = lambda p: keypoint_readers.read_keypoints_csv(p, k)
-    else:
-      read = lambda p: keypoint_readers.read_coco_keypoints(p, d.image_dir, k)
-    return read(d.train_path), read(d.eval_path)
-
-  def train_source(self):
-    d = self.config.data
-    if self._records:
-      return keypoint_readers.KeypointImages(self._records[0])
-    return GeneratedSource(synthetic_bead.generate, d.synthetic_train_size,
-                           d.synthetic_seed, self.image_size)
-
-  def eval_source(self):
-    d = self.config.data
-    if self._records:
-      return keypoint_readers.KeypointImages(self._records[1])
-    return GeneratedSource(synthetic_bead.generate, d.synthetic_eval_size,
-                           d.synthetic_seed + 1, self.image_size)
-
-  def train_transform(self, record, rng):
-    a = self.config.data.augment
-    r = resize_and_augment(
-        record, self.image_size, rng, scale_range=a.scale, shift_range=a.shift,
-        rotation=a.rotation, flip=a.flip,
-        flip_permutation=self.config.data.flip_permutation,
-        brightness=a.brightness, contrast=a.contrast)
-    return {"image": r["image"], "keypoints": r["keypoints"]}
-
-  def eval_transform(self, record):
-    r = resize_and_augment(record, self.image_size)
-    return {"image": r["image"], "keypoints": r["keypoints"]}
-
-  # Model, loss, evaluation --------------------------------------------------
-
   def loss(self, params, batch_stats, batch, rng):
     del rng
     out, batch_stats = apply_train(self.model, params, batch_stats,
-                                   float_images(batch))
+                                   self.model_input(batch["image"]))
     true = batch["keypoints"]
     dist = jnp.sqrt(jnp.sum(jnp.square(out["keypoints"] - true), -1) + 1e-12)
     terms = {"error_px": jnp.mean(dist) * self.image_size}
@@ -195,15 +155,16 @@ class KeypointsTask:
       terms["loss"] = jnp.mean(dist)
     return terms["loss"], (terms, batch_stats)
 
-  def eval_step(self, variables, batch):
-    images = float_images(batch)
-    return {"keypoints": self.model.apply(variables, images,
-                                          train=False)["keypoints"]}
+  def predict(self, variables, images):
+    """uint8 images -> {'keypoints': [N, K, 2] normalised (x, y)}."""
+    out = self.model.apply(variables, self.model_input(images), train=False)
+    return {"keypoints": out["keypoints"]}
 
-  def evaluate(self, results):
+  def evaluate(self, results, datasets):
+    del datasets
     preds, trues, drawn = [], [], []
     for batch, out in results:
-      m = batch["mask"]
+      m = batch["batch_mask"]
       preds.append(out["keypoints"][m])
       trues.append(batch["keypoints"][m])
       for img, p, t in zip(batch["image"][m], out["keypoints"][m],
@@ -213,5 +174,18 @@ class KeypointsTask:
     s = self.image_size
     scalars = keypoint_metrics(np.concatenate(preds) * s,
                                np.concatenate(trues) * s, (s, s),
-                               names=list(self.names))
+                               names=list(self.class_names))
     return scalars, ({"keypoints": np.stack(drawn)} if drawn else {})
+
+  def to_record(self, outputs, image_hw):
+    """{'keypoints': {name: [x, y] in pixels of the original image}}."""
+    h, w = image_hw
+    points = outputs["keypoints"] * np.array([w, h])
+    return {"keypoints": {n: [round(float(x), 2), round(float(y), 2)]
+                          for n, (x, y) in zip(self.class_names, points)}}
+
+  def draw(self, image, record):
+    h, w = image.shape[:2]
+    points = np.array([record["keypoints"][n] for n in self.class_names],
+                      np.float64) / np.array([w, h])
+    return visualize.draw_keypoints(image, points, None)

@@ -6,28 +6,23 @@ optional image-level head) and binary (scratches). The loss picks the set-up:
 'softmax_ce' (optionally + Dice on the defect classes, 'softmax_ce_dice') is
 multi-class; 'bce', 'dice' and 'bce_dice' are per class.
 """
+import cv2
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vq import losses, visualize
-from vq.data import (preprocess, rle, segmentation_readers, synthetic_car,
-                     synthetic_scratch, synthetic_steel)
-from vq.data.mask_augment import resize_and_augment
-from vq.data.sources import GeneratedSource
+from vq import config_base, losses, visualize
+from vq.data import rle
+from vq.data import segmentation as segmentation_data
+from vq.data import synthetic_steel
 from vq.metrics import segmentation as seg_metrics
 from vq.models.deeplabv3 import DeepLabV3
 from vq.models.unet import EncoderUNet, UNet
 from vq.models.unet3plus import UNet3Plus
 from vq.ops.mask_policy import apply_mask_policy
-from vq.tasks.common import apply_train
+from vq.tasks.base import Task, apply_train
 
-SYNTHETIC = {
-    "synthetic_steel": (synthetic_steel.generate, synthetic_steel.CLASS_NAMES),
-    "synthetic_car": (synthetic_car.generate, synthetic_car.CLASS_NAMES),
-    "synthetic_scratch": (synthetic_scratch.generate, ("scratch",)),
-}
 LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
 
 
@@ -90,6 +85,28 @@ def default_config():
   return c
 
 
+# Fields of config.model each architecture uses.
+ARCHITECTURE_FIELDS = {
+    "unet": ("widths", "skip_connections", "image_head"),
+    "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head"),
+    "unet3plus": ("widths", "cat_width", "classification_guided"),
+    "deeplabv3": ("encoder", "widths", "alpha", "aspp_width", "aspp_rates"),
+}
+
+
+def _build_model(m, outputs):
+  if m.architecture == "unet":
+    return UNet(outputs, tuple(m.widths), m.skip_connections,
+                image_classes=int(m.image_head))
+  if m.architecture == "encoder_unet":
+    return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
+                       image_classes=int(m.image_head))
+  if m.architecture == "unet3plus":
+    return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
+  return DeepLabV3(outputs, m.encoder, tuple(m.widths), m.alpha,
+                   m.aspp_width, tuple(m.aspp_rates))
+
+
 def _per_class(values, n, name):
   values = tuple(values)
   if len(values) == 1:
@@ -99,18 +116,18 @@ def _per_class(values, n, name):
   return values
 
 
-class SegmentationTask:
+class SegmentationTask(Task):
   """U-Net, U-Net on an encoder, U-Net 3+ or DeepLabV3 on defect masks."""
 
   name = "segmentation"
   default_config = staticmethod(default_config)
 
   def __init__(self, config):
-    self.config = config
+    super().__init__(config)
     d, m = config.data, config.model
-    if config.loss.name not in LOSSES:
-      raise ValueError(f"loss.name must be one of {LOSSES}, got "
-                       f"{config.loss.name!r}")
+    config_base.refuse_inapplicable(m, default_config().model, "architecture",
+                                    ARCHITECTURE_FIELDS)
+    config_base.check_choice("loss.name", config.loss.name, LOSSES)
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
@@ -124,112 +141,17 @@ class SegmentationTask:
       raise ValueError(f"eval.refine names unknown classes {sorted(unknown)}; "
                        f"classes are {self.class_names}")
     self.refine = tuple(n in config.eval.refine for n in self.class_names)
-    self.model = self._build_model(m, self.num_classes + self.softmax)
-    self._records = self._read_records()
+    self.model = _build_model(m, self.num_classes + self.softmax)
 
-  def _build_model(self, m, outputs):
-    if m.architecture == "unet":
-      return UNet(outputs, tuple(m.widths), m.skip_connections,
-                  image_classes=int(m.image_head))
-    if m.architecture == "encoder_unet":
-      return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
-                         image_classes=int(m.image_head))
-    if m.architecture == "unet3plus":
-      return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
-    if m.architecture == "deeplabv3":
-      return DeepLabV3(outputs, m.encoder, tuple(m.widths), m.alpha,
-                       m.aspp_width, tuple(m.aspp_rates))
-    raise ValueError(f"model.architecture must be unet, encoder_unet, "
-                     f"unet3plus or deeplabv3; got {m.architecture!r}")
+  @property
+  def input_shape(self):
+    return (*self.image_hw, 1 if self.config.data.grayscale else 3)
 
-  def dummy_input(self):
-    channels = 1 if self.config.data.grayscale else 3
-    return jnp.zeros((1, *self.image_hw, channels), jnp.float32)
+  def datasets(self):
+    return segmentation_data.datasets(self.config.data)
 
   def init_variables(self, rng):
     return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
-
-  # Data ---------------------------------------------------------------------
-
-  def _read_records(self):
-    """(train records, eval records), or None for a synthetic source."""
-    d = self.config.data
-    if d.source in SYNTHETIC:
-      return None
-    if d.source == "mask_folder":
-      if not (d.image_dir and d.mask_dir and d.eval_image_dir and
-              d.eval_mask_dir):
-        raise ValueError("data.source=mask_folder needs data.image_dir, "
-                         "mask_dir, eval_image_dir and eval_mask_dir")
-      return (segmentation_readers.read_mask_folder(d.image_dir, d.mask_dir),
-              segmentation_readers.read_mask_folder(d.eval_image_dir,
-                                                    d.eval_mask_dir))
-    if d.source not in ("severstal", "polygon_json"):
-      raise ValueError(f"data.source must be one of {sorted(SYNTHETIC)}, "
-                       f"severstal, polygon_json or mask_folder; got "
-                       f"{d.source!r}")
-    if not d.train_path or not d.image_dir:
-      raise ValueError(f"data.source={d.source!r} needs data.train_path and "
-                       f"data.image_dir")
-    n = len(d.class_names)
-    if d.source == "severstal":
-      records = segmentation_readers.read_severstal_csv(d.train_path,
-                                                        d.image_dir, n)
-      for r in records:
-        r["label"] = int(bool(r["rles"]))
-      area = [sum(map(rle.area, r["rles"].values())) for r in records]
-    else:
-      records = segmentation_readers.read_polygon_json(d.train_path,
-                                                       d.image_dir, n)
-      source = segmentation_readers.SegmentationImages(records)
-      area = [float(source[i]["mask"].any(-1).mean())
-              for i in range(len(records))]
-    train, val, _ = segmentation_readers.stratified_split(
-        records, area, seed=d.split_seed)
-    return [records[i] for i in train], [records[i] for i in val]
-
-  def _source(self, train):
-    d = self.config.data
-    if self._records is None:
-      generate = SYNTHETIC[d.source][0]
-      n = d.synthetic_train_size if train else d.synthetic_eval_size
-      return GeneratedSource(generate, n, d.synthetic_seed + (not train),
-                             self.image_hw)
-    return segmentation_readers.SegmentationImages(
-        self._records[0 if train else 1])
-
-  def train_source(self):
-    return self._source(train=True)
-
-  def eval_source(self):
-    return self._source(train=False)
-
-  def _prepare(self, record, rng):
-    d, a = self.config.data, self.config.data.augment
-    if d.remove_highlights:
-      record = dict(record, image=preprocess.remove_highlights(record["image"]))
-    kwargs = {}
-    if rng is not None:
-      kwargs = dict(scale_range=a.scale, shift_range=a.shift, flip=a.flip,
-                    flip_vertical=a.flip_vertical, brightness=a.brightness,
-                    contrast=a.contrast)
-    r = resize_and_augment(record, self.image_hw, rng, **kwargs)
-    image, mask = r["image"], r["mask"]
-    if d.binary:
-      mask = mask.max(-1, keepdims=True)
-    if mask.shape[-1] != self.num_classes:
-      raise ValueError(f"record has {mask.shape[-1]} mask channels, the config "
-                       f"names {self.num_classes} classes {self.class_names}")
-    if d.grayscale:
-      image = preprocess.to_grayscale(image)
-    # "masks": the batch key "mask" marks evaluation padding.
-    return {"image": image, "masks": mask, "label": np.int32(r["label"])}
-
-  def train_transform(self, record, rng):
-    return self._prepare(record, rng)
-
-  def eval_transform(self, record):
-    return self._prepare(record, None)
 
   # Model, loss, evaluation --------------------------------------------------
 
@@ -252,13 +174,13 @@ class SegmentationTask:
     return total
 
   def loss(self, params, batch_stats, batch, rng):
-    images = batch["image"].astype(jnp.float32) / 255.0
-    out, batch_stats = apply_train(self.model, params, batch_stats, images,
+    out, batch_stats = apply_train(self.model, params, batch_stats,
+                                   self.model_input(batch["image"]),
                                    {"dropout": rng})
     c = self.config.loss
     deep = out.get("deep_logits") if c.deep_supervision else None
     levels = deep or [out["logits"]]
-    terms = {"mask": sum(self._mask_loss(l, batch["masks"]) for l in levels) /
+    terms = {"mask": sum(self._mask_loss(l, batch["mask"]) for l in levels) /
                      len(levels)}
     total = c.mask_weight * terms["mask"]
     if "image_logits" in out:
@@ -269,10 +191,9 @@ class SegmentationTask:
     return total, (terms, batch_stats)
 
   def predict(self, variables, images):
-    """uint8 or [0, 1] images -> {probs [N, H, W, C], masks (the policy's),
-    image_probs [N] where the model has an image head}."""
-    if images.dtype == jnp.uint8:
-      images = images.astype(jnp.float32) / 255.0
+    """uint8 images -> {probs [N, H, W, C], masks (the policy's), image_probs
+    [N] where the model has an image head}."""
+    images = self.model_input(images)
     out = self.model.apply(variables, images, train=False)
     logits = out["logits"]
     if self.softmax:
@@ -300,14 +221,15 @@ class SegmentationTask:
     del out["probs"]
     return out
 
-  def evaluate(self, results):
+  def evaluate(self, results, datasets):
     """IoU per class and its mean, Kaggle Dice, image-level rates, pictures."""
+    del datasets
     inter = union = 0
     dice, found, truth, head, drawn = [], [], [], [], []
     min_area = self.config.eval.defect_min_area
     for batch, out in results:
-      keep = batch["mask"]
-      pred, true = out["masks"][keep], batch["masks"][keep].astype(bool)
+      keep = batch["batch_mask"]
+      pred, true = out["masks"][keep], batch["mask"][keep].astype(bool)
       i, u = seg_metrics.iou_totals(pred, true)
       inter, union = inter + i, union + u
       dice.append(seg_metrics.dice_per_image(pred, true))
@@ -332,3 +254,26 @@ class SegmentationTask:
                                                     truth).items():
         scalars[f"image_head_{k}"] = v
     return scalars, ({"truth_vs_prediction": np.stack(drawn)} if drawn else {})
+
+  def to_record(self, outputs, image_hw):
+    """{'masks': {class: Severstal RLE at the original size}, 'defect_area':
+    {class: pixels}, 'defect_probability' where the model has an image
+    head}."""
+    h, w = image_hw
+    masks = cv2.resize(outputs["masks"].astype(np.uint8), (w, h),
+                       interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
+    record = {"masks": {}, "defect_area": {}}
+    for k, name in enumerate(self.class_names):
+      if masks[..., k].any():
+        record["masks"][name] = rle.encode(masks[..., k])
+        record["defect_area"][name] = int(masks[..., k].sum())
+    if "image_probs" in outputs:
+      record["defect_probability"] = round(float(outputs["image_probs"]), 4)
+    return record
+
+  def draw(self, image, record):
+    h, w = image.shape[:2]
+    masks = np.zeros((h, w, self.num_classes), np.uint8)
+    for name, encoded in record["masks"].items():
+      masks[..., self.class_names.index(name)] = rle.decode(encoded, (h, w))
+    return visualize.overlay_masks(image, masks)

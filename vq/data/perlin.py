@@ -1,21 +1,18 @@
-"""Perlin noise (as DRAEM's anomaly masks use it), jit-able."""
-import functools
+"""Perlin noise (as DRAEM's anomaly masks use it), on the host in NumPy."""
 import math
 
-import jax
-import jax.numpy as jnp
+import numpy as np
 
 
 def _fade(t):
   return 6 * t ** 5 - 15 * t ** 4 + 10 * t ** 3
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "res"))
-def perlin_noise(key, shape, res):
+def perlin_noise(rng, shape, res):
   """2-D gradient noise with `res` lattice cells per axis.
 
   Args:
-    key: PRNG key (the random gradient angles).
+    rng: numpy Generator (the random gradient angles).
     shape: (height, width) of the output.
     res: (cells along y, cells along x); larger is finer noise.
 
@@ -25,11 +22,11 @@ def perlin_noise(key, shape, res):
   """
   h, w = shape
   ry, rx = res
-  angles = 2 * math.pi * jax.random.uniform(key, (ry + 1, rx + 1))
-  grads = jnp.stack([jnp.cos(angles), jnp.sin(angles)], -1)
-  py = jnp.arange(h) * (ry / h)
-  px = jnp.arange(w) * (rx / w)
-  iy, ix = jnp.floor(py).astype(jnp.int32), jnp.floor(px).astype(jnp.int32)
+  angles = 2 * math.pi * rng.random((ry + 1, rx + 1))
+  grads = np.stack([np.cos(angles), np.sin(angles)], -1)
+  py = np.arange(h) * (ry / h)
+  px = np.arange(w) * (rx / w)
+  iy, ix = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
   fy, fx = (py - iy)[:, None], (px - ix)[None, :]
 
   def corner(dy, dx):
@@ -39,4 +36,4 @@ def perlin_noise(key, shape, res):
   ty, tx = _fade(fy), _fade(fx)
   top = corner(0, 0) * (1 - tx) + corner(0, 1) * tx
   bottom = corner(1, 0) * (1 - tx) + corner(1, 1) * tx
-  return math.sqrt(2) * (top * (1 - ty) + bottom * ty)
+  return (math.sqrt(2) * (top * (1 - ty) + bottom * ty)).astype(np.float32)

@@ -8,12 +8,11 @@ random opacity. Half the samples stay clean (empty mask).
 import os
 
 import cv2
-import jax
 import numpy as np
 
 from vq.data.images import find_images, read_image
+from vq.data.perlin import perlin_noise
 from vq.data.surface_drawing import smooth_noise, to_uint8
-from vq.ops.perlin import perlin_noise
 
 
 # Anomaly-source augmentations (3 distinct ones per sample) --------------------
@@ -146,8 +145,7 @@ class AnomalySource:
 def perlin_mask(rng, size, max_scale=5, threshold=0.5):
   """A rotated, thresholded Perlin map: uint8 [size, size] 0/1."""
   ry, rx = (2 ** int(k) for k in rng.integers(0, max_scale + 1, 2))
-  key = jax.random.key(int(rng.integers(2 ** 31)))
-  noise = np.asarray(perlin_noise(key, (size, size), (ry, rx)))
+  noise = perlin_noise(rng, (size, size), (ry, rx))
   noise = rotate(noise, rng.uniform(-90, 90))
   return (noise > threshold).astype(np.uint8)
 

@@ -1,0 +1,109 @@
+"""Anomaly data: the embedded textures or an MVTec AD / AD 2 tree; training
+images get DRAEM's synthetic anomalies, test images keep their masks."""
+import dataclasses
+
+import cv2
+import numpy as np
+
+from vq.data import anomaly_synthesis, embedded_textures, mvtec
+from vq.data.sources import Datasets, RecordSource, require, select
+
+
+class MVTecImages(RecordSource):
+  """Random access over MVTec records (grain source)."""
+
+  def __getitem__(self, index):
+    r = self.records[index]
+    return dict(mvtec.load_record(r), category=r["category"],
+                defect_type=r["defect_type"])
+
+
+def _embedded(d):
+  unknown = set(d.categories) - set(embedded_textures.CATEGORIES)
+  if unknown:
+    raise ValueError(f"data.categories {sorted(unknown)} are not embedded; "
+                     f"choose from {embedded_textures.CATEGORIES}")
+  root = embedded_textures.ensure_written(
+      d.cache_dir or embedded_textures.default_cache_dir(),
+      image_size=d.image_size)
+  return root, "mvtec_ad"
+
+
+def _mvtec(d):
+  require(d, "path")
+  return d.path, d.layout
+
+
+SOURCES = {"embedded": _embedded, "mvtec": _mvtec}
+
+
+def _resize(image, size, interpolation=cv2.INTER_AREA):
+  if image.shape[:2] == (size, size):
+    return image
+  return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def _is_grey(image):
+  return bool(np.all(image[..., 0] == image[..., 1]) and
+              np.all(image[..., 1] == image[..., 2]))
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticAnomalyTransform:
+  """Normal image -> {image with a synthetic anomaly (or clean), clean,
+  mask}."""
+  image_size: int
+  source: anomaly_synthesis.AnomalySource
+  rotate_probability: float
+  perlin_max_scale: int
+
+  def __call__(self, record, rng):
+    image = _resize(record["image"], self.image_size)
+    if rng.random() < self.rotate_probability:
+      image = anomaly_synthesis.rotate(image, rng.uniform(-90, 90))
+    source = self.source.sample(rng, self.image_size)
+    if _is_grey(image):
+      # Grey surfaces get grey anomalies: colour alone would give them away.
+      source = np.repeat(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)[..., None],
+                         3, -1)
+    augmented, mask = anomaly_synthesis.synthesize_anomaly(
+        image, source, rng, max_scale=self.perlin_max_scale)
+    return {"image": augmented, "clean": image, "mask": mask}
+
+
+@dataclasses.dataclass(frozen=True)
+class TestTransform:
+  """Test image -> {image, mask, label, category index, defect index (-1 for
+  good images)}."""
+  image_size: int
+  categories: tuple
+  defect_types: tuple
+
+  def __call__(self, record):
+    return {"image": _resize(record["image"], self.image_size),
+            "mask": _resize(record["mask"], self.image_size,
+                            cv2.INTER_NEAREST),
+            "label": record["label"],
+            "category": np.int32(self.categories.index(record["category"])),
+            "defect": np.int32(self.defect_types.index(record["defect_type"])
+                               if record["label"] else -1)}
+
+
+def datasets(data_config):
+  """Sources per category; info['defect_types'] names the test defects."""
+  d = data_config
+  root, layout = select(SOURCES, d, "anomaly")
+  categories = tuple(d.categories)
+  train, test = [], []
+  for category in categories:
+    category_train, category_test = mvtec.read_mvtec(root, category, layout)
+    train += category_train
+    test += category_test
+  defect_types = tuple(sorted({r["defect_type"] for r in test if r["label"]}))
+  return Datasets(
+      MVTecImages(train), MVTecImages(test),
+      SyntheticAnomalyTransform(
+          d.image_size, anomaly_synthesis.AnomalySource(d.anomaly_source),
+          d.rotate_probability, d.perlin_max_scale),
+      TestTransform(d.image_size, categories, defect_types),
+      info={"defect_types": defect_types})

@@ -1,0 +1,100 @@
+"""Segmentation data: embedded steel / car / scratch generators, Severstal
+CSV, polygon JSON and mask folders, and the mask transforms."""
+import dataclasses
+
+import numpy as np
+
+from vq.data import (preprocess, rle, segmentation_readers, synthetic_car,
+                     synthetic_scratch, synthetic_steel)
+from vq.data.geometry import augment_kwargs
+from vq.data.mask_augment import resize_and_augment
+from vq.data.segmentation_readers import SegmentationImages
+from vq.data.sources import Datasets, generated_pair, require, select
+
+
+def _generated(generate):
+  return lambda d: generated_pair(generate, d, tuple(d.image_size))
+
+
+def _mask_folder(d):
+  require(d, "image_dir", "mask_dir", "eval_image_dir", "eval_mask_dir")
+  return (SegmentationImages(segmentation_readers.read_mask_folder(
+              d.image_dir, d.mask_dir)),
+          SegmentationImages(segmentation_readers.read_mask_folder(
+              d.eval_image_dir, d.eval_mask_dir)))
+
+
+def _split(d, records, area):
+  """Train and validation parts of the stratified 8:1:1 split."""
+  train, val, _ = segmentation_readers.stratified_split(records, area,
+                                                        seed=d.split_seed)
+  return (SegmentationImages([records[i] for i in train]),
+          SegmentationImages([records[i] for i in val]))
+
+
+def _severstal(d):
+  require(d, "train_path", "image_dir")
+  records = segmentation_readers.read_severstal_csv(
+      d.train_path, d.image_dir, len(d.class_names))
+  for r in records:
+    r["label"] = int(bool(r["rles"]))
+  return _split(d, records, [sum(map(rle.area, r["rles"].values()))
+                             for r in records])
+
+
+def _polygon_json(d):
+  require(d, "train_path", "image_dir")
+  records = segmentation_readers.read_polygon_json(d.train_path, d.image_dir,
+                                                   len(d.class_names))
+  images = SegmentationImages(records)
+  return _split(d, records, [float(images[i]["mask"].any(-1).mean())
+                             for i in range(len(records))])
+
+
+SOURCES = {
+    "synthetic_steel": _generated(synthetic_steel.generate),
+    "synthetic_car": _generated(synthetic_car.generate),
+    "synthetic_scratch": _generated(synthetic_scratch.generate),
+    "severstal": _severstal,
+    "polygon_json": _polygon_json,
+    "mask_folder": _mask_folder,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskTransform:
+  """Resized (augmented when called with an rng) image, mask and label."""
+  image_hw: tuple
+  class_names: tuple
+  binary: bool = False
+  grayscale: bool = False
+  remove_highlights: bool = False
+  augment: dict = dataclasses.field(default_factory=dict)
+
+  def __call__(self, record, rng=None):
+    if self.remove_highlights:
+      record = dict(record,
+                    image=preprocess.remove_highlights(record["image"]))
+    r = resize_and_augment(record, self.image_hw, rng,
+                           **(self.augment if rng is not None else {}))
+    image, mask = r["image"], r["mask"]
+    if self.binary:
+      mask = mask.max(-1, keepdims=True)
+    expected = 1 if self.binary else len(self.class_names)
+    if mask.shape[-1] != expected:
+      raise ValueError(f"record has {mask.shape[-1]} mask channels, the config "
+                       f"names {expected} classes {self.class_names}")
+    if self.grayscale:
+      image = preprocess.to_grayscale(image)
+    return {"image": image, "mask": mask, "label": np.int32(r["label"])}
+
+
+def datasets(data_config):
+  d = data_config
+  train, eval_ = select(SOURCES, d, "segmentation")
+  transform = MaskTransform(tuple(d.image_size), tuple(d.class_names),
+                            d.binary, d.grayscale, d.remove_highlights)
+  return Datasets(train, eval_,
+                  dataclasses.replace(transform,
+                                      augment=augment_kwargs(d.augment)),
+                  transform)

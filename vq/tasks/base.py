@@ -1,0 +1,86 @@
+"""The task contract: what the trainer, prediction, evaluation and export may
+rely on. Every task in vq.tasks.TASKS implements all of it.
+
+A task is built from a config and does no disk I/O in its constructor: only
+`datasets()` reads or writes files. Batches are dicts of arrays; images are
+uint8 [N, H, W, C] at the model's input size; the trainer adds `batch_mask`
+(False on evaluation padding).
+"""
+import abc
+
+import jax.numpy as jnp
+
+from vq.data.sources import Datasets
+
+
+class Task(abc.ABC):
+  """One model family: model, data seam, loss, evaluation and inference."""
+
+  name: str                       # the config's `task` value
+  class_names: tuple              # what the outputs name (classes, keypoints)
+
+  def __init__(self, config):
+    self.config = config
+
+  @staticmethod
+  @abc.abstractmethod
+  def default_config():
+    """The task's config fields (model, data, loss, eval) with defaults."""
+
+  @property
+  @abc.abstractmethod
+  def input_shape(self):
+    """(height, width, channels) of the model input."""
+
+  @abc.abstractmethod
+  def datasets(self) -> Datasets:
+    """Train and eval sources with their transforms (reads the disk)."""
+
+  @abc.abstractmethod
+  def init_variables(self, rng):
+    """The model's variables: {'params': ..., 'batch_stats': ...}."""
+
+  @abc.abstractmethod
+  def loss(self, params, batch_stats, batch, rng):
+    """Pure: -> (loss, (dict of loss terms incl. 'loss', new batch_stats))."""
+
+  @abc.abstractmethod
+  def predict(self, variables, images):
+    """Jit-able: uint8 images [N, H, W, C] of the input size -> dict of
+    arrays with a leading batch axis."""
+
+  def eval_step(self, variables, batch):
+    """Jit-able: what `evaluate` needs from one batch (default: predict)."""
+    return self.predict(variables, batch["image"])
+
+  @abc.abstractmethod
+  def evaluate(self, results, datasets):
+    """[(host batch, host eval_step outputs)] -> (scalars, pictures)."""
+
+  @abc.abstractmethod
+  def to_record(self, outputs, image_hw):
+    """One image's `predict` outputs (numpy, no batch axis) -> a JSON-able
+    dict in the coordinates of the original (height, width) image."""
+
+  @abc.abstractmethod
+  def draw(self, image, record):
+    """`record` drawn over the original uint8 RGB image."""
+
+  def model_input(self, images):
+    """uint8 images -> the float input the model's weights expect."""
+    return images.astype(jnp.float32) / 255.0
+
+  def dummy_input(self):
+    return jnp.zeros((1, *self.input_shape), jnp.float32)
+
+  def dummy_batch(self, batch_size=2):
+    """Zero images of the input size (no disk): for shapes and tests."""
+    return jnp.zeros((batch_size, *self.input_shape), jnp.uint8)
+
+
+def apply_train(model, params, batch_stats, images, rngs=None):
+  """Training-mode forward pass: (outputs, updated batch_stats)."""
+  out, updates = model.apply({"params": params, "batch_stats": batch_stats},
+                             images, train=True, mutable=["batch_stats"],
+                             rngs=rngs)
+  return out, updates["batch_stats"]
