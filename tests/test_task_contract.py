@@ -66,9 +66,9 @@ def test_builds_and_runs_without_disk(name, no_disk):
   config = CONFIGS[name].get_config("variant=test")
   task = TASKS[name](config)
   variables = task.init_variables(jax.random.key(0))
-  loss, (terms, _) = task.loss(variables["params"],
-                               variables.get("batch_stats", {}),
-                               _train_batch(task), jax.random.key(1))
+  loss, (terms, _) = jax.jit(task.loss)(variables["params"],
+                                        variables.get("batch_stats", {}),
+                                        _train_batch(task), jax.random.key(1))
   assert np.isfinite(float(loss)) and "loss" in terms
   outputs = jax.jit(task.predict)(variables, task.dummy_batch(2))
   one = jax.tree.map(lambda x: np.asarray(x)[0], outputs)

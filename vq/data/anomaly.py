@@ -37,7 +37,7 @@ def _mvtec(d):
 SOURCES = {"embedded": _embedded, "mvtec": _mvtec}
 
 
-def _resize(image, size, interpolation=cv2.INTER_AREA):
+def resize(image, size, interpolation=cv2.INTER_AREA):
   if image.shape[:2] == (size, size):
     return image
   return cv2.resize(image, (size, size), interpolation=interpolation)
@@ -58,7 +58,7 @@ class SyntheticAnomalyTransform:
   perlin_max_scale: int
 
   def __call__(self, record, rng):
-    image = _resize(record["image"], self.image_size)
+    image = resize(record["image"], self.image_size)
     if rng.random() < self.rotate_probability:
       image = anomaly_synthesis.rotate(image, rng.uniform(-90, 90))
     source = self.source.sample(rng, self.image_size)
@@ -80,8 +80,8 @@ class TestTransform:
   defect_types: tuple
 
   def __call__(self, record):
-    return {"image": _resize(record["image"], self.image_size),
-            "mask": _resize(record["mask"], self.image_size,
+    return {"image": resize(record["image"], self.image_size),
+            "mask": resize(record["mask"], self.image_size,
                             cv2.INTER_NEAREST),
             "label": record["label"],
             "category": np.int32(self.categories.index(record["category"])),

@@ -8,13 +8,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 def read_image(path):
-  """Reads an image file as uint8 [H, W, 3] RGB."""
-  path = os.fspath(path)
+  """Reads an image file as uint8 [H, W, 3] RGB.
+
+  Grey, 16-bit and RGBA files become 8-bit RGB. The bytes are read by
+  Python and decoded from memory, so any file name works (OpenCV's own file
+  reading cannot open some, e.g. names that are not valid UTF-8).
+  """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"image file not found: {path}")
-  image = cv2.imread(path, cv2.IMREAD_COLOR)
+    raise FileNotFoundError(f"image file not found: {os.fsdecode(path)!r}")
+  data = np.fromfile(path, np.uint8)
+  image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
   if image is None:
-    raise ValueError(f"{path}: not a readable image (expected one of "
+    raise ValueError(f"{os.fsdecode(path)!r}: not a readable image "
+                     f"({data.size} bytes; expected one of "
                      f"{', '.join(IMAGE_EXTENSIONS)})")
   return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR -> RGB
 

@@ -24,12 +24,20 @@ def _mask_folder(d):
               d.eval_image_dir, d.eval_mask_dir)))
 
 
+EVAL_SPLITS = ("val", "test")
+
+
 def _split(d, records, area):
-  """Train and validation parts of the stratified 8:1:1 split."""
-  train, val, _ = segmentation_readers.stratified_split(records, area,
-                                                        seed=d.split_seed)
+  """Train part and the `data.eval_split` part of the stratified 8:1:1
+  split."""
+  if d.eval_split not in EVAL_SPLITS:
+    raise ValueError(f"data.eval_split must be one of {EVAL_SPLITS}, got "
+                     f"{d.eval_split!r}")
+  train, val, test = segmentation_readers.stratified_split(
+      records, area, seed=d.split_seed)
+  held_out = val if d.eval_split == "val" else test
   return (SegmentationImages([records[i] for i in train]),
-          SegmentationImages([records[i] for i in val]))
+          SegmentationImages([records[i] for i in held_out]))
 
 
 def _severstal(d):

@@ -84,6 +84,9 @@ class AnomalyTask(Task):
   def datasets(self):
     return anomaly_data.datasets(self.config.data)
 
+  def resize_input(self, image):
+    return anomaly_data.resize(image, self.size)
+
   def init_variables(self, rng):
     return self.model.init(rng, self.dummy_input())
 

@@ -10,6 +10,8 @@ import abc
 
 import jax.numpy as jnp
 
+from vq.data.geometry import affine_matrix, warp_image
+from vq.data.preprocess import to_grayscale
 from vq.data.sources import Datasets
 
 
@@ -65,6 +67,13 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def draw(self, image, record):
     """`record` drawn over the original uint8 RGB image."""
+
+  def resize_input(self, image):
+    """One original uint8 RGB image -> the model's input size and channels
+    (the resize the evaluation transform applies)."""
+    h, w, channels = self.input_shape
+    out = warp_image(image, affine_matrix(image.shape[:2], (h, w)), (h, w))
+    return to_grayscale(out) if channels == 1 else out
 
   def model_input(self, images):
     """uint8 images -> the float input the model's weights expect."""

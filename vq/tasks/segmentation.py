@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from vq import config_base, losses, visualize
-from vq.data import rle
+from vq.data import preprocess, rle
 from vq.data import segmentation as segmentation_data
 from vq.data import synthetic_steel
 from vq.metrics import segmentation as seg_metrics
@@ -56,6 +56,7 @@ def default_config():
   c.data.eval_image_dir = ""      # mask_folder: held-out images
   c.data.eval_mask_dir = ""
   c.data.split_seed = 0           # severstal / polygon_json: 8:1:1 split
+  c.data.eval_split = "val"       # severstal / polygon_json: val | test
   c.data.synthetic_train_size = 20000
   c.data.synthetic_eval_size = 256
   c.data.synthetic_seed = 0
@@ -149,6 +150,11 @@ class SegmentationTask(Task):
 
   def datasets(self):
     return segmentation_data.datasets(self.config.data)
+
+  def resize_input(self, image):
+    if self.config.data.remove_highlights:
+      image = preprocess.remove_highlights(image)
+    return super().resize_input(image)
 
   def init_variables(self, rng):
     return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())

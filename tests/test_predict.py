@@ -1,0 +1,149 @@
+"""vq.predict and vq.evaluate on a trained run: records land at the right
+pixels of the original photo, bad inputs are listed, not fatal."""
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vq import evaluate, predict, train
+from vq.tasks import TASKS
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, ROOT)
+from configs import keypoints, unet_steel, yolo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """One-step runs of three families."""
+  made = {}
+  for name, module in [("detection", yolo), ("segmentation", unet_steel),
+                       ("keypoints", keypoints)]:
+    config = module.get_config("variant=test")
+    config.num_train_steps = config.eval_every_steps = 1
+    config.checkpoint_every_steps = 1
+    workdir = str(tmp_path_factory.mktemp(name))
+    train.train_and_evaluate(config, workdir)
+    made[name] = workdir
+  return made
+
+
+def _bright_box(images):
+  """Normalised (x1, y1, x2, y2) of the pixels brighter than 128."""
+  on = images.max(-1) > 128
+  h, w = on.shape[1:]
+  cols, rows = on.any(1), on.any(2)
+  first = lambda a: jnp.argmax(a, 1)
+  last = lambda a: a.shape[1] - jnp.argmax(a[:, ::-1], 1)
+  return jnp.stack([first(cols) / w, first(rows) / h, last(cols) / w,
+                    last(rows) / h], -1)
+
+
+def _fake_predict(name):
+  """A predict that finds the bright square, in the task's output form."""
+  def detection(self, variables, images):
+    n = images.shape[0]
+    return {"boxes": _bright_box(images)[:, None], "scores": jnp.ones((n, 1)),
+            "classes": jnp.zeros((n, 1), jnp.int32),
+            "num_valid": jnp.ones(n, jnp.int32)}
+
+  def segmentation(self, variables, images):
+    on = (images.max(-1) > 128)[..., None]
+    masks = jnp.concatenate([on, jnp.zeros_like(on)[..., [0] * 3]], -1)
+    return {"masks": masks, "probs": masks.astype(jnp.float32)}
+
+  def keypoints(self, variables, images):
+    b = _bright_box(images)
+    centre = jnp.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], -1)
+    return {"keypoints": jnp.repeat(centre[:, None], 3, 1)}
+  return {"detection": detection, "segmentation": segmentation,
+          "keypoints": keypoints}[name]
+
+
+@pytest.mark.parametrize("name", ["detection", "segmentation", "keypoints"])
+def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
+  monkeypatch.setattr(TASKS[name], "predict", _fake_predict(name))
+  photo = np.full((300, 480, 3), 40, np.uint8)
+  photo[120:180, 240:360] = 220  # x 240..360, y 120..180
+  cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
+  summary = predict.predict(runs[name], str(tmp_path / "photo.jpg"),
+                            str(tmp_path / "out"), batch_size=2)
+  assert summary["images"] == 1 and not summary["failed"]
+  with open(tmp_path / "out" / "predictions.jsonl") as f:
+    record = json.loads(f.readline())
+  assert (record["height"], record["width"]) == (300, 480)
+  # The model saw a 32x32 (or 32x64) resize: one input pixel is 15 (or
+  # 7.5) original pixels, so results are exact to about one input pixel.
+  if name == "detection":
+    np.testing.assert_allclose(record["detections"][0]["box"],
+                               [240, 120, 360, 180], atol=16)
+  elif name == "segmentation":
+    from vq.data import rle
+    mask = rle.decode(record["masks"]["pits"], (300, 480))
+    ys, xs = np.nonzero(mask)
+    np.testing.assert_allclose([xs.min(), ys.min(), xs.max() + 1,
+                                ys.max() + 1], [240, 120, 360, 180], atol=10)
+    submission = (tmp_path / "out" / "submission.csv").read_text()
+    assert submission.splitlines()[1].startswith("photo.jpg,1,")
+  else:
+    for point in record["keypoints"].values():
+      np.testing.assert_allclose(point, [300, 150], atol=16)
+  assert os.path.isfile(tmp_path / "out" / "overlays" / "photo.jpg")
+
+
+def test_bad_inputs_are_listed_and_the_rest_processed(runs, tmp_path):
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  good = np.full((40, 50, 3), 90, np.uint8)
+  cv2.imwrite(str(inputs / "good.jpg"), good)
+  cv2.imwrite(str(inputs / "grey.png"), good[..., 0])
+  cv2.imwrite(str(inputs / "deep.png"), good.astype(np.uint16) * 257)
+  cv2.imwrite(str(inputs / "rgba.png"), np.dstack([good, good[..., :1]]))
+  (inputs / "zero.jpg").write_bytes(b"")
+  encoded = cv2.imencode(".jpg", good)[1].tobytes()
+  (inputs / "cut.jpg").write_bytes(encoded[:20])
+  (inputs / "broken.mp4").write_bytes(b"not a video")
+  video = cv2.VideoWriter(str(inputs / "clip.mp4"),
+                          cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+  for i in range(5):
+    video.write(np.full((48, 64, 3), 40 * i, np.uint8))
+  video.release()
+  summary = predict.predict(runs["detection"], str(inputs),
+                            str(tmp_path / "out"), batch_size=4,
+                            every_n_frames=2)
+  failed = "\n".join(summary["failed"])
+  assert len(summary["failed"]) == 3
+  for name in ("zero.jpg", "cut.jpg", "broken.mp4"):
+    assert name in failed
+  assert summary["images"] == 4 + 3  # 4 images, frames 0, 2, 4
+  lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+  frames = [json.loads(l) for l in lines if '"frame"' in l]
+  assert [r["frame"] for r in frames] == [0, 2, 4]
+  assert all(r["file"].endswith("clip.mp4") for r in frames)
+  assert os.path.isfile(tmp_path / "out" / "overlays" / "clip_annotated.mp4")
+  out = subprocess.run(
+      [sys.executable, "-m", "vq.predict", f"--workdir={runs['detection']}",
+       f"--input={inputs / 'zero.jpg'}", f"--output={tmp_path / 'o2'}"],
+      cwd=ROOT, capture_output=True, text=True)
+  assert out.returncode == 1 and "zero.jpg" in out.stderr
+
+
+def test_evaluate_a_run_on_other_data(runs):
+  config = json.load(open(os.path.join(runs["segmentation"], "config.json")))
+  scalars, path = evaluate.evaluate(runs["segmentation"])
+  assert os.path.basename(path) == "step1.json" and "miou" in scalars
+  from vq.runs import load_config
+  other = load_config(runs["segmentation"])
+  other.data.synthetic_eval_size = 4
+  other.data.synthetic_seed = 7
+  scalars_other, path_other = evaluate.evaluate(runs["segmentation"], other)
+  assert path_other != path and os.path.basename(path_other).startswith(
+      "step1_data")
+  saved = json.load(open(path_other))
+  assert saved["data"]["synthetic_seed"] == 7 and saved["step"] == 1
+  assert config["data"]["synthetic_seed"] == 0

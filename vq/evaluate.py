@@ -1,0 +1,104 @@
+r"""A trained run's metrics on its evaluation split or on other data.
+
+  python -m vq.evaluate --workdir=RUN
+  python -m vq.evaluate --workdir=RUN --config.data.eval_split=test
+  python -m vq.evaluate --workdir=RUN --config.data.eval_path=/data/new_val
+
+The run's own config is loaded and `--config.<field>=<value>` overrides it
+(data fields: another split, another folder). Writes
+RUN/evaluations/<name>.json ({step, data, scalars}) and the evaluation's
+pictures as PNG files beside it.
+"""
+import hashlib
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+import jax  # noqa: E402
+import ml_collections  # noqa: E402
+from absl import app, flags  # noqa: E402
+from absl import logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from vq import config_base, runs  # noqa: E402
+from vq.data import pipeline  # noqa: E402
+from vq.data.images import write_image  # noqa: E402
+from vq.tasks import get_task_class  # noqa: E402
+
+
+def evaluate(workdir, config=None, step="best", name=""):
+  """Evaluates a run (with `config` overriding its own); returns
+  (scalars, path of the written JSON)."""
+  trained = runs.load_config(workdir)
+  config = config or trained
+  config_base.validate(config, get_task_class(config.task).default_config())
+  _, task, variables, step = runs.load_run(workdir, step, config)
+  data = task.datasets()
+  eval_step = jax.jit(task.eval_step)
+  results = []
+  for batch in pipeline.eval_batches(data.eval, data.eval_transform,
+                                     config.eval_batch_size,
+                                     config.data_threads):
+    inputs = {k: v for k, v in batch.items() if k != "batch_mask"}
+    results.append((batch, jax.device_get(eval_step(variables, inputs))))
+  scalars, pictures = task.evaluate(results, data)
+  scalars = {k: float(v) for k, v in scalars.items()}
+  data_json = config.data.to_json_best_effort(sort_keys=True)
+  if not name:
+    name = f"step{step}"
+    if data_json != trained.data.to_json_best_effort(sort_keys=True):
+      name += "_data" + hashlib.sha1(data_json.encode()).hexdigest()[:8]
+  folder = os.path.join(workdir, "evaluations")
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, name + ".json")
+  with open(path, "w") as f:
+    json.dump({"step": step, "data": json.loads(data_json),
+               "scalars": scalars}, f, indent=1)
+  for key, images in pictures.items():
+    for i, image in enumerate(images):
+      write_image(os.path.join(folder, f"{name}_{key}_{i}.png"), image)
+  return scalars, path
+
+
+def _run_config_from_argv(argv):
+  """The run's config, read before flags are parsed so that
+  --config.<field> overrides apply to it."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--workdir="):
+      workdir = arg.split("=", 1)[1]
+    elif arg == "--workdir" and i + 1 < len(argv):
+      workdir = argv[i + 1]
+    else:
+      continue
+    try:
+      return runs.load_config(workdir)
+    except FileNotFoundError as e:
+      sys.exit(str(e))
+  return ml_collections.ConfigDict()
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  scalars, path = evaluate(FLAGS.workdir, FLAGS.config, FLAGS.step,
+                           FLAGS.name)
+  for k, v in sorted(scalars.items()):
+    print(f"{k}: {v:.4f}")
+  print(f"-> {path}")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A vq training run.")
+  flags.DEFINE_string("step", "best", "best, latest or a step number.")
+  flags.DEFINE_string("name", "", "Name of the result file (default: from the "
+                      "step and the data config).")
+  config_flags.DEFINE_config_dict("config", _run_config_from_argv(sys.argv),
+                                  "The run's config, with overrides.")
+  flags.mark_flags_as_required(["workdir"])
+  app.run(main)

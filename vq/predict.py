@@ -1,0 +1,218 @@
+r"""A trained run over new images or videos: JSON records and overlays.
+
+  python -m vq.predict --workdir=RUN --input=DIR|GLOB|VIDEO --output=DIR
+
+Writes OUTPUT/predictions.jsonl (one line per image or video frame, results
+in the original image's pixels), OUTPUT/overlays/ (the results drawn on each
+image; an annotated video per video), OUTPUT/submission.csv for segmentation
+runs (Severstal form) and OUTPUT/failed.txt listing the inputs that could not
+be read, with the reason. The exit status is 1 when any input failed.
+"""
+import glob
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+import cv2  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from vq import runs  # noqa: E402
+from vq.data.images import IMAGE_EXTENSIONS, read_image, write_image  # noqa: E402
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+class Frame:
+  """One input image: where it came from, and its pixels or why not."""
+
+  def __init__(self, source, frame=None, image=None, error=None):
+    self.source, self.frame, self.image, self.error = (source, frame, image,
+                                                       error)
+
+
+def _image_files(spec):
+  if os.path.isdir(spec):
+    files = []
+    for root, _, names in sorted(os.walk(spec)):
+      files += [os.path.join(root, n) for n in sorted(names)
+                if n.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
+    return files
+  return sorted(glob.glob(spec)) if glob.has_magic(spec) else [spec]
+
+
+def _video_frames(path, every_n_frames):
+  capture = cv2.VideoCapture(path)
+  if not capture.isOpened():
+    yield Frame(path, error=f"{path!r}: cannot open the video")
+    return
+  index = 0
+  while True:
+    ok, bgr = capture.read()
+    if not ok:
+      break
+    if index % every_n_frames == 0:
+      yield Frame(path, index, np.ascontiguousarray(bgr[..., ::-1]))
+    index += 1
+  capture.release()
+
+
+def iterate_inputs(spec, every_n_frames=1):
+  """Frames of every image and video that `spec` (a folder, a glob, a file
+  or a video) names; an unreadable one carries its error."""
+  for path in _image_files(spec):
+    if path.lower().endswith(VIDEO_EXTENSIONS):
+      yield from _video_frames(path, every_n_frames)
+      continue
+    try:
+      yield Frame(path, image=read_image(path))
+    except (OSError, ValueError) as e:
+      yield Frame(path, error=str(e))
+
+
+class _Outputs:
+  """Files under OUTPUT: records, overlays, annotated videos, failures."""
+
+  def __init__(self, output, task):
+    self.output, self.task = output, task
+    os.makedirs(os.path.join(output, "overlays"), exist_ok=True)
+    self.records = open(os.path.join(output, "predictions.jsonl"), "w")
+    self.videos, self.names, self.failed, self.rles = {}, set(), [], []
+
+  def write(self, frame, record):
+    line = {"file": frame.source, **({"frame": frame.frame}
+                                     if frame.frame is not None else {}),
+            "height": frame.image.shape[0], "width": frame.image.shape[1],
+            **record}
+    self.records.write(json.dumps(line) + "\n")
+    drawn = self.task.draw(frame.image, record)
+    if frame.frame is None:
+      write_image(self._overlay_path(frame.source), drawn)
+      if "masks" in record:
+        self.rles.append((os.path.basename(frame.source), record["masks"]))
+    else:
+      self._video(frame, drawn).write(np.ascontiguousarray(drawn[..., ::-1]))
+
+  def _overlay_path(self, source):
+    stem = os.path.splitext(os.path.basename(source))[0]
+    name, k = stem, 1
+    while name in self.names:
+      name, k = f"{stem}_{k}", k + 1
+    self.names.add(name)
+    return os.path.join(self.output, "overlays", name + ".jpg")
+
+  def _video(self, frame, drawn):
+    if frame.source not in self.videos:
+      stem = os.path.splitext(os.path.basename(frame.source))[0]
+      capture = cv2.VideoCapture(frame.source)
+      fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+      capture.release()
+      h, w = drawn.shape[:2]
+      self.videos[frame.source] = cv2.VideoWriter(
+          os.path.join(self.output, "overlays", stem + "_annotated.mp4"),
+          cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    return self.videos[frame.source]
+
+  def fail(self, frame):
+    self.failed.append(frame.error)
+
+  def close(self):
+    self.records.close()
+    for writer in self.videos.values():
+      writer.release()
+    with open(os.path.join(self.output, "failed.txt"), "w") as f:
+      f.write("".join(line + "\n" for line in self.failed))
+    if self.task.name == "segmentation":
+      with open(os.path.join(self.output, "submission.csv"), "w") as f:
+        f.write("ImageId,ClassId,EncodedPixels\n")
+        for image_id, masks in self.rles:
+          for k, name in enumerate(self.task.class_names, 1):
+            if name in masks:
+              f.write(f"{image_id},{k},{masks[name]}\n")
+
+
+class Predictor:
+  """`task.predict` jit-compiled for one fixed batch shape."""
+
+  def __init__(self, task, variables, batch_size):
+    self.task, self.variables, self.batch_size = task, variables, batch_size
+    self._predict = jax.jit(task.predict)
+
+  def __call__(self, images):
+    """uint8 images of the input size (at most batch_size) -> per-image
+    output dicts (numpy)."""
+    n = len(images)
+    batch = np.stack(images + [images[-1]] * (self.batch_size - n))
+    out = jax.device_get(self._predict(self.variables, batch))
+    return [jax.tree.map(lambda x: x[i], out) for i in range(n)]
+
+
+def predict(workdir, inputs, output, step="best", batch_size=8,
+            every_n_frames=1, progress=sys.stderr):
+  """Runs the run's model over `inputs`; returns a summary dict."""
+  _, task, variables, step = runs.load_run(workdir, step)
+  predictor = Predictor(task, variables, batch_size)
+  outputs = _Outputs(output, task)
+  pending, done, start = [], 0, time.perf_counter()
+
+  def flush():
+    nonlocal done
+    results = predictor([task.resize_input(f.image) for f in pending])
+    for frame, result in zip(pending, results):
+      outputs.write(frame, task.to_record(result, frame.image.shape[:2]))
+    done += len(pending)
+    pending.clear()
+    rate = done / (time.perf_counter() - start)
+    print(f"\r{done} images, {rate:.1f} images/s, {len(outputs.failed)} "
+          f"failed", end="", file=progress, flush=True)
+
+  try:
+    for frame in iterate_inputs(inputs, every_n_frames):
+      if frame.error is not None:
+        outputs.fail(frame)
+        continue
+      pending.append(frame)
+      if len(pending) == batch_size:
+        flush()
+    if pending:
+      flush()
+  finally:
+    outputs.close()
+  print(file=progress)
+  return {"step": step, "images": done, "failed": outputs.failed,
+          "seconds": time.perf_counter() - start}
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  summary = predict(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step,
+                    FLAGS.batch_size, FLAGS.every_n_frames)
+  print(f"step {summary['step']}: {summary['images']} images in "
+        f"{summary['seconds']:.1f} s -> {FLAGS.output}")
+  for line in summary["failed"]:
+    print(f"failed: {line}", file=sys.stderr)
+  if not summary["images"] and not summary["failed"]:
+    print(f"no images or videos found at {FLAGS.input}", file=sys.stderr)
+    sys.exit(1)
+  sys.exit(1 if summary["failed"] else 0)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A vq training run.")
+  flags.DEFINE_string("input", None, "A folder, a glob, an image or a video.")
+  flags.DEFINE_string("output", None, "Folder for records and overlays.")
+  flags.DEFINE_string("step", "best", "best, latest or a step number.")
+  flags.DEFINE_integer("batch_size", 8, "Images per jit-compiled call.")
+  flags.DEFINE_integer("every_n_frames", 1, "Videos: predict every n-th frame.")
+  flags.mark_flags_as_required(["workdir", "input", "output"])
+  app.run(main)

@@ -1,0 +1,56 @@
+"""A trained run read back from its workdir: config, task and variables."""
+import json
+import os
+
+import ml_collections
+
+from vq import checkpoint, history
+from vq.tasks import get_task_class
+
+
+def _tuples(value):
+  """JSON lists back to the tuples configs use."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value
+
+
+def load_config(workdir):
+  """The ConfigDict the run trained with (WORKDIR/config.json)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{workdir} is not a vq run: no config.json")
+  with open(path) as f:
+    return ml_collections.ConfigDict(_tuples(json.load(f)))
+
+
+def choose_step(workdir, which, config):
+  """'latest', 'best' (by config.best_metric; the latest when the run has
+  no ranked evaluation) or a step number -> a saved step."""
+  steps = checkpoint.saved_steps(workdir)
+  if not steps:
+    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+  if which == "latest":
+    return max(steps)
+  if which == "best":
+    ranked = [r for r in history.read(workdir, history.EVAL)
+              if r["step"] in steps and config.best_metric in r]
+    if not ranked:
+      return max(steps)
+    sign = -1 if config.get("best_metric_mode", "max") == "min" else 1
+    return max(ranked, key=lambda r: (sign * r[config.best_metric],
+                                      r["step"]))["step"]
+  step = int(which)
+  if step not in steps:
+    raise ValueError(f"step {step} is not saved in {workdir}; saved: {steps}")
+  return step
+
+
+def load_run(workdir, which="best", config=None):
+  """(config, task, variables, step) of a trained run."""
+  config = config or load_config(workdir)
+  task = get_task_class(config.task)(config)
+  step = choose_step(workdir, which, config)
+  return config, task, checkpoint.load_variables(workdir, step), step
