@@ -113,3 +113,14 @@ def test_encoder_unet_rejects_indivisible_size():
   with pytest.raises(ValueError, match="divisible by 32, got 48x64"):
     jax.eval_shape(lambda: EncoderUNet(1).init(jax.random.key(0),
                                                jnp.zeros((1, 48, 64, 3))))
+
+
+@pytest.mark.parametrize("shape,hw", [((2, 4, 6, 3), (16, 24)),
+                                      ((1, 5, 5, 2), (7, 3)),
+                                      ((1, 8, 8, 1), (2, 4))])
+def test_resize_bilinear_equals_jax_image_resize(shape, hw):
+  from vq.models.layers import resize_bilinear
+  x = jax.random.normal(jax.random.key(0), shape)
+  expected = jax.image.resize(x, (shape[0], *hw, shape[-1]), "bilinear",
+                              antialias=False)
+  np.testing.assert_allclose(resize_bilinear(x, hw), expected, atol=1e-5)

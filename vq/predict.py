@@ -1,6 +1,7 @@
 r"""A trained run over new images or videos: JSON records and overlays.
 
   python -m vq.predict --workdir=RUN --input=DIR|GLOB|VIDEO --output=DIR
+  python -m vq.predict --model=model.onnx --input=... --output=DIR
 
 Writes OUTPUT/predictions.jsonl (one line per image or video frame, results
 in the original image's pixels), OUTPUT/overlays/ (the results drawn on each
@@ -8,6 +9,7 @@ image; an annotated video per video), OUTPUT/submission.csv for segmentation
 runs (Severstal form) and OUTPUT/failed.txt listing the inputs that could not
 be read, with the reason. The exit status is 1 when any input failed.
 """
+import functools
 import glob
 import json
 import os
@@ -18,12 +20,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import cv2  # noqa: E402
 import jax  # noqa: E402
+import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_image, write_image  # noqa: E402
+from vq.tasks import get_task_class  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -137,26 +141,66 @@ class _Outputs:
 
 
 class Predictor:
-  """`task.predict` jit-compiled for one fixed batch shape."""
+  """A batched predict function called with one fixed batch shape."""
 
-  def __init__(self, task, variables, batch_size):
-    self.task, self.variables, self.batch_size = task, variables, batch_size
-    self._predict = jax.jit(task.predict)
+  def __init__(self, predict_fn, batch_size):
+    self.predict_fn, self.batch_size = predict_fn, batch_size
 
   def __call__(self, images):
     """uint8 images of the input size (at most batch_size) -> per-image
     output dicts (numpy)."""
     n = len(images)
     batch = np.stack(images + [images[-1]] * (self.batch_size - n))
-    out = jax.device_get(self._predict(self.variables, batch))
-    return [jax.tree.map(lambda x: x[i], out) for i in range(n)]
+    out = jax.device_get(self.predict_fn(batch))
+    return [jax.tree.map(lambda x: np.asarray(x)[i], out) for i in range(n)]
+
+
+def load_exported(path):
+  """(task, batched predict function) of a `vq.export` file: ONNX through
+  onnxruntime (the task's post-processing after it), StableHLO through
+  jax.export."""
+  if path.endswith(".onnx"):
+    import onnx  # pylint: disable=g-import-not-at-top
+    import onnxruntime  # pylint: disable=g-import-not-at-top
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    if "vq" not in props:
+      raise ValueError(f"{path}: not a vq export (no 'vq' metadata)")
+    meta = json.loads(props["vq"])
+    session = onnxruntime.InferenceSession(path)
+    names = [o.name for o in session.get_outputs()]
+    task = _task_from_metadata(meta)
+    postprocess = jax.jit(task.postprocess)
+
+    def predict_fn(images):
+      outputs = dict(zip(names, session.run(names, {"images": images})))
+      return postprocess(outputs, images)
+    return task, predict_fn
+  meta_path = path + ".json"
+  if not os.path.isfile(meta_path):
+    raise FileNotFoundError(f"{path}: its metadata {meta_path} is missing")
+  with open(meta_path) as f:
+    meta = json.load(f)
+  with open(path, "rb") as f:
+    exported = jax.export.deserialize(bytearray(f.read()))
+  return _task_from_metadata(meta), exported.call
+
+
+def _task_from_metadata(meta):
+  config = ml_collections.ConfigDict(runs.tuples(meta["settings"]))
+  return get_task_class(config.task)(config)
 
 
 def predict(workdir, inputs, output, step="best", batch_size=8,
-            every_n_frames=1, progress=sys.stderr):
-  """Runs the run's model over `inputs`; returns a summary dict."""
-  _, task, variables, step = runs.load_run(workdir, step)
-  predictor = Predictor(task, variables, batch_size)
+            every_n_frames=1, progress=sys.stderr, model=""):
+  """Runs a run's model (or the exported `model` file) over `inputs`;
+  returns a summary dict."""
+  if model:
+    task, predict_fn = load_exported(model)
+    step = "exported"
+  else:
+    _, task, variables, step = runs.load_run(workdir, step)
+    predict_fn = functools.partial(jax.jit(task.predict), variables)
+  predictor = Predictor(predict_fn, batch_size)
   outputs = _Outputs(output, task)
   pending, done, start = [], 0, time.perf_counter()
 
@@ -195,8 +239,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  if bool(FLAGS.workdir) == bool(FLAGS.model):
+    raise app.UsageError("give --workdir (a training run) or --model (an "
+                         "exported file)")
   summary = predict(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step,
-                    FLAGS.batch_size, FLAGS.every_n_frames)
+                    FLAGS.batch_size, FLAGS.every_n_frames, model=FLAGS.model)
   print(f"step {summary['step']}: {summary['images']} images in "
         f"{summary['seconds']:.1f} s -> {FLAGS.output}")
   for line in summary["failed"]:
@@ -208,11 +255,12 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("workdir", None, "A vq training run.")
+  flags.DEFINE_string("workdir", "", "A vq training run.")
+  flags.DEFINE_string("model", "", "Or a vq.export file (.onnx, .stablehlo).")
   flags.DEFINE_string("input", None, "A folder, a glob, an image or a video.")
   flags.DEFINE_string("output", None, "Folder for records and overlays.")
   flags.DEFINE_string("step", "best", "best, latest or a step number.")
   flags.DEFINE_integer("batch_size", 8, "Images per jit-compiled call.")
   flags.DEFINE_integer("every_n_frames", 1, "Videos: predict every n-th frame.")
-  flags.mark_flags_as_required(["workdir", "input", "output"])
+  flags.mark_flags_as_required(["input", "output"])
   app.run(main)

@@ -8,12 +8,12 @@ from vq import checkpoint, history
 from vq.tasks import get_task_class
 
 
-def _tuples(value):
+def tuples(value):
   """JSON lists back to the tuples configs use."""
   if isinstance(value, dict):
-    return {k: _tuples(v) for k, v in value.items()}
+    return {k: tuples(v) for k, v in value.items()}
   if isinstance(value, list):
-    return tuple(_tuples(v) for v in value)
+    return tuple(tuples(v) for v in value)
   return value
 
 
@@ -23,7 +23,7 @@ def load_config(workdir):
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{workdir} is not a vq run: no config.json")
   with open(path) as f:
-    return ml_collections.ConfigDict(_tuples(json.load(f)))
+    return ml_collections.ConfigDict(tuples(json.load(f)))
 
 
 def choose_step(workdir, which, config):

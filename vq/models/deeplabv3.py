@@ -1,10 +1,9 @@
 """DeepLabV3 (Chen et al., 2017): atrous spatial pyramid pooling on an
 encoder's stride-16 features, bilinear upsampling to the input size."""
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from vq.models.layers import ConvBN
+from vq.models.layers import ConvBN, resize_bilinear
 from vq.models.unet import PlainEncoder, build_encoder
 
 
@@ -53,7 +52,7 @@ class DeepLabV3(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    n, h, w, _ = x.shape
+    h, w = x.shape[1:3]
     if self.encoder == "plain":
       features = PlainEncoder(self.widths, name="encoder")(x, train)
     else:
@@ -62,5 +61,4 @@ class DeepLabV3(nn.Module):
     y = ASPP(self.aspp_width, self.rates, name="aspp")(stride16, train)
     y = ConvBN(self.aspp_width, activation=nn.relu, name="head_conv")(y, train)
     y = nn.Conv(self.num_classes, (1, 1), name="head")(y)
-    return {"logits": jax.image.resize(y, (n, h, w, self.num_classes),
-                                       "bilinear")}
+    return {"logits": resize_bilinear(y, (h, w))}

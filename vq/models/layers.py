@@ -4,6 +4,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 LEAKY_SLOPE = 0.1
 
@@ -114,3 +115,23 @@ class UpConv2x2(nn.Module):
       y = y + self.param("bias", nn.initializers.zeros, (self.features,),
                          jnp.float32)
     return y
+
+
+@functools.lru_cache(maxsize=None)
+def _interpolation_matrix(size_in, size_out):
+  """[size_out, size_in] bilinear weights with half-pixel centres and no
+  antialiasing (`jax.image.resize(..., antialias=False)` along one axis)."""
+  centres = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
+  weights = np.maximum(0.0, 1.0 - np.abs(centres[:, None] -
+                                         np.arange(size_in)[None, :]))
+  return (weights / weights.sum(1, keepdims=True)).astype(np.float32)
+
+
+def resize_bilinear(x, hw):
+  """NHWC bilinear resize as two matrix products: the same values as
+  `jax.image.resize`, with weights that are constants of the spatial sizes
+  only (any batch size, exportable)."""
+  rows = _interpolation_matrix(x.shape[1], hw[0])
+  cols = _interpolation_matrix(x.shape[2], hw[1])
+  return jnp.einsum("hH,nHWc,wW->nhwc", rows, x.astype(jnp.float32), cols,
+                    precision=jax.lax.Precision.HIGHEST).astype(x.dtype)

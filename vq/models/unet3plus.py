@@ -1,10 +1,9 @@
 """U-Net 3+ (Huang et al., 2020): full-scale skip connections, deep
 supervision and a classification-guided module."""
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from vq.models.layers import ConvBN
+from vq.models.layers import ConvBN, resize_bilinear
 from vq.models.unet import UNET_WIDTHS, PlainEncoder
 
 
@@ -13,9 +12,9 @@ def resize_to(x, hw):
   h = x.shape[1]
   if hw[0] < h:
     f = h // hw[0]
-    return nn.max_pool(x, (f, f), strides=(f, f))
+    return nn.max_pool(x, window_shape=(f, f), strides=(f, f))
   if hw[0] > h:
-    return jax.image.resize(x, (x.shape[0], *hw, x.shape[-1]), "bilinear")
+    return resize_bilinear(x, hw)
   return x
 
 

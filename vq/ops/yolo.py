@@ -26,35 +26,41 @@ def decode_grid(pred, num_boxes, num_classes):
   return corners, boxes[..., 4].reshape(-1), probs.reshape(-1, num_classes)
 
 
+def decode_scores(pred, num_boxes, num_classes):
+  """Batched grids [N, S, S, B*5 + C] -> boxes [N, S*S*B, 4] and scores
+  [N, S*S*B, C] (confidence x class probability)."""
+  boxes, conf, probs = jax.vmap(functools.partial(
+      decode_grid, num_boxes=num_boxes, num_classes=num_classes))(pred)
+  return boxes, conf[..., None] * probs
+
+
 @functools.partial(jax.jit, static_argnames=(
-    "num_boxes", "num_classes", "score_threshold", "iou_threshold",
-    "max_detections", "class_agnostic"))
-def postprocess(pred, *, num_boxes, num_classes, score_threshold=0.4,
-                iou_threshold=0.5, max_detections=100, class_agnostic=False):
-  """Batched detections from YOLO grids.
+    "score_threshold", "iou_threshold", "max_detections", "class_agnostic"))
+def select_detections(boxes, scores, *, score_threshold=0.4,
+                      iou_threshold=0.5, max_detections=100,
+                      class_agnostic=False):
+  """NMS over decoded boxes [N, K, 4] and per-class scores [N, K, C].
 
-  Score = confidence x class probability. With class_agnostic=False every
-  (box, class) pair is a candidate and NMS runs per class; otherwise each box
-  keeps its best class and NMS runs across classes.
-
-  Args:
-    pred: [batch, S, S, B*5 + C].
+  With class_agnostic=False every (box, class) pair is a candidate and NMS
+  runs per class; otherwise each box keeps its best class and NMS runs
+  across classes.
 
   Returns:
-    dict of boxes [batch, max_detections, 4] (normalised x1, y1, x2, y2),
-    scores [batch, max_detections], classes int32 [batch, max_detections]
-    (-1 on padding), num_valid int32 [batch].
+    dict of boxes [N, max_detections, 4] (normalised x1, y1, x2, y2),
+    scores [N, max_detections], classes int32 [N, max_detections] (-1 on
+    padding), num_valid int32 [N].
   """
-  def one(grid):
-    boxes, conf, probs = decode_grid(grid, num_boxes, num_classes)
+  num_classes = scores.shape[-1]
+
+  def one(boxes, class_scores):
     if class_agnostic:
-      classes = jnp.argmax(probs, axis=-1)
-      scores = conf * jnp.max(probs, axis=-1)
+      classes = jnp.argmax(class_scores, axis=-1)
+      scores = jnp.max(class_scores, axis=-1)
       keep, n = nms(boxes, scores, iou_threshold=iou_threshold,
                     score_threshold=score_threshold, max_outputs=max_detections)
     else:
       classes = jnp.tile(jnp.arange(num_classes), boxes.shape[0])
-      scores = (conf[:, None] * probs).reshape(-1)
+      scores = class_scores.reshape(-1)
       boxes = jnp.repeat(boxes, num_classes, axis=0)
       keep, n = batched_nms(boxes, scores, classes,
                             iou_threshold=iou_threshold,
@@ -68,4 +74,14 @@ def postprocess(pred, *, num_boxes, num_classes, score_threshold=0.4,
         "classes": jnp.where(valid, classes[idx], -1).astype(jnp.int32),
         "num_valid": n,
     }
-  return jax.vmap(one)(pred)
+  return jax.vmap(one)(boxes, scores)
+
+
+@functools.partial(jax.jit, static_argnames=(
+    "num_boxes", "num_classes", "score_threshold", "iou_threshold",
+    "max_detections", "class_agnostic"))
+def postprocess(pred, *, num_boxes, num_classes, **selection):
+  """Batched detections from YOLO grids [batch, S, S, B*5 + C]: decoding
+  (`decode_scores`) then NMS (`select_detections`, same keywords)."""
+  return select_detections(*decode_scores(pred, num_boxes, num_classes),
+                           **selection)

@@ -116,32 +116,45 @@ class AnomalyTask(Task):
     terms["loss"] = sum(terms.values())
     return terms["loss"], (terms, batch_stats)
 
-  def predict(self, variables, images):
-    """uint8 images -> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the
-    filtered map for the filtered scorings)}."""
-    out = self.eval_step(variables, {"image": images})
-    scoring = self.config.eval.scoring
-    return {"score": out[f"score/{scoring}"],
-            "map": out["map" if scoring == "baseline" else "filtered_map"]}
+  def forward(self, variables, images):
+    """uint8 images -> {'map' [N, H, W]}: the discriminative network's
+    anomaly probability (the scorings run on it)."""
+    out = self.model.apply(variables, self.model_input(images), train=False)
+    return {"map": jax.nn.softmax(out["logits"])[..., 1]}
 
-  def eval_step(self, variables, batch):
+  def _scores(self, maps):
+    """Anomaly maps [N, H, W, 1] -> the filtered map and every scoring."""
     e = self.config.eval
-    out = self.model.apply(variables, self.model_input(batch["image"]),
-                           train=False)
-    maps = jax.nn.softmax(out["logits"])[..., 1:]
     filtered = anomaly_scoring.filtered_map(
         maps, weights=tuple(e.filter_weights), noise_std=e.filter_noise,
         pool=e.filter_pool, mix=e.filter_mix)
     strided = dict(window=e.score_window, stride=e.score_stride)
     return {
-        "map": maps[..., 0], "filtered_map": filtered[..., 0],
-        "reconstruction": jnp.clip(out["reconstruction"], 0, 1),
+        "filtered_map": filtered[..., 0],
         "score/baseline": anomaly_scoring.baseline_image_score(
             maps, e.baseline_window),
         "score/filtered": anomaly_scoring.strided_score(filtered, **strided),
         "score/filtered_ratio": anomaly_scoring.strided_score(
             filtered, ratio=True, **strided),
     }
+
+  def postprocess(self, outputs, images):
+    """-> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the filtered map
+    for the filtered scorings)}."""
+    del images
+    scores = self._scores(outputs["map"][..., None])
+    scoring = self.config.eval.scoring
+    return {"score": scores[f"score/{scoring}"],
+            "map": (outputs["map"] if scoring == "baseline"
+                    else scores["filtered_map"])}
+
+  def eval_step(self, variables, batch):
+    out = self.model.apply(variables, self.model_input(batch["image"]),
+                           train=False)
+    maps = jax.nn.softmax(out["logits"])[..., 1:]
+    return {"map": maps[..., 0],
+            "reconstruction": jnp.clip(out["reconstruction"], 0, 1),
+            **self._scores(maps)}
 
   def evaluate(self, results, datasets):
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,

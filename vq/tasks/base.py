@@ -47,9 +47,20 @@ class Task(abc.ABC):
     """Pure: -> (loss, (dict of loss terms incl. 'loss', new batch_stats))."""
 
   @abc.abstractmethod
+  def forward(self, variables, images):
+    """Jit-able and exportable: uint8 images [N, H, W, C] of the input size
+    -> the model's outputs before data-dependent post-processing (NMS, mask
+    policy, scoring), a dict of arrays with a leading batch axis."""
+
+  def postprocess(self, outputs, images):
+    """Jit-able: `forward` outputs (and the input images) -> `predict`
+    outputs. By default nothing to do."""
+    del images
+    return outputs
+
   def predict(self, variables, images):
-    """Jit-able: uint8 images [N, H, W, C] of the input size -> dict of
-    arrays with a leading batch axis."""
+    """Jit-able: uint8 images of the input size -> the task's results."""
+    return self.postprocess(self.forward(variables, images), images)
 
   def eval_step(self, variables, batch):
     """Jit-able: what `evaluate` needs from one batch (default: predict)."""

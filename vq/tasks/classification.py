@@ -72,7 +72,7 @@ class ClassificationTask(Task):
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
     return loss, ({"loss": loss, "accuracy": accuracy}, batch_stats)
 
-  def predict(self, variables, images):
+  def forward(self, variables, images):
     """uint8 images -> {'logits' [N, C], 'probs' [N, C], 'label' [N]}."""
     logits = self.model.apply(variables, self.model_input(images),
                               train=False)

@@ -13,7 +13,7 @@ from vq.data import detection as detection_data
 from vq.data import synthetic_parts
 from vq.metrics.detection import ImageDetections, detection_metrics
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
-from vq.ops.yolo import postprocess
+from vq.ops.yolo import decode_scores, select_detections
 from vq.tasks.base import Task, apply_train
 
 
@@ -117,17 +117,25 @@ class DetectionTask(Task):
         lambda_noobj=self.config.loss.lambda_noobj)
     return terms["loss"], (terms, batch_stats)
 
-  def predict(self, variables, images):
-    """uint8 images -> boxes [N, D, 4] (normalised x1, y1, x2, y2), scores,
-    classes (-1 on padding), num_valid, after per-class NMS."""
-    e = self.config.eval
+  def forward(self, variables, images):
+    """uint8 images -> every grid box before NMS: boxes [N, S*S*B, 4]
+    (normalised x1, y1, x2, y2), scores [N, S*S*B, C] (confidence x class
+    probability)."""
     pred = self.model.apply(variables, self.model_input(images), train=False)
-    return postprocess(pred, num_boxes=self.config.model.num_boxes,
-                       num_classes=self.num_classes,
-                       score_threshold=e.score_threshold,
-                       iou_threshold=e.iou_threshold,
-                       max_detections=e.max_detections,
-                       class_agnostic=e.class_agnostic_nms)
+    boxes, scores = decode_scores(pred, self.config.model.num_boxes,
+                                  self.num_classes)
+    return {"boxes": boxes, "scores": scores}
+
+  def postprocess(self, outputs, images):
+    """Per-class NMS (eval.* thresholds): boxes [N, D, 4], scores, classes
+    (-1 on padding), num_valid."""
+    del images
+    e = self.config.eval
+    return select_detections(outputs["boxes"], outputs["scores"],
+                             score_threshold=e.score_threshold,
+                             iou_threshold=e.iou_threshold,
+                             max_detections=e.max_detections,
+                             class_agnostic=e.class_agnostic_nms)
 
   def evaluate(self, results, datasets):
     """[(host batch, host eval_step outputs)] -> (scalars, images)."""

@@ -155,7 +155,7 @@ class KeypointsTask(Task):
       terms["loss"] = jnp.mean(dist)
     return terms["loss"], (terms, batch_stats)
 
-  def predict(self, variables, images):
+  def forward(self, variables, images):
     """uint8 images -> {'keypoints': [N, K, 2] normalised (x, y)}."""
     out = self.model.apply(variables, self.model_input(images), train=False)
     return {"keypoints": out["keypoints"]}

@@ -196,36 +196,44 @@ class SegmentationTask(Task):
     terms["loss"] = total
     return total, (terms, batch_stats)
 
-  def predict(self, variables, images):
-    """uint8 images -> {probs [N, H, W, C], masks (the policy's), image_probs
-    [N] where the model has an image head}."""
-    images = self.model_input(images)
-    out = self.model.apply(variables, images, train=False)
+  def forward(self, variables, images):
+    """uint8 images -> {probs [N, H, W, C] of the defect classes,
+    class_map [N, H, W] (softmax losses: the winning class, 0 background),
+    image_probs [N] where the model has an image head}."""
+    out = self.model.apply(variables, self.model_input(images), train=False)
     logits = out["logits"]
     if self.softmax:
-      winner = jnp.argmax(logits, axis=-1)
-      probs = jax.nn.softmax(logits)[..., 1:]
-      hard = jax.nn.one_hot(winner, self.num_classes + 1)[..., 1:]
+      result = {"probs": jax.nn.softmax(logits)[..., 1:],
+                "class_map": jnp.argmax(logits, axis=-1).astype(jnp.int32)}
     else:
-      probs = hard = jax.nn.sigmoid(logits)
-    result = {"probs": probs}
+      result = {"probs": jax.nn.sigmoid(logits)}
     if "image_logits" in out:
       result["image_probs"] = jax.nn.sigmoid(out["image_logits"][:, 0])
-      if self.config.model.classification_guided:
-        gate = result["image_probs"] > 0.5
-        hard = hard * gate[:, None, None, None]
+    return result
+
+  def postprocess(self, outputs, images):
+    """Adds masks [N, H, W, C]: the mask policy (thresholds, minimum areas,
+    guided-filter refinement) on the winning classes or probabilities."""
+    if self.softmax:
+      hard = jax.nn.one_hot(outputs["class_map"],
+                            self.num_classes + 1)[..., 1:]
+    else:
+      hard = outputs["probs"]
+    if "image_probs" in outputs and self.config.model.classification_guided:
+      hard = hard * (outputs["image_probs"] > 0.5)[:, None, None, None]
     e = self.config.eval
-    guide = images if images.shape[-1] == 3 else jnp.repeat(images, 3, -1)
-    result["masks"] = apply_mask_policy(
+    guide = self.model_input(images)
+    if guide.shape[-1] == 1:
+      guide = jnp.repeat(guide, 3, -1)
+    masks = apply_mask_policy(
         hard, guide, jnp.asarray(self.thresholds),
         jnp.asarray(self.min_areas), jnp.asarray(self.refine),
         e.guided_radius, e.guided_eps)
-    return result
+    return dict(outputs, masks=masks)
 
   def eval_step(self, variables, batch):
     out = self.predict(variables, batch["image"])
-    del out["probs"]
-    return out
+    return {k: v for k, v in out.items() if k in ("masks", "image_probs")}
 
   def evaluate(self, results, datasets):
     """IoU per class and its mean, Kaggle Dice, image-level rates, pictures."""

@@ -1,0 +1,100 @@
+r"""A trained run as a deployable file: ONNX or serialised StableHLO.
+
+  python -m vq.export --workdir=RUN --format=onnx --output=model.onnx
+  python -m vq.export --workdir=RUN --format=stablehlo --output=model.stablehlo
+
+ONNX (through jax2onnx) holds the task's `forward`: the network and its
+activations up to the data-dependent post-processing (NMS, mask policy,
+anomaly scoring), which a server runs itself. StableHLO (`jax.export`)
+holds the whole `predict`, post-processing included. Both take uint8 NHWC
+images of the run's input size with any batch size, carry the weights, and
+carry what a server needs (task, input size, scaling, class names,
+thresholds): ONNX in its metadata properties (`vq` key, JSON), StableHLO in
+OUTPUT.json beside it.
+"""
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from absl import app, flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from vq import runs  # noqa: E402
+
+FORMATS = ("onnx", "stablehlo")
+
+
+def metadata(task, step, fmt):
+  """What a server needs to feed the model and read its outputs."""
+  h, w, c = task.input_shape
+  return {"task": task.name, "format": fmt, "step": int(step),
+          "input": {"shape": ["batch", h, w, c], "dtype": "uint8",
+                    "layout": "NHWC", "channels": "RGB",
+                    "model_input": "image / 255"},
+          "class_names": list(task.class_names),
+          "outputs": "forward" if fmt == "onnx" else "predict",
+          "settings": json.loads(task.config.to_json_best_effort())}
+
+
+def export_onnx(task, variables):
+  """task.forward with the weights inside, batch dimension 'batch'."""
+  from jax2onnx import to_onnx  # pylint: disable=g-import-not-at-top
+  batch, = jax.export.symbolic_shape("batch")
+  spec = jax.ShapeDtypeStruct((batch, *task.input_shape), jnp.uint8)
+  names = sorted(jax.eval_shape(task.forward, variables, spec))
+  return to_onnx(lambda images: task.forward(variables, images), [spec],
+                 input_names=["images"], output_names=names,
+                 model_name=f"vq_{task.name}")
+
+
+def export_stablehlo(task, variables):
+  """task.predict with the weights inside, symbolic batch dimension."""
+  batch, = jax.export.symbolic_shape("batch")
+  exported = jax.export.export(jax.jit(
+      lambda images: task.predict(variables, images)))(
+          jax.ShapeDtypeStruct((batch, *task.input_shape), jnp.uint8))
+  return exported.serialize()
+
+
+def export_run(workdir, fmt, output, step="best"):
+  """Writes the export (and for StableHLO its JSON); returns metadata."""
+  if fmt not in FORMATS:
+    raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+  _, task, variables, step = runs.load_run(workdir, step)
+  meta = metadata(task, step, fmt)
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  if fmt == "onnx":
+    model = export_onnx(task, variables)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "vq", json.dumps(meta)
+    with open(output, "wb") as f:
+      f.write(model.SerializeToString())
+  else:
+    with open(output, "wb") as f:
+      f.write(export_stablehlo(task, variables))
+    with open(output + ".json", "w") as f:
+      json.dump(meta, f, indent=1)
+  return meta
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step)
+  print(f"{meta['task']} step {meta['step']} -> {FLAGS.output}")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A vq training run.")
+  flags.DEFINE_enum("format", "onnx", FORMATS, "onnx or stablehlo.")
+  flags.DEFINE_string("output", None, "The file to write.")
+  flags.DEFINE_string("step", "best", "best, latest or a step number.")
+  flags.mark_flags_as_required(["workdir", "output"])
+  app.run(main)
