@@ -71,6 +71,27 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(test_config,
   assert steps[-1] == 4
 
 
+def test_exploded_parameters_are_never_saved(test_config, tmp_path):
+  # Step 5's update (learning rate 1e35) explodes the parameters while the
+  # loss of step 5, computed before it, is finite: step 5 is not saved.
+  test_config.update_from_flattened_dict({
+      "optimizer.name": "sgd", "optimizer.schedule": "step",
+      "optimizer.step_boundaries": (0.5,), "optimizer.step_factor": 1e38,
+      "optimizer.learning_rate": 1e-3, "num_train_steps": 8,
+      "checkpoint_every_steps": 1, "log_every_steps": 1})
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"state after step 5 has non-finite values or "
+                     r"gives a non-finite loss.*checkpoint \(step 4\)"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints"))
+  assert steps[-1] == 4
+  params = load_params(tmp_path, 4)
+  assert all(np.all(np.isfinite(v)) for v in params.values())
+  # Resuming restores the finite step 4 and stops at the same update.
+  with pytest.raises(train.NonFiniteLossError, match="after step 5"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
 def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):
   overrides = dict(CONSTANT_LR, num_train_steps=4)
   one = run_helper(tmp_path / "one", overrides, background=True)

@@ -71,6 +71,26 @@ def _make_train_step(task, tx, schedule):
   return train_step
 
 
+def _make_state_check(task):
+  """A jitted check that a state is fit to save: every floating-point array
+  is finite and so is the loss it gives on the step's batch (an update can
+  explode the parameters while the loss that led to it was still finite)."""
+  def finite(state, batch):
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state)
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    loss, _ = task.loss(state.params, state.batch_stats, batch, state.rng)
+    return jnp.all(jnp.stack(leaves)) & jnp.isfinite(loss)
+  return jax.jit(finite)
+
+
+def _check_state(state_ok, state, batch, step, last_good_step):
+  if not bool(state_ok(state, batch)):
+    raise NonFiniteLossError(
+        f"the state after step {step} has non-finite values or gives a "
+        f"non-finite loss. Stopping without saving it; the last good "
+        f"checkpoint (step {last_good_step}) is kept.")
+
+
 def _check_config(config, task_class, mesh):
   config_base.validate(config, task_class.default_config())
   n = mesh.devices.size
@@ -213,6 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                        out_shardings=(state_sharding, replicated),
                        donate_argnums=0)
   eval_step = jax.jit(task.eval_step, out_shardings=replicated)
+  state_ok = _make_state_check(task)
 
   hooks = [periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer,
@@ -233,7 +254,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         t0 = time.perf_counter()
         batch = next(train_iter)
         wait_time += time.perf_counter() - t0
-        state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+        batch = sharding.global_batch(batch, mesh)
+        state, metrics = train_step(state, batch)
         step += 1
         pending.append((step, metrics))
         for hook in hooks:
@@ -260,11 +282,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
           except Exception:
             # The training since the last save is kept before the error ends
             # the run.
+            _check_state(state_ok, state, batch, step, last_saved)
             checkpoints.save(step, state, train_iter, description, force=True)
             raise
           _write_eval(writer, step, scalars, images, is_chief and workdir)
           summary["eval"] = scalars
         if save:
+          _check_state(state_ok, state, batch, step, last_saved)
           checkpoints.save(step, state, train_iter, description, scalars,
                            force=preempt)
           last_saved = step
