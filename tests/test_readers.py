@@ -1,5 +1,6 @@
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -118,3 +119,22 @@ def test_unreadable_image_names_the_file(yolo_root):
   with pytest.raises(ValueError, match="not a readable image") as e:
     AnnotatedImages(read_yolo_txt(yolo_root, 2))[0]
   assert str(bad) in str(e.value)
+
+
+def test_images_with_any_file_name_and_bit_depth(tmp_path):
+  from vq.data.images import read_image
+  image = np.random.default_rng(0).integers(0, 255, (6, 9, 3), np.uint8)
+  ok, encoded = cv2.imencode(".png", image[..., ::-1])
+  assert ok
+  # A file name that is not valid UTF-8 (as Python sees it: surrogates).
+  odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9_\xff.png")
+  with open(odd, "wb") as f:
+    f.write(encoded.tobytes())
+  np.testing.assert_array_equal(read_image(os.fsdecode(odd)), image)
+  np.testing.assert_array_equal(read_image(odd), image)
+  deep = tmp_path / "deep.png"
+  cv2.imwrite(str(deep), image[..., ::-1].astype(np.uint16) * 257)
+  np.testing.assert_array_equal(read_image(str(deep)), image)
+  (tmp_path / "empty.jpg").write_bytes(b"")
+  with pytest.raises(ValueError, match=r"empty.jpg.*0 bytes"):
+    read_image(str(tmp_path / "empty.jpg"))
