@@ -50,8 +50,21 @@ def test_resume_is_exact_and_other_models_are_refused(test_config, tmp_path):
 
   test_config.model.widths = (4, 8, 16)
   test_config.num_train_steps = 10
+  before = {p: (tmp_path / "resumed" / p).stat().st_mtime_ns
+            for p in os.listdir(tmp_path / "resumed")}
   with pytest.raises(CheckpointMismatchError, match="different model"):
     train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+  # Refused before writing anything: no new file, config.json untouched.
+  after = {p: (tmp_path / "resumed" / p).stat().st_mtime_ns
+           for p in os.listdir(tmp_path / "resumed")}
+  assert after == before
+
+
+def test_two_runs_cannot_share_a_workdir(test_config, tmp_path):
+  with train._WorkdirLock(str(tmp_path), True):  # another run holds it
+    with pytest.raises(RuntimeError, match="another run is using"):
+      train.train_and_evaluate(test_config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "config.json")
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(test_config,

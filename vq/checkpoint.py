@@ -81,15 +81,12 @@ class Checkpoints:
         data=grain.checkpoint.CheckpointSave(data_iterator),
         model=ocp.args.JsonSave(description)), metrics=metrics, force=force)
 
-  def restore_latest(self, abstract_state, data_iterator, description):
-    """Restores the latest checkpoint into the given shapes and shardings.
-
-    Returns:
-      (state, step), or (None, None) when the workdir has no checkpoint.
-    """
+  def check_compatible(self, description):
+    """Raises CheckpointMismatchError when the latest checkpoint is of
+    another model (reads only its description)."""
     step = self.manager.latest_step()
     if step is None:
-      return None, None
+      return
     saved = self.manager.restore(step, args=ocp.args.Composite(
         model=ocp.args.JsonRestore()))["model"]
     diff = _differences(saved, description)
@@ -99,6 +96,17 @@ class Checkpoints:
           f"model; use a new --workdir or remove it. Differences:\n  " +
           "\n  ".join(diff[:10]) +
           (f"\n  ... and {len(diff) - 10} more" if len(diff) > 10 else ""))
+
+  def restore_latest(self, abstract_state, data_iterator):
+    """Restores the latest checkpoint into the given shapes and shardings
+    (call `check_compatible` first).
+
+    Returns:
+      (state, step), or (None, None) when the workdir has no checkpoint.
+    """
+    step = self.manager.latest_step()
+    if step is None:
+      return None, None
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state),
         data=grain.checkpoint.CheckpointRestore(data_iterator)))

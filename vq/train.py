@@ -3,6 +3,7 @@
 The task supplies the model, a pure loss, its datasets and its evaluation; this
 module owns the mesh, shardings, the jitted steps, logging and checkpoints.
 """
+import fcntl
 import json
 import os
 import signal
@@ -195,8 +196,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   _check_config(config, task_class, mesh)
   task = task_class(config)
   is_chief = jax.process_index() == 0
+  with _WorkdirLock(workdir, is_chief):
+    return _train(task, config, workdir, mesh, is_chief)
+
+
+class _WorkdirLock:
+  """An exclusive lock on WORKDIR/.lock for the run (chief process): a
+  second run in the same workdir is refused instead of mixing checkpoints."""
+
+  def __init__(self, workdir, active):
+    self.path = os.path.join(workdir, ".lock")
+    self.active = active
+    self.file = None
+
+  def __enter__(self):
+    if self.active:
+      os.makedirs(os.path.dirname(self.path), exist_ok=True)
+      self.file = open(self.path, "a")
+      try:
+        fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        self.file.close()
+        raise RuntimeError(f"another run is using {os.path.dirname(self.path)}"
+                           f" (it holds {self.path}); use another --workdir"
+                           ) from None
+    return self
+
+  def __exit__(self, *exc):
+    if self.file:
+      self.file.close()
+
+
+def _train(task, config, workdir, mesh, is_chief):
+  """The body of train_and_evaluate, inside the workdir lock."""
+  # The model must fit the workdir's checkpoints before anything is written.
+  init_state, state_sharding, abstract_state, tx, schedule, description = (
+      _state_factory(task, config, mesh))
+  checkpoints = Checkpoints(workdir, config.keep_checkpoints,
+                            config.best_metric, config.best_metric_mode)
+  checkpoints.check_compatible(description)
   if is_chief:
-    os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
   writer = metric_writers.create_default_writer(
@@ -211,12 +250,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   train_iter = pipeline.train_iterator(train_ds, config.data_threads)
 
   # State: restored into its shardings, or created directly with them.
-  init_state, state_sharding, abstract_state, tx, schedule, description = (
-      _state_factory(task, config, mesh))
-  checkpoints = Checkpoints(workdir, config.keep_checkpoints,
-                            config.best_metric, config.best_metric_mode)
-  state, start_step = checkpoints.restore_latest(abstract_state, train_iter,
-                                                 description)
+  state, start_step = checkpoints.restore_latest(abstract_state, train_iter)
   if state is None:
     state = jax.jit(init_state, out_shardings=state_sharding)()
     start_step = 0
