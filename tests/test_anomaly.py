@@ -295,3 +295,37 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
   assert stored["threshold"] == pytest.approx(summary["eval"]["threshold"])
   colour_terms = {"train/histogram", "train/inverse_psnr", "train/mean_colour"}
   assert (colour_terms <= set(summary["train"])) == bool(arg)
+
+
+def test_filtered_map_and_scores_equal_scipy_on_a_varied_map():
+  from scipy import ndimage
+  rng = np.random.default_rng(3)
+  maps = rng.random((2, 20, 24)).astype(np.float32)
+  maps[0, 5:9, 6:12] += 2.0  # a bright region, edges included
+  lap3 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float64)
+  lap5 = np.array([[0, 0, 1, 0, 0], [0, 1, 2, 1, 0], [1, 2, -16, 2, 1],
+                   [0, 1, 2, 1, 0], [0, 0, 1, 0, 0]], np.float64)
+  got = np.asarray(anomaly_scoring.filtered_map(
+      jnp.asarray(maps[..., None]), weights=(0.2, 0.05), noise_std=0.0,
+      pool=5, mix=0.5))[..., 0]
+  for m, g in zip(maps.astype(np.float64), got):
+    corr = lambda k: ndimage.correlate(m, k, mode="constant")
+    smoothed = m + (0.2 * corr(lap3) + 0.05 * corr(lap5)) / 2
+    pooled = ndimage.uniform_filter(m, 5, mode="constant")
+    np.testing.assert_allclose(g, 0.5 * smoothed + 0.5 * pooled, atol=1e-5)
+  # Strided scores: window-8 means every 4 pixels (valid), max and max/min.
+  score = np.asarray(anomaly_scoring.strided_score(
+      jnp.asarray(maps[..., None]), window=8, stride=4))
+  ratio = np.asarray(anomaly_scoring.strided_score(
+      jnp.asarray(maps[..., None]), window=8, stride=4, ratio=True))
+  for m, s, r in zip(maps, score, ratio):
+    means = np.array([[m[y:y + 8, x:x + 8].mean() for x in range(0, 17, 4)]
+                      for y in range(0, 13, 4)])
+    assert s == pytest.approx(means.max(), abs=1e-5)
+    assert r == pytest.approx(means.max() / (means.min() + 1e-2), rel=1e-5)
+  baseline = np.asarray(anomaly_scoring.baseline_image_score(
+      jnp.asarray(maps[..., None]), 5))
+  for m, b in zip(maps, baseline):
+    assert b == pytest.approx(
+        ndimage.uniform_filter(m.astype(np.float64), 5, mode="constant").max(),
+        abs=1e-5)
