@@ -67,15 +67,19 @@ def test_two_runs_cannot_share_a_workdir(test_config, tmp_path):
   assert not os.path.exists(tmp_path / "config.json")
 
 
+# SGD whose learning rate jumps from 1e-3 to 1e35 at step 4 of 8.
+EXPLODING = {
+    "optimizer.name": "sgd", "optimizer.schedule": "step",
+    "optimizer.step_boundaries": (0.5,), "optimizer.step_factor": 1e38,
+    "optimizer.learning_rate": 1e-3, "num_train_steps": 8}
+
+
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(test_config,
                                                               tmp_path):
   # The learning rate jumps to 1e35 at step 4: step 5's update explodes the
   # parameters, so the loss of step 6 is no longer finite.
-  test_config.update_from_flattened_dict({
-      "optimizer.name": "sgd", "optimizer.schedule": "step",
-      "optimizer.step_boundaries": (0.5,), "optimizer.step_factor": 1e38,
-      "optimizer.learning_rate": 1e-3, "num_train_steps": 8,
-      "checkpoint_every_steps": 2, "log_every_steps": 2})
+  test_config.update_from_flattened_dict(dict(
+      EXPLODING, checkpoint_every_steps=2, log_every_steps=2))
   with pytest.raises(train.NonFiniteLossError,
                      match=r"non-finite loss at step 6: class=.*loss=") as e:
     train.train_and_evaluate(test_config, str(tmp_path))
@@ -87,11 +91,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(test_config,
 def test_exploded_parameters_are_never_saved(test_config, tmp_path):
   # Step 5's update (learning rate 1e35) explodes the parameters while the
   # loss of step 5, computed before it, is finite: step 5 is not saved.
-  test_config.update_from_flattened_dict({
-      "optimizer.name": "sgd", "optimizer.schedule": "step",
-      "optimizer.step_boundaries": (0.5,), "optimizer.step_factor": 1e38,
-      "optimizer.learning_rate": 1e-3, "num_train_steps": 8,
-      "checkpoint_every_steps": 1, "log_every_steps": 1})
+  test_config.update_from_flattened_dict(dict(
+      EXPLODING, checkpoint_every_steps=1, log_every_steps=1))
   with pytest.raises(train.NonFiniteLossError,
                      match=r"state after step 5 has non-finite values or "
                      r"gives a non-finite loss.*checkpoint \(step 4\)"):
