@@ -2,6 +2,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -11,6 +12,14 @@ import pytest
 import torchvision  # noqa: F401  pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Many tests compile the same small programs (the test configs' train and
+# eval steps): a compilation cache for this session, shared with the
+# subprocess tests, compiles each once.
+_CACHE = tempfile.mkdtemp(prefix="vq_test_xla_cache_")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
 def free_port():

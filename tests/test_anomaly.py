@@ -276,7 +276,9 @@ def test_mvtec_reader_empty_train(tmp_path):
     mvtec.read_mvtec(str(tmp_path), "carpet")
 
 
-@pytest.mark.parametrize("arg", ["", "colour=1,scoring=filtered_ratio"])
+@pytest.mark.parametrize("arg", [
+    "", pytest.param("colour=1,scoring=filtered_ratio",
+                     marks=pytest.mark.slow)])  # a second 30 s training
 def test_draem_trains_and_evaluates(tmp_path, arg):
   config = draem.get_config(",".join(filter(None, ["variant=test", arg])))
   config.data.cache_dir = str(tmp_path / "cache")

@@ -50,7 +50,7 @@ def _assert_close(got, expected):
 # takes 15-60 s each on 2 CPU cores: those cases run with -m slow.
 SLOW_ONNX = ("anomaly", "classification", "deeplabv3", "keypoints",
              "segmentation")
-SLOW_STABLEHLO = ("anomaly", "classification", "segmentation")
+SLOW_STABLEHLO = ("anomaly", "classification", "keypoints", "segmentation")
 
 
 def _cases(slow):

@@ -15,15 +15,15 @@ from vq.tasks import TASKS
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
-from configs import keypoints, unet_steel, yolo  # noqa: E402
+from configs import unet_steel, yolo  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """One-step runs of three families."""
+  """One-step runs of two families (keypoint records are checked in
+  test_task_contract.py)."""
   made = {}
-  for name, module in [("detection", yolo), ("segmentation", unet_steel),
-                       ("keypoints", keypoints)]:
+  for name, module in [("detection", yolo), ("segmentation", unet_steel)]:
     config = module.get_config("variant=test")
     config.num_train_steps = config.eval_every_steps = 1
     config.checkpoint_every_steps = 1
@@ -56,16 +56,10 @@ def _fake_predict(name):
     on = (images.max(-1) > 128)[..., None]
     masks = jnp.concatenate([on, jnp.zeros_like(on)[..., [0] * 3]], -1)
     return {"masks": masks, "probs": masks.astype(jnp.float32)}
-
-  def keypoints(self, variables, images):
-    b = _bright_box(images)
-    centre = jnp.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], -1)
-    return {"keypoints": jnp.repeat(centre[:, None], 3, 1)}
-  return {"detection": detection, "segmentation": segmentation,
-          "keypoints": keypoints}[name]
+  return {"detection": detection, "segmentation": segmentation}[name]
 
 
-@pytest.mark.parametrize("name", ["detection", "segmentation", "keypoints"])
+@pytest.mark.parametrize("name", ["detection", "segmentation"])
 def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
   monkeypatch.setattr(TASKS[name], "predict", _fake_predict(name))
   photo = np.full((300, 480, 3), 40, np.uint8)
@@ -82,7 +76,7 @@ def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
   if name == "detection":
     np.testing.assert_allclose(record["detections"][0]["box"],
                                [240, 120, 360, 180], atol=16)
-  elif name == "segmentation":
+  else:
     from vq.data import rle
     mask = rle.decode(record["masks"]["pits"], (300, 480))
     ys, xs = np.nonzero(mask)
@@ -90,9 +84,6 @@ def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
                                 ys.max() + 1], [240, 120, 360, 180], atol=10)
     submission = (tmp_path / "out" / "submission.csv").read_text()
     assert submission.splitlines()[1].startswith("photo.jpg,1,")
-  else:
-    for point in record["keypoints"].values():
-      np.testing.assert_allclose(point, [300, 150], atol=16)
   assert os.path.isfile(tmp_path / "out" / "overlays" / "photo.jpg")
 
 
