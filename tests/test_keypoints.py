@@ -127,6 +127,7 @@ def test_backbone_starts_from_a_pretraining_workdir(keypoints_test_config,
     KeypointsTask(config).init_variables(jax.random.PRNGKey(1))
 
 
+@pytest.mark.slow  # 25 s; the CSV reader itself: test_keypoint_readers.py
 def test_trains_from_a_keypoint_csv(keypoints_test_config, tmp_path):
   rows = ["image,x1,y1,x2,y2,x3,y3"]
   for i in range(8):
