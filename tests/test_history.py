@@ -5,7 +5,6 @@ import sys
 
 import grain
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from vq import history, train

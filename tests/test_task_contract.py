@@ -15,8 +15,8 @@ from vq.data import rle
 from vq.tasks import TASKS, base
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from configs import (draem, keypoints, pretrain_mobilenet, unet_damage,  # noqa: E402
-                     unet_scratch, unet_steel, yolo)
+from configs import (draem, keypoints, pretrain_mobilenet,  # noqa: E402
+                     unet_steel, yolo)
 
 CONFIGS = {
     "detection": yolo, "segmentation": unet_steel, "keypoints": keypoints,
