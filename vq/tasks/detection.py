@@ -94,7 +94,9 @@ class DetectionTask(Task):
                       head=m.head, head_hidden=m.head_hidden,
                       head_kernel=m.head_kernel, dropout_rate=m.dropout_rate)
     variables = jax.eval_shape(self.init_variables, jax.random.key(0))
-    self.grid_size = jax.eval_shape(
+    # The dense heads fix S; the conv head's grid is the feature map's
+    # ('dense_fcn' outputs [N, 1, 1, S, S, ...] at the training size).
+    self.grid_size = m.grid_size if m.head != "conv" else jax.eval_shape(
         self.model.apply, variables, self.dummy_input()).shape[1]
 
   @property
