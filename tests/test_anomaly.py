@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from vq import losses, train
+from vq import losses, predict, train
 from vq.data import anomaly_synthesis, mvtec
 from vq.data.perlin import perlin_noise
 from vq.data.errors import AnnotationError
@@ -22,6 +22,7 @@ from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
                     laplacian_sharpen, separable_filter,
                     unsharp_mask)
 from vq.ops import anomaly_scoring
+from vq.tasks.anomaly import AnomalyTask, decide
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from configs import draem  # noqa: E402
@@ -285,18 +286,61 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert summary["step"] == 4
   for name in ("image_auroc", "pixel_auroc", "pixel_ap", "aupro",
-               "brick/image_auroc", "gravel/pixel_auroc", "threshold",
+               "brick/image_auroc", "gravel/pixel_auroc", "brick/threshold",
                "image_auroc/filtered", "pixel_auroc/filtered",
                "grass/hole/pixel_auroc", "brick/cut/image_auroc"):
     assert np.isfinite(summary["eval"][name]), name
-    if name != "threshold":
+    if name != "brick/threshold":
       assert 0.0 <= summary["eval"][name] <= 1.0, name
+  # Thresholds are per category; their mean would decide nothing.
+  assert "threshold" not in summary["eval"]
   with open(tmp_path / "run" / "eval_results.json") as f:
     stored = json.load(f)
   assert stored["step"] == 4
-  assert stored["threshold"] == pytest.approx(summary["eval"]["threshold"])
+  assert stored["gravel/threshold"] == pytest.approx(
+      summary["eval"]["gravel/threshold"])
   colour_terms = {"train/histogram", "train/inverse_psnr", "train/mean_colour"}
   assert (colour_terms <= set(summary["train"])) == bool(arg)
+  if not arg:
+    _check_predict_decides_with_the_stored_threshold(tmp_path, stored)
+
+
+def _check_predict_decides_with_the_stored_threshold(tmp_path, stored):
+  test_dir = tmp_path / "cache" / "*" / "brick" / "test" / "*" / "*.png"
+  summary = predict.predict(str(tmp_path / "run"), str(test_dir),
+                            str(tmp_path / "out"), category="brick",
+                            progress=open(os.devnull, "w"))
+  assert summary["images"] > 0 and not summary["failed"]
+  with open(tmp_path / "out" / "predictions.jsonl") as f:
+    records = [json.loads(line) for line in f]
+  threshold = stored["brick/threshold"]
+  for r in records:
+    assert r["category"] == "brick"
+    assert r["decision"] == ("defective" if r["score"] >= threshold - 1e-5
+                             else "good")
+    assert (r["normalized_score"] >= 0.5) == (r["decision"] == "defective")
+
+
+def test_decision_and_normalised_score_hand_worked():
+  calibration = dict(threshold=0.4, score_min=0.2, score_max=1.0)
+  # (score - threshold) / (max - min) + 0.5, clipped to [0, 1].
+  assert decide(0.4, **calibration) == {"normalized_score": 0.5,
+                                        "decision": "defective"}
+  assert decide(0.6, **calibration) == {"normalized_score": 0.75,
+                                        "decision": "defective"}
+  assert decide(0.3, **calibration) == {"normalized_score": 0.375,
+                                        "decision": "good"}
+  assert decide(-1.0, **calibration)["normalized_score"] == 0.0
+  assert decide(9.0, **calibration)["normalized_score"] == 1.0
+  config = draem.get_config("variant=test")
+  task = AnomalyTask(config)
+  scalars = {f"{c}/{k}": 0.1 * i for i, c in enumerate(task.class_names)
+             for k in ("threshold", "score_min", "score_max")}
+  assert task.calibrate(scalars)["gravel"]["threshold"] == pytest.approx(
+      0.1 * task.class_names.index("gravel"))
+  assert task.calibrate({}) == {}
+  with pytest.raises(ValueError, match="unknown category 'wood'"):
+    task.select_category("wood")
 
 
 def test_filtered_map_and_scores_equal_scipy_on_a_varied_map():

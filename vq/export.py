@@ -36,6 +36,7 @@ def metadata(task, step, fmt):
                     "model_input": "image / 255"},
           "class_names": list(task.class_names),
           "outputs": "forward" if fmt == "onnx" else "predict",
+          "calibration": task.calibration,
           "settings": json.loads(task.config.to_json_best_effort())}
 
 

@@ -187,19 +187,42 @@ def load_exported(path):
 
 def _task_from_metadata(meta):
   config = ml_collections.ConfigDict(runs.tuples(meta["settings"]))
-  return get_task_class(config.task)(config)
+  task = get_task_class(config.task)(config)
+  task.calibration = meta.get("calibration", {})
+  return task
+
+
+def load_model(workdir="", model="", step="best"):
+  """(task, batched predict function, step) of a run or an exported file."""
+  if model:
+    task, predict_fn = load_exported(model)
+    return task, predict_fn, "exported"
+  _, task, variables, step = runs.load_run(workdir, step)
+  return task, functools.partial(jax.jit(task.predict), variables), step
+
+
+def choose_category(task, category):
+  """Anomaly runs: the category whose calibrated threshold decides."""
+  if task.name != "anomaly":
+    if category:
+      raise ValueError(f"--category applies to anomaly runs, not {task.name}")
+    return
+  if category:
+    task.select_category(category)
+  if task.category is None:
+    logging.warning("this run has categories %s: name one with --category "
+                    "for good/defective decisions", task.class_names)
+  elif task.category not in task.calibration:
+    logging.warning("no calibrated threshold for %r at this step (it was "
+                    "not evaluated): scores only", task.category)
 
 
 def predict(workdir, inputs, output, step="best", batch_size=8,
-            every_n_frames=1, progress=sys.stderr, model=""):
+            every_n_frames=1, progress=sys.stderr, model="", category=""):
   """Runs a run's model (or the exported `model` file) over `inputs`;
   returns a summary dict."""
-  if model:
-    task, predict_fn = load_exported(model)
-    step = "exported"
-  else:
-    _, task, variables, step = runs.load_run(workdir, step)
-    predict_fn = functools.partial(jax.jit(task.predict), variables)
+  task, predict_fn, step = load_model(workdir, model, step)
+  choose_category(task, category)
   predictor = Predictor(predict_fn, batch_size)
   outputs = _Outputs(output, task)
   pending, done, start = [], 0, time.perf_counter()
@@ -243,7 +266,8 @@ def main(argv):
     raise app.UsageError("give --workdir (a training run) or --model (an "
                          "exported file)")
   summary = predict(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step,
-                    FLAGS.batch_size, FLAGS.every_n_frames, model=FLAGS.model)
+                    FLAGS.batch_size, FLAGS.every_n_frames, model=FLAGS.model,
+                    category=FLAGS.category)
   print(f"step {summary['step']}: {summary['images']} images in "
         f"{summary['seconds']:.1f} s -> {FLAGS.output}")
   for line in summary["failed"]:
@@ -262,5 +286,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("step", "best", "best, latest or a step number.")
   flags.DEFINE_integer("batch_size", 8, "Images per jit-compiled call.")
   flags.DEFINE_integer("every_n_frames", 1, "Videos: predict every n-th frame.")
+  flags.DEFINE_string("category", "", "Anomaly runs: the category whose "
+                      "threshold decides good/defective.")
   flags.mark_flags_as_required(["input", "output"])
   app.run(main)

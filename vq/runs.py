@@ -48,9 +48,19 @@ def choose_step(workdir, which, config):
   return step
 
 
+def eval_scalars(workdir, step):
+  """The evaluation scalars recorded at `step` ({} if not evaluated)."""
+  for record in history.read(workdir, history.EVAL):
+    if record["step"] == step:
+      return record
+  return {}
+
+
 def load_run(workdir, which="best", config=None):
-  """(config, task, variables, step) of a trained run."""
+  """(config, task, variables, step) of a trained run; the task carries the
+  calibration (e.g. anomaly thresholds) of that step's evaluation."""
   config = config or load_config(workdir)
   task = get_task_class(config.task)(config)
   step = choose_step(workdir, which, config)
+  task.calibration = task.calibrate(eval_scalars(workdir, step))
   return config, task, checkpoint.load_variables(workdir, step), step

@@ -23,6 +23,8 @@ from vq.ops import anomaly_scoring
 from vq.tasks.base import Task, apply_train
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
+# Per category, stored with every evaluation; prediction decides with them.
+CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
 
 
 def default_config():
@@ -76,6 +78,22 @@ class AnomalyTask(Task):
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width)
+    self.category = (self.class_names[0] if len(self.class_names) == 1
+                     else None)
+
+  def select_category(self, category):
+    """The category whose threshold `to_record` decides with."""
+    if category not in self.class_names:
+      raise ValueError(f"unknown category {category!r}; this run has "
+                       f"{self.class_names}")
+    self.category = category
+
+  def calibrate(self, scalars):
+    """{category: {threshold, score_min, score_max}} of the validation
+    half (as in anomalib, the normalised score is 0.5 at the threshold)."""
+    return {c: {k: scalars[f"{c}/{k}"] for k in CALIBRATION_KEYS}
+            for c in self.class_names
+            if all(f"{c}/{k}" in scalars for k in CALIBRATION_KEYS)}
 
   @property
   def input_shape(self):
@@ -179,7 +197,8 @@ class AnomalyTask(Task):
           name, defect_types, {k: v[sel] for k, v in host.items()},
           {k: v[sel] for k, v in outs.items()}))
     for k in per_category[0]:
-      scalars[k] = float(np.mean([m[k] for m in per_category]))
+      if k not in CALIBRATION_KEYS:  # a mean threshold decides nothing
+        scalars[k] = float(np.mean([m[k] for m in per_category]))
     return scalars, {"input_reconstruction_map_truth": self._pictures(
         host, outs)}
 
@@ -207,6 +226,8 @@ class AnomalyTask(Task):
     threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
         scores[val], labels[val])
     m["threshold"] = threshold
+    m["score_min"] = float(scores[val].min())
+    m["score_max"] = float(scores[val].max())
     decided = scores[test] >= threshold
     tp = np.sum(decided & (labels[test] == 1))
     m["test_f1"] = float(2 * tp / max(decided.sum() + labels[test].sum(), 1))
@@ -246,17 +267,22 @@ class AnomalyTask(Task):
       rows.append(np.concatenate([image, recon, heat, truth], 1))
     return np.stack(rows)
 
-
   def to_record(self, outputs, image_hw):
     """{'score', 'map' (model resolution, 3 decimals), 'region': RLE of
-    map >= 0.5 at the original size, 'region_area' in pixels}."""
+    map >= 0.5 at the original size, 'region_area' in pixels}; with the
+    category's calibration also 'category', 'normalized_score' and
+    'decision' (good | defective)."""
     h, w = image_hw
     anomaly_map = np.asarray(outputs["map"], np.float32)
     region = cv2.resize((anomaly_map >= 0.5).astype(np.uint8), (w, h),
                         interpolation=cv2.INTER_NEAREST)
-    return {"score": round(float(outputs["score"]), 5),
-            "map": np.round(anomaly_map, 3).tolist(),
-            "region": rle.encode(region), "region_area": int(region.sum())}
+    score = float(outputs["score"])
+    record = {"score": round(score, 5)}
+    if self.category in self.calibration:
+      record.update(category=self.category,
+                    **decide(score, **self.calibration[self.category]))
+    return dict(record, map=np.round(anomaly_map, 3).tolist(),
+                region=rle.encode(region), region_area=int(region.sum()))
 
   def draw(self, image, record):
     """The heat map blended over the image, the region outlined."""
@@ -268,5 +294,18 @@ class AnomalyTask(Task):
     region = rle.decode(record["region"], (h, w)).astype(np.uint8)
     contours, _ = cv2.findContours(region,
                                    cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    return cv2.drawContours(out, contours, -1, (255, 255, 0),
-                            max(1, min(h, w) // 200))
+    out = cv2.drawContours(out, contours, -1, (255, 255, 0),
+                           max(1, min(h, w) // 200))
+    if "decision" in record:
+      out = visualize.caption(out, f"{record['decision']} "
+                              f"{record['normalized_score']:.2f}")
+    return out
+
+
+def decide(score, threshold, score_min, score_max):
+  """{'normalized_score' (min-max around the threshold, 0.5 there, clipped
+  to [0, 1]), 'decision': 'defective' at or above the threshold}."""
+  spread = max(score_max - score_min, 1e-12)
+  normalized = min(max((score - threshold) / spread + 0.5, 0.0), 1.0)
+  return {"normalized_score": round(normalized, 5),
+          "decision": "defective" if score >= threshold else "good"}

@@ -23,6 +23,13 @@ class Task(abc.ABC):
 
   def __init__(self, config):
     self.config = config
+    self.calibration = {}         # decision settings that `to_record` applies
+
+  def calibrate(self, scalars):
+    """The evaluation scalars of the checkpoint's step -> the decision
+    settings (`self.calibration`) prediction applies; none by default."""
+    del scalars
+    return {}
 
   @staticmethod
   @abc.abstractmethod
