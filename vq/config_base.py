@@ -4,6 +4,8 @@ A config is the trainer's fields (below) plus the fields of its task's
 `default_config()`. Any other field is an error, reported at start.
 """
 import difflib
+import importlib.util
+import os
 
 import ml_collections
 
@@ -177,3 +179,14 @@ def flatten_for_hparams(config):
       value = value[part]
     flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
   return flat
+
+
+def load_config_file(path, arg=None):
+  """`get_config(arg)` of a config file named by path."""
+  spec = importlib.util.spec_from_file_location(
+      "vq_config_" + os.path.splitext(os.path.basename(path))[0], path)
+  if spec is None or not os.path.isfile(path):
+    raise FileNotFoundError(f"config file not found: {path}")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

@@ -79,13 +79,17 @@ def iterate_inputs(spec, every_n_frames=1):
       yield Frame(path, error=str(e))
 
 
-class _Outputs:
-  """Files under OUTPUT: records, overlays, annotated videos, failures."""
+class RecordWriter:
+  """Files under OUTPUT: JSON lines, overlays drawn by `draw(image,
+  record)`, annotated videos, failures, and with `submission_classes` a
+  Severstal submission of the records' masks."""
 
-  def __init__(self, output, task):
-    self.output, self.task = output, task
+  def __init__(self, output, draw, records_name="predictions.jsonl",
+               submission_classes=None, overlays=True):
+    self.output, self.draw, self.overlays = output, draw, overlays
+    self.submission_classes = submission_classes
     os.makedirs(os.path.join(output, "overlays"), exist_ok=True)
-    self.records = open(os.path.join(output, "predictions.jsonl"), "w")
+    self.records = open(os.path.join(output, records_name), "w")
     self.videos, self.names, self.failed, self.rles = {}, set(), [], []
 
   def write(self, frame, record):
@@ -94,11 +98,13 @@ class _Outputs:
             "height": frame.image.shape[0], "width": frame.image.shape[1],
             **record}
     self.records.write(json.dumps(line) + "\n")
-    drawn = self.task.draw(frame.image, record)
+    if frame.frame is None and "masks" in record:
+      self.rles.append((os.path.basename(frame.source), record["masks"]))
+    if not self.overlays:
+      return
+    drawn = self.draw(frame.image, record)
     if frame.frame is None:
       write_image(self._overlay_path(frame.source), drawn)
-      if "masks" in record:
-        self.rles.append((os.path.basename(frame.source), record["masks"]))
     else:
       self._video(frame, drawn).write(np.ascontiguousarray(drawn[..., ::-1]))
 
@@ -131,11 +137,11 @@ class _Outputs:
       writer.release()
     with open(os.path.join(self.output, "failed.txt"), "w") as f:
       f.write("".join(line + "\n" for line in self.failed))
-    if self.task.name == "segmentation":
+    if self.submission_classes:
       with open(os.path.join(self.output, "submission.csv"), "w") as f:
         f.write("ImageId,ClassId,EncodedPixels\n")
         for image_id, masks in self.rles:
-          for k, name in enumerate(self.task.class_names, 1):
+          for k, name in enumerate(self.submission_classes, 1):
             if name in masks:
               f.write(f"{image_id},{k},{masks[name]}\n")
 
@@ -155,10 +161,11 @@ class Predictor:
     return [jax.tree.map(lambda x: np.asarray(x)[i], out) for i in range(n)]
 
 
-def load_exported(path):
+def load_exported(path, overrides=None):
   """(task, batched predict function) of a `vq.export` file: ONNX through
-  onnxruntime (the task's post-processing after it), StableHLO through
-  jax.export."""
+  onnxruntime (the task's post-processing after it, with the config
+  `overrides`), StableHLO through jax.export (its post-processing is
+  compiled in: no overrides)."""
   if path.endswith(".onnx"):
     import onnx  # pylint: disable=g-import-not-at-top
     import onnxruntime  # pylint: disable=g-import-not-at-top
@@ -168,13 +175,17 @@ def load_exported(path):
     meta = json.loads(props["vq"])
     session = onnxruntime.InferenceSession(path)
     names = [o.name for o in session.get_outputs()]
-    task = _task_from_metadata(meta)
+    task = _task_from_metadata(meta, overrides)
     postprocess = jax.jit(task.postprocess)
 
     def predict_fn(images):
       outputs = dict(zip(names, session.run(names, {"images": images})))
       return postprocess(outputs, images)
     return task, predict_fn
+  if overrides:
+    raise ValueError(f"{path}: a StableHLO export has its post-processing "
+                     f"compiled in; {sorted(overrides)} cannot change it "
+                     "(export to ONNX, or use the run)")
   meta_path = path + ".json"
   if not os.path.isfile(meta_path):
     raise FileNotFoundError(f"{path}: its metadata {meta_path} is missing")
@@ -185,19 +196,22 @@ def load_exported(path):
   return _task_from_metadata(meta), exported.call
 
 
-def _task_from_metadata(meta):
-  config = ml_collections.ConfigDict(runs.tuples(meta["settings"]))
+def _task_from_metadata(meta, overrides=None):
+  config = runs.override(
+      ml_collections.ConfigDict(runs.tuples(meta["settings"])), overrides)
   task = get_task_class(config.task)(config)
   task.calibration = meta.get("calibration", {})
   return task
 
 
-def load_model(workdir="", model="", step="best"):
-  """(task, batched predict function, step) of a run or an exported file."""
+def load_model(workdir="", model="", step="best", overrides=None):
+  """(task, batched predict function, step) of a run or an exported file,
+  its config changed by `overrides` ({dotted field: value})."""
   if model:
-    task, predict_fn = load_exported(model)
+    task, predict_fn = load_exported(model, overrides)
     return task, predict_fn, "exported"
-  _, task, variables, step = runs.load_run(workdir, step)
+  config = runs.override(runs.load_config(workdir), overrides)
+  _, task, variables, step = runs.load_run(workdir, step, config)
   return task, functools.partial(jax.jit(task.predict), variables), step
 
 
@@ -224,7 +238,9 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
   task, predict_fn, step = load_model(workdir, model, step)
   choose_category(task, category)
   predictor = Predictor(predict_fn, batch_size)
-  outputs = _Outputs(output, task)
+  outputs = RecordWriter(
+      output, task.draw, submission_classes=(
+          task.class_names if task.name == "segmentation" else None))
   pending, done, start = [], 0, time.perf_counter()
 
   def flush():

@@ -26,6 +26,21 @@ def load_config(workdir):
     return ml_collections.ConfigDict(tuples(json.load(f)))
 
 
+def override(config, overrides):
+  """A copy of `config` with {dotted field: value} set; unknown fields are
+  refused."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  for field, value in (overrides or {}).items():
+    section, _, name = field.rpartition(".")
+    parent = config
+    for part in filter(None, section.split(".")):
+      parent = parent[part]
+    if name not in parent:
+      raise KeyError(f"{field}: no such config field")
+    parent[name] = value
+  return config
+
+
 def choose_step(workdir, which, config):
   """'latest', 'best' (by config.best_metric; the latest when the run has
   no ranked evaluation) or a step number -> a saved step."""

@@ -1,12 +1,18 @@
-"""Classification data: embedded single machine parts, one class per image."""
+"""Classification data: embedded machine parts or car panels (clean /
+damaged), and the image-folder layout of real data."""
 import dataclasses
 
 import numpy as np
 
-from vq.data import synthetic_parts
+from vq.data import synthetic_car, synthetic_parts
 from vq.data.box_augment import resize_and_augment
 from vq.data.geometry import augment_kwargs
-from vq.data.sources import Datasets, generated_pair, select
+from vq.data.image_folder import read_image_folder
+from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
+                             require, select)
+
+# The embedded car panels' classes: damage_level 0 and 1.
+CAR_CLASS_NAMES = ("clean", "damaged")
 
 
 def single_part(seed, index, image_size, min_size, max_size):
@@ -17,12 +23,38 @@ def single_part(seed, index, image_size, min_size, max_size):
           "boxes": r["boxes"], "classes": r["classes"]}
 
 
+def car_panel(seed, index, image_size):
+  """An embedded car panel labelled by its damage level (clean, damaged)."""
+  r = synthetic_car.generate(seed, index, image_size)
+  return {"image": r["image"], "label": r["label"]}
+
+
+def _check_classes(d, expected):
+  if tuple(d.class_names) != expected:
+    raise ValueError(f"data.source={d.source!r} has the classes {expected}; "
+                     f"data.class_names is {tuple(d.class_names)}")
+
+
 def _synthetic(d):
+  _check_classes(d, synthetic_parts.CLASS_NAMES)
   return generated_pair(single_part, d, d.image_size,
                         min_size=d.part_min_size, max_size=d.part_max_size)
 
 
-SOURCES = {"synthetic": _synthetic}
+def _synthetic_car(d):
+  _check_classes(d, CAR_CLASS_NAMES)
+  return generated_pair(car_panel, d, d.image_size)
+
+
+def _image_folder(d):
+  require(d, "path")
+  train, eval_ = read_image_folder(d.path, tuple(d.class_names), d.eval_split,
+                                   d.validation_fraction, d.split_seed)
+  return AnnotatedImages(train), AnnotatedImages(eval_)
+
+
+SOURCES = {"synthetic": _synthetic, "synthetic_car": _synthetic_car,
+           "image_folder": _image_folder}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +64,8 @@ class LabelledImageTransform:
   augment: dict = dataclasses.field(default_factory=dict)
 
   def __call__(self, record, rng=None):
+    record = {"boxes": np.zeros((0, 4), np.float32),
+              "classes": np.zeros(0, np.int32), **record}
     r = resize_and_augment(record, self.image_size, rng, min_visible=0.0,
                            **(self.augment if rng is not None else {}))
     return {"image": r["image"], "label": np.int32(record["label"])}

@@ -1,8 +1,9 @@
-"""Image classification with MobileNetV2: pre-training on embedded data.
+"""Image classification with MobileNetV2.
 
-The default data are single machine parts (vq/data/classification.py), one
-class per image, so a backbone can be pre-trained with no download and then
-named by another config's `model.backbone_weights`.
+Embedded single machine parts (pre-training a backbone with no download,
+named by another config's `model.backbone_weights`), embedded car panels
+labelled clean / damaged (the inspection pipeline's gate), or real images in
+the image-folder layout (vq/data/image_folder.py).
 """
 import jax
 import jax.numpy as jnp
@@ -23,9 +24,13 @@ def default_config():
   c.model.alpha = 0.35
   c.model.padding = "keras"
   c.data = ml_collections.ConfigDict()
-  c.data.source = "synthetic"
+  c.data.source = "synthetic"    # synthetic | synthetic_car | image_folder
   c.data.class_names = synthetic_parts.CLASS_NAMES
   c.data.image_size = 96
+  c.data.path = ""                # image_folder: root/[split/]<class>/*.jpg
+  c.data.eval_split = "val"       # image_folder with split folders
+  c.data.validation_fraction = 0.2  # image_folder without split folders
+  c.data.split_seed = 0
   c.data.synthetic_train_size = 20000
   c.data.synthetic_eval_size = 512
   c.data.synthetic_seed = 10

@@ -1,0 +1,1 @@
+"""The inspection pipeline: localise -> gate -> segment -> mask policy."""
