@@ -173,7 +173,9 @@ def load_exported(path, overrides=None):
     if "vq" not in props:
       raise ValueError(f"{path}: not a vq export (no 'vq' metadata)")
     meta = json.loads(props["vq"])
-    session = onnxruntime.InferenceSession(path)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only, not shape-merge notes
+    session = onnxruntime.InferenceSession(path, options)
     names = [o.name for o in session.get_outputs()]
     task = _task_from_metadata(meta, overrides)
     postprocess = jax.jit(task.postprocess)
