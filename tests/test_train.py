@@ -159,3 +159,31 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
   # Resuming runs only the remaining steps.
   resumed = run_helper(workdir, dict(CONSTANT_LR, num_train_steps=saved[0] + 2))
   assert [s for s, _ in resumed["losses"]] == [saved[0] + 1, saved[0] + 2]
+
+
+@pytest.mark.parametrize("damage", ["truncated_array", "missing_metadata"])
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(
+    test_config, tmp_path, damage, caplog):
+  test_config.update_from_flattened_dict(dict(
+      CONSTANT_LR, num_train_steps=4, checkpoint_every_steps=2,
+      eval_every_steps=4))
+  train.train_and_evaluate(test_config, str(tmp_path))
+  step4 = tmp_path / "checkpoints" / "4"
+  if damage == "truncated_array":
+    arrays = [p for p in step4.rglob("*") if p.is_file() and
+              p.stat().st_size > 1000 and "state" in p.parts]
+    assert arrays
+    for path in arrays:
+      path.write_bytes(path.read_bytes()[:path.stat().st_size // 3])
+  else:
+    for path in step4.rglob("_METADATA"):
+      path.unlink()
+  test_config.num_train_steps = 6
+  with caplog.at_level("WARNING"):
+    summary = train.train_and_evaluate(test_config, str(tmp_path))
+  assert [s for s, _ in summary["losses"]] == [3, 4, 5, 6]
+  warning = " ".join(r.getMessage() for r in caplog.records)
+  assert "checkpoint 4" in warning and "cannot be restored" in warning
+  assert (tmp_path / "corrupt_checkpoints" / "4").is_dir()
+  steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints"))
+  assert steps[-1] == 6

@@ -5,17 +5,28 @@ Rerunning with the same workdir resumes from the latest step; a workdir whose
 checkpoint describes a different model is refused at start.
 """
 import os
+import shutil
 
 import flax.traverse_util
 import grain
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint.checkpoint_managers import (
     preservation_policy as preservation)
 
 
 class CheckpointMismatchError(ValueError):
   """The workdir holds a checkpoint of another model."""
+
+
+class CheckpointCorruptError(RuntimeError):
+  """No checkpoint of the workdir can be restored."""
+
+
+def _first_line(error):
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0][:300] if text else ''}"
 
 
 def model_description(task_name, params):
@@ -82,13 +93,17 @@ class Checkpoints:
         model=ocp.args.JsonSave(description)), metrics=metrics, force=force)
 
   def check_compatible(self, description):
-    """Raises CheckpointMismatchError when the latest checkpoint is of
-    another model (reads only its description)."""
-    step = self.manager.latest_step()
-    if step is None:
+    """Raises CheckpointMismatchError when the newest checkpoint whose
+    description reads is of another model."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        saved = self.manager.restore(step, args=ocp.args.Composite(
+            model=ocp.args.JsonRestore()))["model"]
+      except Exception:  # pylint: disable=broad-except
+        continue  # unreadable: restore_latest sets it aside and says why
+      break
+    else:
       return
-    saved = self.manager.restore(step, args=ocp.args.Composite(
-        model=ocp.args.JsonRestore()))["model"]
     diff = _differences(saved, description)
     if diff:
       raise CheckpointMismatchError(
@@ -98,19 +113,48 @@ class Checkpoints:
           (f"\n  ... and {len(diff) - 10} more" if len(diff) > 10 else ""))
 
   def restore_latest(self, abstract_state, data_iterator):
-    """Restores the latest checkpoint into the given shapes and shardings
-    (call `check_compatible` first).
+    """Restores the newest checkpoint that restores into the given shapes
+    and shardings (call `check_compatible` first). A newer one that does
+    not (truncated or missing files) is moved to WORKDIR/corrupt_checkpoints
+    with a warning saying why.
 
     Returns:
       (state, step), or (None, None) when the workdir has no checkpoint.
     """
-    step = self.manager.latest_step()
-    if step is None:
-      return None, None
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=grain.checkpoint.CheckpointRestore(data_iterator)))
-    return restored["state"], step
+    failures = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=grain.checkpoint.CheckpointRestore(data_iterator)))
+      except Exception as e:  # pylint: disable=broad-except
+        # orbax and TensorStore raise many types for damaged files.
+        reason = _first_line(e)
+        failures.append(f"step {step}: {reason}")
+        logging.warning("checkpoint %d in %s cannot be restored (%s); it is "
+                        "moved to %s and the one before is tried", step,
+                        self.directory, reason, self._set_aside(step))
+        continue
+      return restored["state"], step
+    if failures:
+      raise CheckpointCorruptError(
+          f"no checkpoint in {self.directory} restores (each moved to "
+          f"corrupt_checkpoints/):\n  " + "\n  ".join(failures))
+    return None, None
+
+  def _set_aside(self, step):
+    """Moves a damaged step out of the manager's sight; returns where."""
+    aside = os.path.join(os.path.dirname(self.directory),
+                         "corrupt_checkpoints", str(step))
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(aside), exist_ok=True)
+      if os.path.exists(aside):
+        shutil.rmtree(aside)
+      os.replace(os.path.join(self.directory, str(step)), aside)
+    if jax.process_count() > 1:
+      ocp.multihost.sync_global_processes(f"vq_set_aside_{step}")
+    self.manager.reload()
+    return aside
 
   def reached_preemption(self, step):
     """True on every process at the same step once any got SIGTERM
