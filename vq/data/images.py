@@ -14,15 +14,47 @@ def read_image(path):
   Python and decoded from memory, so any file name works (OpenCV's own file
   reading cannot open some, e.g. names that are not valid UTF-8).
   """
+  image = _decode(path, cv2.IMREAD_COLOR)
+  return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR -> RGB
+
+
+def read_mask(path):
+  """Reads a mask file as uint8 [H, W], 1 where any channel is non-zero.
+
+  The file's own bit depth is kept while reading, so a 16-bit PNG holding
+  0 and 1 is not scaled to zeros.
+  """
+  mask = _decode(path, cv2.IMREAD_UNCHANGED)
+  if mask.ndim == 3:
+    mask = mask.max(-1)
+  return (mask > 0).astype(np.uint8)
+
+
+def _decode(path, flags):
   if not os.path.isfile(path):
     raise FileNotFoundError(f"image file not found: {os.fsdecode(path)!r}")
   data = np.fromfile(path, np.uint8)
-  image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+  truncated = _truncation(data)
+  if truncated:
+    raise ValueError(f"{os.fsdecode(path)!r}: truncated {truncated} "
+                     f"({data.size} bytes)")
+  image = cv2.imdecode(data, flags) if data.size else None
   if image is None:
     raise ValueError(f"{os.fsdecode(path)!r}: not a readable image "
                      f"({data.size} bytes; expected one of "
                      f"{', '.join(IMAGE_EXTENSIONS)})")
-  return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR -> RGB
+  return image
+
+
+def _truncation(data):
+  """'JPEG' or 'PNG' when the file lacks its format's end marker (libjpeg
+  fills the missing rows with grey and only prints a warning)."""
+  tail = data[-4096:].tobytes().rstrip(b"\0")
+  if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in tail:
+    return "JPEG: no end-of-image marker"
+  if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
+    return "PNG: no IEND chunk"
+  return ""
 
 
 def write_image(path, image):

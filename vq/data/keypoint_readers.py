@@ -49,7 +49,8 @@ def read_keypoints_csv(path, num_keypoints):
             f"{row[1:]}") from None
       records.append({"id": row[0],
                       "image_path": os.path.join(folder, row[0]),
-                      "keypoints_px": values.reshape(num_keypoints, 2)})
+                      "keypoints_px": values.reshape(num_keypoints, 2),
+                      "where": f"{path}:{line_no}"})
   if not records:
     raise AnnotationError(f"{path}: no rows")
   return records
@@ -67,7 +68,13 @@ def read_coco_keypoints(path, image_dir, num_keypoints):
   for key in ("images", "annotations"):
     if key not in coco:
       raise AnnotationError(f"{path}: no '{key}' list")
-  images = {im["id"]: im for im in coco["images"]}
+  images = {}
+  for i, image in enumerate(coco["images"]):
+    missing = [k for k in ("id", "file_name") if k not in image]
+    if missing:
+      raise AnnotationError(f"{path}: images[{i}] has no {missing} "
+                            f"(entry: {json.dumps(image)[:200]})")
+    images[image["id"]] = image
   by_image = {}
   for i, ann in enumerate(coco["annotations"]):
     where = f"{path}: annotation {i} (image_id {ann.get('image_id')})"
@@ -86,10 +93,11 @@ def read_coco_keypoints(path, image_dir, num_keypoints):
       raise AnnotationError(f"{where}: keypoints "
                             f"{np.flatnonzero(kp[:, 2] <= 0).tolist()} are not "
                             f"labelled (v = 0); every keypoint must be")
-    by_image[ann["image_id"]] = kp[:, :2]
+    by_image[ann["image_id"]] = (kp[:, :2], where)
   return [{"id": str(image_id),
            "image_path": os.path.join(image_dir, images[image_id]["file_name"]),
-           "keypoints_px": kp} for image_id, kp in sorted(by_image.items())]
+           "keypoints_px": kp, "where": where}
+          for image_id, (kp, where) in sorted(by_image.items())]
 
 
 class KeypointImages(RecordSource):
@@ -99,6 +107,13 @@ class KeypointImages(RecordSource):
     r = self.records[index]
     image = read_image(r["image_path"])
     h, w = image.shape[:2]
+    x, y = r["keypoints_px"][:, 0], r["keypoints_px"][:, 1]
+    outside = np.flatnonzero((x < 0) | (x > w) | (y < 0) | (y > h))
+    if outside.size:
+      raise AnnotationError(
+          f"{r['where']}: keypoints {outside.tolist()} "
+          f"{r['keypoints_px'][outside].tolist()} lie outside the image "
+          f"{r['image_path']} ({w}x{h})")
     return {"image": image,
             "keypoints": (r["keypoints_px"] / np.array([w, h])).astype(
                 np.float32)}

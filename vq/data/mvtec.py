@@ -14,11 +14,10 @@ Records: {image_path, mask_path (None for good images), label (0 good,
 """
 import os
 
-import cv2
 import numpy as np
 
 from vq.data.errors import AnnotationError
-from vq.data.images import find_images, read_image
+from vq.data.images import find_images, read_image, read_mask
 
 LAYOUTS = ("mvtec_ad", "mvtec_ad2")
 
@@ -78,12 +77,10 @@ def load_record(record):
   image = read_image(record["image_path"])
   mask = np.zeros(image.shape[:2], np.uint8)
   if record["mask_path"]:
-    m = cv2.imread(record["mask_path"], cv2.IMREAD_GRAYSCALE)
-    if m is None:
-      raise AnnotationError(f"{record['mask_path']}: not a readable image")
+    m = read_mask(record["mask_path"])
     if m.shape != image.shape[:2]:
       raise AnnotationError(
           f"{record['mask_path']}: mask is {m.shape[1]}x{m.shape[0]}, its "
           f"image {record['image_path']} is {image.shape[1]}x{image.shape[0]}")
-    mask = (m > 0).astype(np.uint8)
+    mask = m
   return {"image": image, "mask": mask, "label": np.int32(record["label"])}

@@ -8,12 +8,12 @@ import csv
 import json
 import os
 
-import cv2
 import numpy as np
 
 from vq.data import polygons, rle
 from vq.data.errors import AnnotationError
-from vq.data.images import IMAGE_EXTENSIONS, find_images, read_image
+from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
+                            read_mask)
 from vq.data.sources import RecordSource
 
 
@@ -201,13 +201,11 @@ class SegmentationImages(RecordSource):
       mask = polygons.to_mask(r["regions"], h, w, r["num_classes"],
                               record=where)
     else:
-      m = cv2.imread(r["mask_path"], cv2.IMREAD_GRAYSCALE)
-      if m is None:
-        raise AnnotationError(f"{r['mask_path']}: not a readable image")
+      m = read_mask(r["mask_path"])
       if m.shape != (h, w):
         raise AnnotationError(
             f"{r['mask_path']}: mask is {m.shape[1]}x{m.shape[0]}, its image "
             f"{r['image_path']} is {w}x{h}")
-      mask = (m > 0).astype(np.uint8)[..., None]
+      mask = m[..., None]
     label = r.get("label", int(mask.any()))
     return {"image": image, "mask": mask, "label": np.int32(label)}

@@ -2,6 +2,7 @@
 import dataclasses
 from typing import Any, Callable, Mapping
 
+from vq.data.errors import AnnotationError
 from vq.data.images import read_image
 
 
@@ -48,11 +49,21 @@ class RecordSource:
 
 
 class AnnotatedImages(RecordSource):
-  """Loads each record's image lazily: records hold `image_path`."""
+  """Loads each record's image lazily: records hold `image_path`, and where
+  the annotation states the image size, `expected_hw` and `annotation`."""
 
   def __getitem__(self, index):
     record = dict(self.records[index])
-    record["image"] = read_image(record.pop("image_path"))
+    path = record.pop("image_path")
+    record["image"] = read_image(path)
+    expected = record.pop("expected_hw", None)
+    annotation = record.pop("annotation", None)
+    if expected is not None and record["image"].shape[:2] != tuple(expected):
+      h, w = record["image"].shape[:2]
+      raise AnnotationError(
+          f"{annotation}: the annotation's size is {expected[1]}x"
+          f"{expected[0]}, its image {path} is {w}x{h}; the boxes would be "
+          "scaled wrongly")
     return record
 
 

@@ -83,7 +83,8 @@ def read_voc(root, class_names, split=None):
   """Reads a VOC folder into annotation records (images are read lazily).
 
   Returns:
-    list of dicts: id, image_path, boxes, classes, difficult.
+    list of dicts: id, image_path, boxes, classes, difficult, expected_hw
+    (the <size> the boxes were normalised by), annotation (the XML path).
   """
   class_names = list(class_names)
   ann_dir = os.path.join(root, "Annotations")
@@ -110,5 +111,7 @@ def read_voc(root, class_names, split=None):
         "image_path": os.path.join(root, "JPEGImages", ann["filename"]),
         "boxes": ann["boxes"], "classes": ann["classes"],
         "difficult": ann["difficult"],
+        "expected_hw": (int(ann["height"]), int(ann["width"])),
+        "annotation": path,
     })
   return records

@@ -1,0 +1,99 @@
+"""Bad files as they occur give an error naming the file, never a silently
+wrong record: 16-bit masks, truncated JPEG / PNG, a VOC <size> that is not
+the image's, keypoints outside the image, COCO entries without an id."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from test_readers import voc_xml
+from vq.data import mvtec, segmentation_readers
+from vq.data.errors import AnnotationError
+from vq.data.images import read_image, read_mask, write_image
+from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
+                                      read_keypoints_csv)
+from vq.data.sources import AnnotatedImages
+from vq.data.voc import read_voc
+
+
+def _photo(h=30, w=44):
+  rng = np.random.default_rng(0)
+  return rng.integers(0, 255, (h, w, 3), np.uint8)
+
+
+def test_a_16_bit_mask_of_zeros_and_ones_is_read_as_a_mask(tmp_path):
+  mask = np.zeros((30, 44), np.uint16)
+  mask[5:12, 10:30] = 1
+  assert cv2.imwrite(str(tmp_path / "m16.png"), mask)
+  np.testing.assert_array_equal(read_mask(str(tmp_path / "m16.png")),
+                                mask.astype(np.uint8))
+  # Through the readers that use it: MVTec ground truth and mask folders.
+  write_image(tmp_path / "img.png", _photo())
+  record = {"image_path": str(tmp_path / "img.png"),
+            "mask_path": str(tmp_path / "m16.png"), "label": 1}
+  assert mvtec.load_record(record)["mask"].sum() == 7 * 20
+  (tmp_path / "images").mkdir()
+  (tmp_path / "masks").mkdir()
+  write_image(tmp_path / "images" / "a.png", _photo())
+  assert cv2.imwrite(str(tmp_path / "masks" / "a.png"), mask)
+  records = segmentation_readers.read_mask_folder(
+      str(tmp_path / "images"), str(tmp_path / "masks"))
+  loaded = segmentation_readers.SegmentationImages(records)[0]
+  assert loaded["mask"].sum() == 7 * 20 and loaded["label"] == 1
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_a_truncated_image_is_an_error_naming_the_file(tmp_path, ext):
+  path = tmp_path / f"photo{ext}"
+  ys, xs = np.mgrid[0:120, 0:160]  # smooth: libjpeg decodes the first rows
+  write_image(path, np.stack([xs, ys, xs + ys], -1).astype(np.uint8))
+  whole = path.read_bytes()
+  read_image(str(path))           # the whole file reads
+  path.write_bytes(whole + b"\0" * 64)  # padding after the end marker is fine
+  read_image(str(path))
+  path.write_bytes(whole[:len(whole) * 2 // 3])
+  with pytest.raises(ValueError, match=r"photo\.(jpg|png).*truncated"):
+    read_image(str(path))
+
+
+def test_a_voc_size_that_is_not_the_images_is_an_error(tmp_path):
+  for folder in ("Annotations", "JPEGImages"):
+    (tmp_path / folder).mkdir()
+  (tmp_path / "Annotations" / "a.xml").write_text(
+      voc_xml("a.jpg", [("nut", (1, 1, 20, 10), False)], width=40, height=20))
+  write_image(tmp_path / "JPEGImages" / "a.jpg", _photo(40, 80))
+  source = AnnotatedImages(read_voc(str(tmp_path), ["nut"]))
+  with pytest.raises(AnnotationError, match=r"a\.xml: the annotation's size "
+                     r"is 40x20, its image .*a\.jpg is 80x40"):
+    source[0]
+  write_image(tmp_path / "JPEGImages" / "a.jpg", _photo(20, 40))
+  assert source[0]["image"].shape == (20, 40, 3)
+
+
+def test_keypoints_outside_the_image_are_an_error(tmp_path):
+  write_image(tmp_path / "a.png", _photo(20, 40))
+  csv_path = tmp_path / "train.csv"
+  csv_path.write_text("image,x1,y1,x2,y2\na.png,4,2,36,2\na.png,4,2,41,2\n")
+  source = KeypointImages(read_keypoints_csv(str(csv_path), 2))
+  assert source[0]["keypoints"].shape == (2, 2)
+  with pytest.raises(AnnotationError, match=r"train\.csv:3: keypoints \[1\] "
+                     r".*outside the image .*a\.png \(40x20\)"):
+    source[1]
+  coco = {"images": [{"id": 7, "file_name": "a.png", "width": 40,
+                      "height": 20}],
+          "annotations": [{"image_id": 7, "keypoints": [4, 2, 2, 5, -3, 2]}]}
+  (tmp_path / "kp.json").write_text(json.dumps(coco))
+  source = KeypointImages(read_coco_keypoints(str(tmp_path / "kp.json"),
+                                              str(tmp_path), 2))
+  with pytest.raises(AnnotationError, match=r"kp\.json: annotation 0 "
+                     r"\(image_id 7\): keypoints \[1\]"):
+    source[0]
+
+
+def test_a_coco_image_without_an_id_is_named(tmp_path):
+  coco = {"images": [{"file_name": "a.png"}], "annotations": []}
+  (tmp_path / "kp.json").write_text(json.dumps(coco))
+  with pytest.raises(AnnotationError, match=r"kp\.json: images\[0\] has no "
+                     r"\['id'\]"):
+    read_coco_keypoints(str(tmp_path / "kp.json"), str(tmp_path), 2)
