@@ -77,7 +77,7 @@ def test_layout_errors_name_the_folder(tmp_path):
 def test_embedded_sources_refuse_other_class_names():
   config = gate.get_config("variant=test")
   config.data.class_names = ("ok", "scratch", "dent")
-  with pytest.raises(ValueError, match="has the classes .'clean', 'damaged'."):
+  with pytest.raises(ValueError, match="draws the classes .'clean', 'damaged'."):
     classification.datasets(config.data)
   config.data.class_names = ("clean", "damaged")
   data = classification.datasets(config.data)

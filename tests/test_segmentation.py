@@ -8,6 +8,7 @@ import pytest
 from vq import train
 from vq.data import preprocess, rle, synthetic_car, synthetic_steel
 from vq.data.images import write_image
+from vq.data.segmentation import MaskTransform
 from vq.tasks.segmentation import SegmentationTask
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -119,7 +120,14 @@ def test_unknown_data_source_is_refused():
 
 def test_mask_channels_must_match_class_names():
   config = unet_steel.get_config("variant=test")
+  record = SegmentationTask(config).datasets().eval[0]
   config.data.class_names = ("pits", "lines")
-  data = SegmentationTask(config).datasets()
+  # The embedded generator's classes are checked at start ...
+  with pytest.raises(ValueError, match="draws the classes .'pits', 'lines', "
+                     "'patches', 'cracks'.; data.class_names is"):
+    SegmentationTask(config).datasets()
+  # ... and every record's mask channels when it is transformed.
+  transform = MaskTransform(tuple(config.data.image_size),
+                            tuple(config.data.class_names))
   with pytest.raises(ValueError, match="4 mask channels, the config names 2"):
-    data.eval_transform(data.eval[0])
+    transform(record)

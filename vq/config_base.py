@@ -10,6 +10,10 @@ import os
 import ml_collections
 
 
+class ConfigError(ValueError):
+  """A config that cannot run: an unknown field, argument or choice."""
+
+
 def trainer_config():
   """Fields the trainer reads, with their defaults."""
   c = ml_collections.ConfigDict()
@@ -25,6 +29,8 @@ def trainer_config():
   c.best_metric_mode = "max"     # max | min
   c.eval_batch_size = 64
   c.data_threads = 2             # grain reader threads per process
+  c.data_check = "skip"          # at start, load every file once: skip (bad
+                                 # records left out) | fatal | off
   c.freeze = ()                  # regexes over 'a/b/kernel' parameter paths
   c.profile_steps = 0            # >0: profile this many steps after step 10
 
@@ -79,13 +85,13 @@ def set_run(config, *, batch_size, num_train_steps, learning_rate,
 def _typed(name, text, default):
   if isinstance(default, bool):
     if text.lower() not in ("1", "0", "true", "false"):
-      raise ValueError(f"config argument {name}={text!r}: expected 1/0 or "
+      raise ConfigError(f"config argument {name}={text!r}: expected 1/0 or "
                        f"true/false")
     return text.lower() in ("1", "true")
   try:
     return type(default)(text)
   except ValueError:
-    raise ValueError(f"config argument {name}={text!r}: expected "
+    raise ConfigError(f"config argument {name}={text!r}: expected "
                      f"{type(default).__name__}") from None
 
 
@@ -102,11 +108,11 @@ def parse_arg(arg, **defaults):
   for item in filter(None, (arg or "").split(",")):
     key, sep, text = item.partition("=")
     if not sep:
-      raise ValueError(f"config argument {item!r}: expected key=value")
+      raise ConfigError(f"config argument {item!r}: expected key=value")
     if key not in defaults:
       close = difflib.get_close_matches(key, defaults, n=1)
       hint = f" (did you mean {close[0]}?)" if close else ""
-      raise ValueError(f"unknown config argument {key!r}{hint}; known: "
+      raise ConfigError(f"unknown config argument {key!r}{hint}; known: "
                        f"{', '.join(sorted(defaults))}")
     if key in choices:
       check_choice(f"config argument {key}", text, choices[key])
@@ -118,7 +124,7 @@ def parse_arg(arg, **defaults):
 
 def check_choice(name, value, choices):
   if value not in choices:
-    raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; "
+    raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; "
                      f"got {value!r}")
 
 
@@ -138,7 +144,7 @@ def refuse_inapplicable(section, defaults, selector, fields_by_choice,
   if unused:
     users = {k: [c for c, f in fields_by_choice.items() if k in f]
              for k in unused}
-    raise ValueError(
+    raise ConfigError(
         f"{prefix}.{selector}={choice!r} does not use " + "; ".join(
             f"{prefix}.{k} (only {', '.join(users[k])})" for k in unused))
 
@@ -155,7 +161,7 @@ def _flat_keys(config, prefix=""):
 
 
 def validate(config, task_defaults):
-  """Raises ValueError naming each field neither the trainer nor the task
+  """Raises ConfigError naming each field neither the trainer nor the task
   knows, with the closest known names."""
   known = _flat_keys(trainer_config()) | _flat_keys(task_defaults)
   given = _flat_keys(config)
@@ -166,7 +172,7 @@ def validate(config, task_defaults):
       close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
       hint = f" (did you mean {' or '.join(close)}?)" if close else ""
       lines.append(f"  {name}{hint}")
-    raise ValueError(f"unknown config field(s) for task {config.task!r}:\n" +
+    raise ConfigError(f"unknown config field(s) for task {config.task!r}:\n" +
                      "\n".join(lines))
 
 

@@ -19,6 +19,7 @@ from clu import metric_writers, parameter_overview, periodic_actions
 
 from vq import config_base, history, sharding
 from vq.checkpoint import Checkpoints, model_description
+from vq.data import check as data_check
 from vq.data import pipeline
 from vq.optim import make_optimizer
 from vq.state import TrainState
@@ -227,6 +228,25 @@ class _WorkdirLock:
       self.file.close()
 
 
+def load_checked_data(task, config, workdir=None):
+  """The task's datasets after the data check (`config.data_check`): its
+  table is logged and, with a workdir, written to WORKDIR/data_check.json."""
+  config_base.check_choice("data_check", config.data_check,
+                           ("skip", "fatal", "off"))
+  data = task.datasets()
+  if config.data_check != "off":
+    data, report = data_check.check_datasets(
+        data, config.data_threads, fatal=config.data_check == "fatal")
+    logging.info("Data check:\n%s", data_check.summary_table(report))
+    if any(r["left_out"] for r in report.values()):
+      logging.warning("%d bad records left out (data_check.json lists them)",
+                      sum(r["left_out"] for r in report.values()))
+    if workdir:
+      data_check.write_report(report, workdir)
+  data_check.require_records(data, config.data)
+  return data
+
+
 def _train(task, config, workdir, mesh, is_chief):
   """The body of train_and_evaluate, inside the workdir lock."""
   # The model must fit the workdir's checkpoints before anything is written.
@@ -241,8 +261,9 @@ def _train(task, config, workdir, mesh, is_chief):
   writer = metric_writers.create_default_writer(
       workdir, just_logging=not is_chief)
 
-  # Data: each process reads only its own share of the training stream.
-  data = task.datasets()
+  # Data: checked once, then each process reads only its own share of the
+  # training stream.
+  data = load_checked_data(task, config, workdir if is_chief else None)
   train_ds = pipeline.train_dataset(
       data.train, data.train_transform,
       global_batch_size=config.batch_size, seed=config.seed,

@@ -97,6 +97,11 @@ def datasets(data_config):
   train, test = [], []
   for category in categories:
     category_train, category_test = mvtec.read_mvtec(root, category, layout)
+    labels = {r["label"] for r in category_test}
+    if labels != {0, 1}:
+      missing = "good" if 0 not in labels else "defective"
+      raise ValueError(f"{root}/{category}: the test split has no {missing} "
+                       "image; image AUROC and the threshold need both")
     train += category_train
     test += category_test
   defect_types = tuple(sorted({r["defect_type"] for r in test if r["label"]}))

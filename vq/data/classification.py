@@ -9,7 +9,7 @@ from vq.data.box_augment import resize_and_augment
 from vq.data.geometry import augment_kwargs
 from vq.data.image_folder import read_image_folder
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
-                             require, select)
+                             require, require_classes, select)
 
 # The embedded car panels' classes: damage_level 0 and 1.
 CAR_CLASS_NAMES = ("clean", "damaged")
@@ -29,20 +29,14 @@ def car_panel(seed, index, image_size):
   return {"image": r["image"], "label": r["label"]}
 
 
-def _check_classes(d, expected):
-  if tuple(d.class_names) != expected:
-    raise ValueError(f"data.source={d.source!r} has the classes {expected}; "
-                     f"data.class_names is {tuple(d.class_names)}")
-
-
 def _synthetic(d):
-  _check_classes(d, synthetic_parts.CLASS_NAMES)
+  require_classes(d, synthetic_parts.CLASS_NAMES)
   return generated_pair(single_part, d, d.image_size,
                         min_size=d.part_min_size, max_size=d.part_max_size)
 
 
 def _synthetic_car(d):
-  _check_classes(d, CAR_CLASS_NAMES)
+  require_classes(d, CAR_CLASS_NAMES)
   return generated_pair(car_panel, d, d.image_size)
 
 

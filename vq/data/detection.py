@@ -7,12 +7,13 @@ import numpy as np
 from vq.data import box_augment, synthetic_parts
 from vq.data.geometry import augment_kwargs
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
-                             require, select)
+                             require, require_classes, select)
 from vq.data.voc import read_voc
 from vq.data.yolo_txt import read_yolo_txt
 
 
 def _synthetic(d):
+  require_classes(d, synthetic_parts.CLASS_NAMES)
   return generated_pair(synthetic_parts.generate, d, d.image_size)
 
 

@@ -11,12 +11,13 @@ keypoints: [x1, y1, v1, ...]}], `categories` [{keypoints: [names]}]; every
 keypoint labelled (v > 0), one annotation per image.
 """
 import csv
+import io
 import json
 import os
 
 import numpy as np
 
-from vq.data.errors import AnnotationError
+from vq.data.errors import AnnotationError, read_text
 from vq.data.images import read_image
 from vq.data.sources import RecordSource
 
@@ -27,7 +28,7 @@ def read_keypoints_csv(path, num_keypoints):
     raise FileNotFoundError(f"keypoint CSV not found: {path}")
   folder = os.path.dirname(os.path.abspath(path))
   records = []
-  with open(path, newline="") as f:
+  with io.StringIO(read_text(path), newline="") as f:
     rows = csv.reader(f)
     header = next(rows, None)
     expected = 1 + 2 * num_keypoints
@@ -61,8 +62,7 @@ def read_coco_keypoints(path, image_dir, num_keypoints):
   if not os.path.isfile(path):
     raise FileNotFoundError(f"COCO keypoints file not found: {path}")
   try:
-    with open(path) as f:
-      coco = json.load(f)
+    coco = json.loads(read_text(path))
   except json.JSONDecodeError as e:
     raise AnnotationError(f"{path}: not valid JSON ({e})") from None
   for key in ("images", "annotations"):

@@ -9,11 +9,16 @@ from vq.data import (preprocess, rle, segmentation_readers, synthetic_car,
 from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
-from vq.data.sources import Datasets, generated_pair, require, select
+from vq.data.sources import (Datasets, generated_pair, require,
+                             require_classes, select)
 
 
-def _generated(generate):
-  return lambda d: generated_pair(generate, d, tuple(d.image_size))
+def _generated(generate, class_names=None):
+  def source(d):
+    if class_names and not d.binary:
+      require_classes(d, class_names)
+    return generated_pair(generate, d, tuple(d.image_size))
+  return source
 
 
 def _mask_folder(d):
@@ -60,8 +65,10 @@ def _polygon_json(d):
 
 
 SOURCES = {
-    "synthetic_steel": _generated(synthetic_steel.generate),
-    "synthetic_car": _generated(synthetic_car.generate),
+    "synthetic_steel": _generated(synthetic_steel.generate,
+                                  synthetic_steel.CLASS_NAMES),
+    "synthetic_car": _generated(synthetic_car.generate,
+                                synthetic_car.CLASS_NAMES),
     "synthetic_scratch": _generated(synthetic_scratch.generate),
     "severstal": _severstal,
     "polygon_json": _polygon_json,

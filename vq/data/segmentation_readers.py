@@ -5,13 +5,14 @@ its own form); `SegmentationImages` loads a record as an image with its
 uint8 [H, W, num_classes] masks, one channel per defect class.
 """
 import csv
+import io
 import json
 import os
 
 import numpy as np
 
 from vq.data import polygons, rle
-from vq.data.errors import AnnotationError
+from vq.data.errors import AnnotationError, read_text
 from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
                             read_mask)
 from vq.data.sources import RecordSource
@@ -37,7 +38,7 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
   if not os.path.isfile(csv_path):
     raise FileNotFoundError(f"Severstal CSV not found: {csv_path}")
   rles = {}
-  with open(csv_path, newline="") as f:
+  with io.StringIO(read_text(csv_path), newline="") as f:
     reader = csv.DictReader(f)
     fields = reader.fieldnames or []
     long_form = {"ImageId", "ClassId", "EncodedPixels"} <= set(fields)
@@ -128,8 +129,7 @@ def read_polygon_json(path, image_dir, num_classes=3):
 
 def _load_json(path):
   try:
-    with open(path) as f:
-      return json.load(f)
+    return json.loads(read_text(path))
   except json.JSONDecodeError as e:
     raise AnnotationError(f"{path}: not valid JSON ({e})") from None
 

@@ -37,6 +37,14 @@ def require(data_config, *fields):
                      ", ".join(f"data.{f}" for f in missing))
 
 
+def require_classes(data_config, generator_classes):
+  """Raises unless `data.class_names` are the embedded generator's."""
+  if tuple(data_config.class_names) != tuple(generator_classes):
+    raise ValueError(f"data.source={data_config.source!r} draws the classes "
+                     f"{tuple(generator_classes)}; data.class_names is "
+                     f"{tuple(data_config.class_names)}")
+
+
 class RecordSource:
   """A list of records with random access; subclasses load one in
   `__getitem__`."""

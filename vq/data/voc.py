@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from vq.data.errors import AnnotationError
+from vq.data.errors import AnnotationError, read_text
 
 
 def _child_text(node, tag, path):
@@ -94,8 +94,8 @@ def read_voc(root, class_names, split=None):
     split_file = os.path.join(root, "ImageSets", "Main", f"{split}.txt")
     if not os.path.isfile(split_file):
       raise FileNotFoundError(f"VOC split file not found: {split_file}")
-    with open(split_file) as f:
-      ids = [line.split()[0] for line in f if line.strip()]
+    ids = [line.split()[0] for line in read_text(split_file).splitlines()
+           if line.strip()]
   else:
     ids = sorted(f[:-4] for f in os.listdir(ann_dir) if f.endswith(".xml"))
   if not ids:

@@ -3,18 +3,19 @@
 Each label line is `class cx cy w h`, coordinates normalised to [0, 1]. An
 image without a label file has no objects.
 """
+import io
 import os
 
 import numpy as np
 
 from vq.data.images import find_images
-from vq.data.errors import AnnotationError
+from vq.data.errors import AnnotationError, read_text
 
 
 def parse_yolo_txt(path, num_classes):
   """Reads one label file -> (boxes [K, 4] normalised x1y1x2y2, classes [K])."""
   boxes, classes = [], []
-  with open(path) as f:
+  with io.StringIO(read_text(path)) as f:
     for line_no, line in enumerate(f, 1):
       fields = line.split()
       if not fields:

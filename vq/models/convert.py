@@ -144,21 +144,36 @@ def variables_from_torchvision(state_dict):
   return variables
 
 
-def load_torchvision_mobilenet_v2(path):
-  """Variables of MobileNetV2(alpha=1, include_top=True, padding='torch')."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"torchvision weights file not found: {path}")
+def _read_state_dict(path):
+  """{name: numpy array} of a .safetensors or .pth file; a damaged file is
+  a ValueError naming it."""
   if path.endswith(".safetensors"):
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-    state_dict = load_file(path)
+    loader = load_file
   else:
     try:
       import torch  # pylint: disable=g-import-not-at-top
     except ImportError:
       raise ImportError(f"reading {path} needs PyTorch; convert it to "
                         f".safetensors or install torch") from None
-    state_dict = {k: v.numpy() for k, v in
-                  torch.load(path, map_location="cpu", weights_only=True).items()}
+
+    def loader(p):
+      return {k: v.numpy() for k, v in torch.load(
+          p, map_location="cpu", weights_only=True).items()}
+  try:
+    return loader(path)
+  except Exception as e:  # pylint: disable=broad-except
+    # torch and safetensors raise many types for truncated files.
+    raise ValueError(f"{path}: cannot be read as a weights file "
+                     f"({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                     ) from e
+
+
+def load_torchvision_mobilenet_v2(path):
+  """Variables of MobileNetV2(alpha=1, include_top=True, padding='torch')."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"torchvision weights file not found: {path}")
+  state_dict = _read_state_dict(path)
   try:
     return variables_from_torchvision(state_dict)
   except (KeyError, ValueError) as e:

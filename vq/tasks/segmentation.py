@@ -108,6 +108,27 @@ def _build_model(m, outputs):
                    m.aspp_width, tuple(m.aspp_rates))
 
 
+def _size_multiple(m):
+  """What the input height and width must be a multiple of: skip
+  connections join each pooling level with the upsampled one below it."""
+  if m.architecture == "unet":
+    return 2 ** (len(m.widths) - 1)
+  if m.architecture == "encoder_unet":
+    return 32
+  return 1                        # unet3plus and deeplabv3 resize levels
+
+
+def _check_size(image_hw, m):
+  multiple = _size_multiple(m)
+  if any(v % multiple for v in image_hw):
+    fitted = tuple(max(multiple, round(v / multiple) * multiple)
+                   for v in image_hw)
+    raise config_base.ConfigError(
+        f"data.image_size {image_hw} must be a multiple of {multiple} for "
+        f"model.architecture={m.architecture!r} (its skip connections join "
+        f"levels of 1/{multiple} the size); e.g. {fitted}")
+
+
 def _per_class(values, n, name):
   values = tuple(values)
   if len(values) == 1:
@@ -133,6 +154,7 @@ class SegmentationTask(Task):
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
     self.image_hw = tuple(int(v) for v in d.image_size)
+    _check_size(self.image_hw, m)
     self.thresholds = _per_class(config.eval.thresholds, self.num_classes,
                                  "eval.thresholds")
     self.min_areas = _per_class(config.eval.min_areas, self.num_classes,
