@@ -12,7 +12,7 @@ import json
 import os
 import re
 
-from vq.data.sources import Datasets, RecordSource
+from vq.data.sources import RecordSource
 
 
 class DataCheckError(ValueError):

@@ -33,11 +33,12 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
       defect-free records (the long form lists defects only).
 
   Returns:
-    records with image_path and rles {class id: run-length string}.
+    records with image_path, rles {class id: run-length string} and
+    rle_lines {class id: 'CSV:line'}.
   """
   if not os.path.isfile(csv_path):
     raise FileNotFoundError(f"Severstal CSV not found: {csv_path}")
-  rles = {}
+  rles, lines = {}, {}
   with io.StringIO(read_text(csv_path), newline="") as f:
     reader = csv.DictReader(f)
     fields = reader.fieldnames or []
@@ -65,11 +66,13 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
           raise AnnotationError(f"{csv_path}:{line}: a second row for image "
                                 f"{image_id} class {k}")
         per_image[k] = encoded
+        lines.setdefault(image_id, {})[k] = f"{csv_path}:{line}"
   names = set(rles)
   if include_unlisted:
     names |= {os.path.basename(p) for p in find_images(image_dir)}
   return [{"image_path": os.path.join(image_dir, n), "rles": rles.get(n, {}),
-           "num_classes": num_classes} for n in sorted(names)]
+           "rle_lines": lines.get(n, {}), "num_classes": num_classes}
+          for n in sorted(names)]
 
 
 def write_severstal_csv(path, predictions):
@@ -196,7 +199,9 @@ class SegmentationImages(RecordSource):
         try:
           mask[..., k - 1] = rle.decode(encoded, (h, w))
         except ValueError as e:
-          raise AnnotationError(f"{where}: class {k}: {e}") from None
+          line = r.get("rle_lines", {}).get(k)
+          raise AnnotationError(f"{line + ': ' if line else ''}{where}: "
+                                f"class {k}: {e}") from None
     elif "regions" in r:
       mask = polygons.to_mask(r["regions"], h, w, r["num_classes"],
                               record=where)
