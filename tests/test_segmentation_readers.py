@@ -9,7 +9,8 @@ import pytest
 from vq.data import rle, segmentation_readers as readers, synthetic_car
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
-from vq.data.mask_augment import resize_and_augment
+from vq.data.mask_augment import random_crop, resize_and_augment
+from vq.data.segmentation import MaskTransform
 
 
 def _images(folder, names, hw=(8, 20)):
@@ -164,3 +165,38 @@ def test_augment_moves_mask_with_image():
     assert np.mean(bright == r["mask"][..., 1].astype(bool)) > 0.98
   with pytest.raises(ValueError, match="mask is 60x39 but its image is 60x40"):
     resize_and_augment({"image": image, "mask": mask[:39]}, 32)
+
+
+def test_defect_crops_contain_a_defect_of_each_class_alike():
+  image = np.zeros((40, 300, 3), np.uint8)
+  mask = np.zeros((40, 300, 2), np.uint8)
+  mask[10:12, 250:290, 0] = 1     # a large class-1 region at the right
+  mask[30, 20, 1] = 1             # one class-2 pixel at the left
+  record = {"image": image, "mask": mask}
+  rng = np.random.default_rng(0)
+  seen = np.zeros(2)
+  for _ in range(200):
+    crop = random_crop(record, (32, 64), rng, defect_share=1.0)
+    assert crop["image"].shape == (32, 64, 3)
+    assert crop["mask"].shape == (32, 64, 2) and crop["mask"].any()
+    seen += crop["mask"].any((0, 1))
+  assert 70 < seen[1] < 130       # the single pixel: about half the crops
+  uniform = [random_crop(record, (32, 64), rng)["mask"].any()
+             for _ in range(200)]
+  assert np.mean(uniform) < 0.5
+  small = random_crop({"image": image[:20, :30], "mask": mask[:20, :30]},
+                      (32, 64), rng)
+  assert small["image"].shape == (32, 64, 3)  # padded with zeros
+
+
+def test_training_crops_and_native_evaluation():
+  transform = MaskTransform((40, 300), ("a", "b"), crop_hw=(32, 64),
+                            defect_crop_share=1.0)
+  record = {"image": np.full((40, 300, 3), 7, np.uint8),
+            "mask": np.zeros((40, 300, 2), np.uint8), "label": 0}
+  record["mask"][30, 20, 1] = 1
+  train = transform(record, np.random.default_rng(1))
+  assert train["image"].shape == (32, 64, 3) and train["mask"].any()
+  whole = transform(record)
+  assert whole["image"].shape == (40, 300, 3)
+  np.testing.assert_array_equal(whole["mask"], record["mask"])

@@ -38,3 +38,34 @@ def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
   result["image"] = np.ascontiguousarray(out)
   result["mask"] = np.ascontiguousarray(warped)
   return result
+
+
+def random_crop(record, crop_hw, rng, defect_share=0.0):
+  """A native-resolution crop of image and mask, of `crop_hw` (smaller
+  images are padded with zeros).
+
+  With probability `defect_share`, and when the mask has any defect, the
+  crop is centred (with jitter) on a random pixel of a class drawn
+  uniformly from the classes present, so rare classes are seen as often as
+  common ones; otherwise its position is uniform.
+  """
+  image, mask = record["image"], record["mask"]
+  ch, cw = crop_hw
+  pad_h, pad_w = max(ch - image.shape[0], 0), max(cw - image.shape[1], 0)
+  if pad_h or pad_w:
+    pad = ((0, pad_h), (0, pad_w), (0, 0))
+    image, mask = np.pad(image, pad), np.pad(mask, pad)
+  h, w = image.shape[:2]
+  present = np.flatnonzero(mask.reshape(-1, mask.shape[-1]).any(0))
+  if present.size and rng.random() < defect_share:
+    ys, xs = np.nonzero(mask[..., rng.choice(present)])
+    i = rng.integers(ys.size)
+    y = int(ys[i] - ch // 2 + rng.integers(-ch // 4, ch // 4 + 1))
+    x = int(xs[i] - cw // 2 + rng.integers(-cw // 4, cw // 4 + 1))
+    y, x = min(max(y, 0), h - ch), min(max(x, 0), w - cw)
+  else:
+    y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+  result = dict(record)
+  result["image"] = image[y:y + ch, x:x + cw]
+  result["mask"] = mask[y:y + ch, x:x + cw]
+  return result

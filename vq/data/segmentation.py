@@ -3,14 +3,15 @@ CSV, polygon JSON and mask folders, and the mask transforms."""
 import dataclasses
 
 import numpy as np
+from absl import logging
 
 from vq.data import (preprocess, rle, segmentation_readers, synthetic_car,
                      synthetic_scratch, synthetic_steel)
 from vq.data.geometry import augment_kwargs
-from vq.data.mask_augment import resize_and_augment
+from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
-from vq.data.sources import (Datasets, generated_pair, require,
-                             require_classes, select)
+from vq.data.sources import (Datasets, GeneratedSource, generated_pair,
+                             require, require_classes, select)
 
 
 def _generated(generate, class_names=None):
@@ -85,12 +86,18 @@ class MaskTransform:
   grayscale: bool = False
   remove_highlights: bool = False
   augment: dict = dataclasses.field(default_factory=dict)
+  crop_hw: tuple = ()             # training: native-resolution crops
+  defect_crop_share: float = 0.0
 
   def __call__(self, record, rng=None):
     if self.remove_highlights:
       record = dict(record,
                     image=preprocess.remove_highlights(record["image"]))
-    r = resize_and_augment(record, self.image_hw, rng,
+    out_hw = self.image_hw
+    if self.crop_hw and rng is not None:
+      record = random_crop(record, self.crop_hw, rng, self.defect_crop_share)
+      out_hw = self.crop_hw
+    r = resize_and_augment(record, out_hw, rng,
                            **(self.augment if rng is not None else {}))
     image, mask = r["image"], r["mask"]
     if self.binary:
@@ -104,12 +111,34 @@ class MaskTransform:
     return {"image": image, "mask": mask, "label": np.int32(r["label"])}
 
 
+def _report_resize(source, image_hw, crop_hw):
+  """Says at start how much the model input shrinks the images (the first
+  evaluation image's size)."""
+  if not len(source) or isinstance(source, GeneratedSource):
+    return
+  h, w = source[0]["image"].shape[:2]
+  factor = max(h / image_hw[0], w / image_hw[1])
+  if factor > 1:
+    logging.warning("images are %dx%d, the model sees %dx%d: %.1fx smaller; "
+                    "defects a few pixels wide may vanish. Set "
+                    "data.image_size=(%d, %d) and train on crops "
+                    "(data.crop_size)", w, h, image_hw[1], image_hw[0],
+                    factor, h, w)
+  elif crop_hw:
+    logging.info("training on %dx%d crops of %dx%d images", crop_hw[1],
+                 crop_hw[0], w, h)
+
+
 def datasets(data_config):
   d = data_config
   train, eval_ = select(SOURCES, d, "segmentation")
-  transform = MaskTransform(tuple(d.image_size), tuple(d.class_names),
+  image_hw, crop_hw = tuple(d.image_size), tuple(d.crop_size)
+  _report_resize(eval_, image_hw, crop_hw)
+  transform = MaskTransform(image_hw, tuple(d.class_names),
                             d.binary, d.grayscale, d.remove_highlights)
   return Datasets(train, eval_,
                   dataclasses.replace(transform,
-                                      augment=augment_kwargs(d.augment)),
+                                      augment=augment_kwargs(d.augment),
+                                      crop_hw=crop_hw,
+                                      defect_crop_share=d.defect_crop_share),
                   transform)

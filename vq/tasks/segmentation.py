@@ -46,7 +46,9 @@ def default_config():
   # polygon_json | mask_folder
   c.data.source = "synthetic_steel"
   c.data.class_names = synthetic_steel.CLASS_NAMES
-  c.data.image_size = (64, 400)   # (height, width) of the model input
+  c.data.image_size = (64, 400)   # (height, width): evaluation, prediction
+  c.data.crop_size = ()           # (height, width): train on native crops
+  c.data.defect_crop_share = 0.5  # crops centred on a defect (a random class)
   c.data.binary = False           # merge all classes into one (defect / not)
   c.data.grayscale = False
   c.data.remove_highlights = False
@@ -155,6 +157,8 @@ class SegmentationTask(Task):
     self.softmax = config.loss.name.startswith("softmax_ce")
     self.image_hw = tuple(int(v) for v in d.image_size)
     _check_size(self.image_hw, m)
+    if d.crop_size:
+      _check_size(tuple(d.crop_size), m)
     self.thresholds = _per_class(config.eval.thresholds, self.num_classes,
                                  "eval.thresholds")
     self.min_areas = _per_class(config.eval.min_areas, self.num_classes,
