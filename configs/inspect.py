@@ -48,4 +48,7 @@ def get_config(arg=None):
   c.policy.thresholds = (0.5, 0.5, 0.5)
   c.policy.min_areas = (10, 40, 10)  # pixels at the model's input size
   c.policy.refine = ("scratch", "spacing")
+  # A photo is defective when one of these classes has a mask (a panel gap
+  # is segmented but is not damage); () means any class.
+  c.policy.defect_classes = ("scratch", "dent")
   return c

@@ -90,3 +90,18 @@ def test_synthetic_parts_are_reproducible_and_valid():
     assert len(r["boxes"]) >= 1 and len(r["boxes"]) == len(r["classes"])
     assert np.all((r["boxes"] >= 0) & (r["boxes"] <= 1))
     assert np.all(r["boxes"][:, 2:] > r["boxes"][:, :2])
+
+
+def test_shrinking_averages_by_area_instead_of_aliasing():
+  import cv2
+  from vq.data.geometry import affine_matrix, warp_image
+  rng = np.random.default_rng(0)
+  photo = rng.integers(0, 256, (512, 640, 3), np.uint8)
+  shrunk = warp_image(photo, affine_matrix((512, 640), (96, 120)), (96, 120))
+  np.testing.assert_array_equal(
+      shrunk, cv2.resize(photo, (120, 96), interpolation=cv2.INTER_AREA))
+  # One-pixel stripes 5.3x smaller: grey, not a moire of black and white.
+  stripes = np.zeros((512, 512), np.uint8)
+  stripes[:, ::2] = 255
+  grey = warp_image(stripes, affine_matrix((512, 512), (96, 96)), (96, 96))
+  assert np.abs(grey.astype(int) - 128).max() <= 16

@@ -95,7 +95,7 @@ def build(config, workdir):
   pipeline = InspectionPipeline(
       segment, gate, calibration and calibration["threshold"],
       config.gate.normal_class, localise, config.localise.class_name,
-      config.localise.margin)
+      config.localise.margin, tuple(config.policy.defect_classes))
   return pipeline, calibration
 
 

@@ -36,7 +36,22 @@ def affine_matrix(in_hw, out_size, scale=1.0, shift=(0.0, 0.0), flip=False,
 
 
 def warp_image(image, matrix, out_size, interpolation=cv2.INTER_LINEAR):
-  """Warps with a continuous-coordinate matrix (see module docstring)."""
+  """Warps with a continuous-coordinate matrix (see module docstring).
+
+  A linear warp that shrinks the image first averages it down by area
+  (cv2.INTER_AREA) to the size the matrix implies, so that fine detail
+  (thin scratches, noise) is averaged instead of aliased; a plain resize
+  is then exactly cv2.resize with INTER_AREA.
+  """
+  scale_x, scale_y = np.hypot(*matrix[:, 0]), np.hypot(*matrix[:, 1])
+  if interpolation == cv2.INTER_LINEAR and min(scale_x, scale_y) < 1:
+    h, w = image.shape[:2]
+    nw = max(1, int(round(w * min(scale_x, 1.0))))
+    nh = max(1, int(round(h * min(scale_y, 1.0))))
+    if (nw, nh) != (w, h):
+      image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+      matrix = np.concatenate(
+          [matrix[:, :2] * [w / nw, h / nh], matrix[:, 2:]], 1)
   # OpenCV puts pixel centres at integers: shift by half a pixel on each side.
   m_cv = matrix.copy()
   m_cv[:, 2] += 0.5 * (m_cv[:, 0] + m_cv[:, 1] - 1)

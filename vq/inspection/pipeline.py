@@ -94,8 +94,15 @@ class InspectionPipeline:
 
   def __init__(self, segment, gate=None, gate_threshold=None,
                normal_class="", localise=None, localise_class="",
-               margin=0.1):
+               margin=0.1, defect_classes=()):
     self.segment, self.gate, self.localise = segment, gate, localise
+    unknown = set(defect_classes) - set(segment.task.class_names)
+    if unknown:
+      raise ValueError(f"policy.defect_classes {sorted(unknown)} are not "
+                       f"classes of the segmentation run "
+                       f"{segment.task.class_names}")
+    # A photo is defective when one of these has a mask (all: empty).
+    self.defect_classes = set(defect_classes or segment.task.class_names)
     self.gate_threshold, self.normal_class = gate_threshold, normal_class
     self.localise_class, self.margin = localise_class, margin
     self.batch_size = segment.batch_size
@@ -169,7 +176,8 @@ class InspectionPipeline:
       record = self.segment.task.to_record(out, view.shape[:2])
       masks = masks_in_full_image(record.pop("masks"), item.crop,
                                   item.frame.image.shape[:2])
-      result = {"defective": bool(masks), "masks": masks, **record}
+      result = {"defective": bool(self.defect_classes & set(masks)),
+                "masks": masks, **record}
       if item.crop is not None:
         result["crop"] = list(item.crop)
       if item.gate_score is not None:
@@ -188,8 +196,8 @@ class InspectionPipeline:
       out = visualize.draw_boxes(out, box, np.array([0]),
                                  [self.localise_class],
                                  thickness=max(1, min(h, w) // 200))
-    verdict = ("defective: " + ", ".join(record["masks"])
-               if record["defective"] else
+    found = [n for n in record["masks"] if n in self.defect_classes]
+    verdict = ("defective: " + ", ".join(found) if record["defective"] else
                f"clean ({record.get('stopped_by', 'segmentation')})")
     if record.get("gate_score") is not None:
       verdict += f" gate {record['gate_score']:.2f}"
