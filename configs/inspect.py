@@ -33,7 +33,11 @@ def get_config(arg=None):
   c.gate.model = ""               # run with an image head; "" + "": no gate
   c.gate.step = "best"
   c.gate.normal_class = "clean"   # classification gates: P(damage) = 1 - P
-  c.gate.target_recall = 0.95     # of defective photos on the gate's eval split
+  c.gate.target_recall = 0.95     # of the defective validation photos
+  # Photos as the pipeline receives them, PATH/<normal_class>/ and folders
+  # of defective ones, to choose the threshold on; "": the gate run's eval
+  # split.
+  c.gate.validation_path = f"{args.runs}/validation_photos"
 
   c.segment = ml_collections.ConfigDict()
   c.segment.workdir = f"{args.runs}/segment"

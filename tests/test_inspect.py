@@ -11,6 +11,7 @@ import pytest
 
 from vq import inspect
 from vq.data import rle
+from vq.data.images import write_image
 from vq.inspection import demo
 from vq.inspection import gate as gate_lib
 from vq.inspection.localise import crop_box
@@ -138,6 +139,7 @@ def test_pipeline_stages_and_masks_in_photo_pixels():
 def test_gate_threshold_is_stored_and_reused(tmp_path, monkeypatch):
   _, gate_stage, _ = _fake_stages()
   config = inspect_config.get_config(f"runs={tmp_path}")
+  config.gate.validation_path = ""    # the gate run's eval split
   first = inspect.gate_calibration(config, gate_stage, 4, str(tmp_path))
   # The fake gate scores damaged panels 0.9, clean ones 0.1.
   assert first["threshold"] == pytest.approx(0.9)
@@ -153,6 +155,22 @@ def test_gate_threshold_is_stored_and_reused(tmp_path, monkeypatch):
                       lambda *a: {"threshold": 0.7, "target_recall": 0.5})
   assert inspect.gate_calibration(config, gate_stage, 4,
                                   str(tmp_path))["threshold"] == 0.7
+
+
+def test_gate_threshold_on_validation_photos(tmp_path):
+  _, gate_stage, _ = _fake_stages()
+  for kind, n in (("clean", 3), ("damaged", 4)):
+    os.makedirs(tmp_path / kind)
+    for i in range(n):
+      write_image(tmp_path / kind / f"{i}.jpg", _photo(kind))
+  chosen = gate_lib.calibrate_on_photos(gate_stage, str(tmp_path), "clean",
+                                        0.9)
+  assert chosen["threshold"] == pytest.approx(0.9)
+  assert (chosen["validation_images"], chosen["validation_defective"]) == (
+      7, 4)
+  assert chosen["validation_pass_rate"] == pytest.approx(4 / 7)
+  with pytest.raises(ValueError, match="expected a ok/ folder"):
+    gate_lib.calibrate_on_photos(gate_stage, str(tmp_path), "ok", 0.9)
 
 
 @pytest.mark.slow  # trains two runs: about 80 s

@@ -4,9 +4,10 @@ r"""The inspection pipeline over folders, globs or videos of photos.
     --workdir=PIPELINE --input=DIR|GLOB|VIDEO [--output=DIR]
 
 PIPELINE/pipeline.json holds the pipeline's config and the gate's
-threshold, chosen once on the gate run's eval split for
-`gate.target_recall` (chosen again when the gate run, its step, the target
-or the normal class change). OUTPUT (default PIPELINE/output) receives
+threshold, chosen once for `gate.target_recall` on validation photos
+(`gate.validation_path`) or the gate run's eval split, and chosen again when
+the gate run, its step, the target, the normal class or the validation
+photos' folder change. OUTPUT (default PIPELINE/output) receives
 inspections.jsonl (one line per photo: defective, masks as Severstal RLE in
 the photo's pixels, gate score, the stage that stopped it), overlays/,
 stages.json (per stage: photos in, passed on, time) and failed.txt.
@@ -51,16 +52,22 @@ def gate_calibration(config, gate, gate_step, workdir):
   c = config.gate
   source = {"run": c.workdir, "model": c.model, "step": gate_step,
             "normal_class": c.normal_class,
-            "target_recall": c.target_recall}
+            "target_recall": c.target_recall,
+            "validation_path": c.validation_path}
   path = os.path.join(workdir, "pipeline.json")
   if os.path.isfile(path):
     with open(path) as f:
       stored = json.load(f).get("gate", {})
     if stored.get("source") == source:
       return stored
-  logging.info("choosing the gate's threshold on its eval split")
-  stored = {"source": source, **gate_lib.calibrate(
-      gate.task, gate.predictor.predict_fn, c.normal_class, c.target_recall)}
+  if c.validation_path:
+    chosen = gate_lib.calibrate_on_photos(gate, c.validation_path,
+                                          c.normal_class, c.target_recall)
+    gate.stats = StageStats(gate.stats.name)  # calibration is not inspection
+  else:
+    chosen = gate_lib.calibrate(gate.task, gate.predictor.predict_fn,
+                                c.normal_class, c.target_recall)
+  stored = {"source": source, **chosen}
   os.makedirs(workdir, exist_ok=True)
   with open(path, "w") as f:
     json.dump({"config": json.loads(config.to_json_best_effort()),
@@ -186,7 +193,7 @@ def main(argv):
     g = summary["gate"]
     print(f"gate threshold {g['threshold']:.4f} (recall "
           f"{g['validation_recall']:.3f}, pass rate "
-          f"{g['validation_pass_rate']:.3f} on its eval split)")
+          f"{g['validation_pass_rate']:.3f} on {g['validation']})")
   print(stage_table(summary))
   print(f"-> {output}")
   for line in summary["failed"]:

@@ -3,8 +3,9 @@ import json
 import os
 
 import ml_collections
+from absl import logging
 
-from vq import checkpoint, history
+from vq import checkpoint, config_base, history
 from vq.tasks import get_task_class
 
 
@@ -18,12 +19,29 @@ def tuples(value):
 
 
 def load_config(workdir):
-  """The ConfigDict the run trained with (WORKDIR/config.json)."""
+  """The ConfigDict the run trained with (WORKDIR/config.json), on top of
+  today's defaults: a field added since the run was trained takes its
+  default; one since removed is dropped with a warning."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{workdir} is not a vq run: no config.json")
   with open(path) as f:
-    return ml_collections.ConfigDict(tuples(json.load(f)))
+    saved = tuples(json.load(f))
+  config = config_base.trainer_config()
+  config.update(get_task_class(saved["task"]).default_config())
+  _merge(config, saved, path)
+  return config
+
+
+def _merge(config, saved, path, prefix=""):
+  for key, value in saved.items():
+    if key not in config:
+      logging.warning("%s: field %s%s is no longer used; ignored", path,
+                      prefix, key)
+    elif isinstance(value, dict):
+      _merge(config[key], value, path, f"{prefix}{key}.")
+    else:
+      config[key] = value
 
 
 def override(config, overrides):

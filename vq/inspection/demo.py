@@ -4,10 +4,12 @@ r"""One command from nothing to an inspected folder of photos.
 
 Trains the gate (configs/gate.py) and the damage segmentation
 (configs/unet_damage.py) on the embedded car panels, writes photos the
-models never saw (512x512 JPEG, 20 % damaged by default), and runs the
-inspection pipeline (configs/inspect.py) over them: WORKDIR/gate,
-WORKDIR/segment, WORKDIR/photos (truth.json: each photo's damage_level),
-WORKDIR/pipeline (pipeline.json, output/). Runs already trained are
+models never saw (512x512 JPEG, 20 % damaged by default) and as many
+validation photos (half damaged, in clean/ and damaged/: the gate's
+threshold is chosen on them), and runs the inspection pipeline
+(configs/inspect.py) over the photos: WORKDIR/gate, WORKDIR/segment,
+WORKDIR/photos (truth.json: each photo's damage_level),
+WORKDIR/validation_photos, WORKDIR/pipeline (pipeline.json, output/). Runs already trained are
 resumed, not repeated. `--variant=test` trains a few steps.
 """
 import json
@@ -30,15 +32,19 @@ CONFIGS = os.path.join(os.path.dirname(os.path.dirname(vq.__file__)),
 PHOTO_SEED = 1000                 # the training sets use seeds 0, 1, 10, 11
 
 
-def write_photos(folder, num_photos, size=512, defective_fraction=0.2):
+def write_photos(folder, num_photos, size=512, defective_fraction=0.2,
+                 seed=PHOTO_SEED, by_class=False):
   """Embedded car panels as JPEG photos and truth.json ({file: damage
-  level}); returns the truth."""
-  os.makedirs(folder, exist_ok=True)
+  level}); returns the truth. `by_class` puts them in clean/ and damaged/
+  (the gate's validation photos)."""
   truth = {}
   for i in range(num_photos):
-    r = synthetic_car.generate(PHOTO_SEED, i, size,
+    r = synthetic_car.generate(seed, i, size,
                                damage_probability=defective_fraction)
     name = f"photo_{i:05d}.jpg"
+    if by_class:
+      name = os.path.join(("clean", "damaged")[int(r["label"])], name)
+    os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
     write_image(os.path.join(folder, name), r["image"])
     truth[name] = int(r["label"])
   with open(os.path.join(folder, "truth.json"), "w") as f:
@@ -73,6 +79,10 @@ def run_demo(workdir, variant="default", num_photos=200, photo_size=512,
         os.path.join(workdir, name))
   photos = os.path.join(workdir, "photos")
   truth = write_photos(photos, num_photos, photo_size)
+  # The gate's threshold is chosen on photos like those it will see.
+  write_photos(os.path.join(workdir, "validation_photos"), num_photos,
+               photo_size, defective_fraction=0.5, seed=PHOTO_SEED + 1,
+               by_class=True)
   config = config_base.load_config_file(os.path.join(configs, "inspect.py"),
                                         f"runs={workdir}")
   pipeline_dir = os.path.join(workdir, "pipeline")

@@ -1,11 +1,13 @@
 """The gate: an image-level damage score, and its threshold for a target
 recall on a validation split."""
 import math
+import os
 
 import jax
 import numpy as np
 
 from vq.data import pipeline
+from vq.data.images import find_images, read_image
 
 
 def threshold_for_recall(scores, positives, target_recall):
@@ -43,6 +45,41 @@ def gate_scores(task, outputs, normal_class):
                    f"{task.name} run without one")
 
 
+def _calibration(scores, positives, target_recall, source):
+  threshold = threshold_for_recall(scores, positives, target_recall)
+  passed = scores >= threshold
+  return {"threshold": threshold, "target_recall": target_recall,
+          "validation": source,
+          "validation_images": int(scores.size),
+          "validation_defective": int(positives.sum()),
+          "validation_recall": float(passed[positives].mean()),
+          "validation_pass_rate": float(passed.mean())}
+
+
+def calibrate_on_photos(stage, folder, normal_class, target_recall):
+  """The threshold for `target_recall` on photos as the pipeline receives
+  them: FOLDER/<normal_class>/ holds good photos, every other subfolder
+  defective ones."""
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f"gate.validation_path not found: {folder}")
+  classes = sorted(n for n in os.listdir(folder)
+                   if os.path.isdir(os.path.join(folder, n)))
+  if normal_class not in classes or len(classes) < 2:
+    raise ValueError(f"{folder}: expected a {normal_class}/ folder and at "
+                     f"least one folder of defective photos; found {classes}")
+  scores, positives = [], []
+  for name in classes:
+    paths = find_images(os.path.join(folder, name))
+    for i in range(0, len(paths), stage.batch_size):
+      outputs = stage([read_image(p) for p in paths[i:i + stage.batch_size]])
+      scores.append(gate_scores(stage.task, {
+          k: np.stack([o[k] for o in outputs]) for k in outputs[0]},
+          normal_class))
+      positives += [name != normal_class] * len(outputs)
+  return _calibration(np.concatenate(scores), np.array(positives),
+                      target_recall, folder)
+
+
 def calibrate(task, predict_fn, normal_class, target_recall, batch_size=32):
   """Runs the gate over its run's eval split -> the threshold for
   `target_recall` and what it does there (recall, pass rate)."""
@@ -57,11 +94,5 @@ def calibrate(task, predict_fn, normal_class, target_recall, batch_size=32):
     if task.name == "classification":
       label = label != task.class_names.index(normal_class)
     labels.append(label > 0)
-  scores, positives = np.concatenate(scores), np.concatenate(labels)
-  threshold = threshold_for_recall(scores, positives, target_recall)
-  passed = scores >= threshold
-  return {"threshold": threshold, "target_recall": target_recall,
-          "validation_images": int(scores.size),
-          "validation_defective": int(positives.sum()),
-          "validation_recall": float(passed[positives].mean()),
-          "validation_pass_rate": float(passed.mean())}
+  return _calibration(np.concatenate(scores), np.concatenate(labels),
+                      target_recall, "the gate run's eval split")
