@@ -200,3 +200,20 @@ def test_training_crops_and_native_evaluation():
   whole = transform(record)
   assert whole["image"].shape == (40, 300, 3)
   np.testing.assert_array_equal(whole["mask"], record["mask"])
+
+
+def test_the_photo_steel_set_is_read_by_the_severstal_reader(tmp_path):
+  from vq.benchmarks import photo_steel
+  path = photo_steel.write_set(str(tmp_path), 6, seed=1)
+  records = readers.read_severstal_csv(path, str(tmp_path / "train_images"))
+  assert len(records) == 6
+  source = readers.SegmentationImages(records)
+  masks = np.stack([source[i]["mask"] for i in range(6)])
+  assert masks.shape == (6, *photo_steel.STRIP_HW, 4)
+  # The written JPEG strips hold what was drawn: same generator, same seed.
+  rng = np.random.default_rng(1)
+  photos = photo_steel.load_photos()
+  for i in range(6):
+    image, drawn = photo_steel.strip(rng, photos)
+    np.testing.assert_array_equal(masks[i], drawn)
+    assert np.abs(source[i]["image"].astype(int) - image).mean() < 3
