@@ -124,6 +124,10 @@ def _report_resize(source, image_hw, crop_hw):
                     "data.image_size=(%d, %d) and train on crops "
                     "(data.crop_size)", w, h, image_hw[1], image_hw[0],
                     factor, h, w)
+  elif (h, w) != tuple(image_hw):
+    logging.warning("images are %dx%d, the model sees them enlarged to "
+                    "%dx%d; set data.image_size=(%d, %d)", w, h, image_hw[1],
+                    image_hw[0], h, w)
   elif crop_hw:
     logging.info("training on %dx%d crops of %dx%d images", crop_hw[1],
                  crop_hw[0], w, h)
