@@ -106,6 +106,7 @@ def test_fine_tuned_backbone_changes(keypoints_test_config, tmp_path):
   assert not unchanged, f"backbone kernels not trained: {unchanged}"
 
 
+@pytest.mark.slow  # a pre-training run, then a keypoint run: 40 s
 def test_backbone_starts_from_a_pretraining_workdir(keypoints_test_config,
                                                    tmp_path):
   from configs import pretrain_mobilenet

@@ -21,8 +21,14 @@ from configs import unet_damage, unet_scratch, unet_steel  # noqa: E402
     (unet_steel, "model=binary_unet", ["iou/defect", "image_recall"]),
     (unet_damage, "", ["iou/scratch", "iou/dent", "iou/spacing",
                        "image_head_accuracy", "image_head_f1"]),
-    (unet_scratch, "model=unet3plus", ["iou/scratch", "image_head_accuracy"]),
-    (unet_scratch, "model=deeplabv3", ["iou/scratch", "dice"]),
+    # The other architectures' models are checked in
+    # test_segmentation_models.py and test_export.py; training them here
+    # takes 15-20 s each.
+    pytest.param(unet_scratch, "model=unet3plus",
+                 ["iou/scratch", "image_head_accuracy"],
+                 marks=pytest.mark.slow),
+    pytest.param(unet_scratch, "model=deeplabv3", ["iou/scratch", "dice"],
+                 marks=pytest.mark.slow),
 ])
 def test_configs_train_and_evaluate(config_module, arg, expected, tmp_path):
   config = config_module.get_config(",".join(filter(None, ["variant=test",

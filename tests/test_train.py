@@ -161,7 +161,9 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
   assert [s for s, _ in resumed["losses"]] == [saved[0] + 1, saved[0] + 2]
 
 
-@pytest.mark.parametrize("damage", ["truncated_array", "missing_metadata"])
+@pytest.mark.parametrize("damage", [
+    "truncated_array",
+    pytest.param("missing_metadata", marks=pytest.mark.slow)])  # 12 s more
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(
     test_config, tmp_path, damage, caplog):
   test_config.update_from_flattened_dict(dict(
