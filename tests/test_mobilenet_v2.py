@@ -1,3 +1,6 @@
+import os
+import sys
+
 import flax.traverse_util
 import jax
 import jax.numpy as jnp
@@ -76,9 +79,10 @@ def test_keras_weights_give_keras_outputs(keras_weights):
 
 def test_torchvision_state_dict_maps_every_tensor():
   model = MobileNetV2(padding="torch")
-  v = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-  v = jax.tree.map(lambda a: np.random.default_rng(a.size).normal(
-      size=a.shape).astype(np.float32), v)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0),
+                                             jnp.zeros((1, 32, 32, 3))))
+  v = jax.tree.map(lambda a: np.random.default_rng(int(np.prod(a.shape))).normal(
+      size=a.shape).astype(np.float32), shapes)
   # Write the state dict torchvision would hold, with its names and shapes.
   sd = {}
   for prefix, name, kind in convert.torchvision_names():
@@ -133,3 +137,41 @@ def test_torchvision_file_gives_torchvision_logits(tmp_path):
   assert np.abs(expected).max() > 0.1
   np.testing.assert_allclose(logits, expected, rtol=1e-4,
                              atol=1e-4 * np.abs(expected).max())
+
+
+def test_a_keras_file_brings_the_input_scaling_its_weights_expect(
+    keras_weights):
+  import keras
+  sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+  from configs import keypoints
+  from vq.tasks.keypoints import KeypointsTask
+  path, _, _ = keras_weights
+  config = keypoints.get_config("variant=test")
+  config.model.alpha = 1.0
+  config.data.image_size = 96
+  config.model.backbone_weights = path
+  task = KeypointsTask(config)
+  assert task.input_scaling == "keras"   # 'auto' from the .h5 file
+  variables = task.init_variables(jax.random.key(0))
+  images = np.random.default_rng(1).integers(0, 256, (2, 96, 96, 3),
+                                             np.uint8)
+  reference = keras.applications.MobileNetV2(
+      input_shape=(96, 96, 3), weights=None, classifier_activation=None)
+  reference.load_weights(path)
+  # The first block's output (stride 2): deep features of random weights
+  # hardly depend on the input.
+  features = keras.Model(reference.input,
+                         reference.get_layer("expanded_conv_project_BN").output)
+  expected = np.asarray(features(
+      keras.applications.mobilenet_v2.preprocess_input(
+          images.astype(np.float32)), training=False))
+  backbone = MobileNetV2(alpha=1.0, include_top=False, padding="keras",
+                         feature_maps=True)
+  weights = {k: v["backbone"] for k, v in variables.items()}
+  got = backbone.apply(weights, task.model_input(jnp.asarray(images)),
+                       train=False)[0]
+  np.testing.assert_allclose(got, expected, rtol=1e-4,
+                             atol=1e-4 * np.abs(expected).max())
+  # The [0, 1] input of random initialisation gives other features.
+  unit = backbone.apply(weights, jnp.asarray(images) / 255.0, train=False)[0]
+  assert np.abs(unit - expected).max() > 0.1 * np.abs(expected).max()

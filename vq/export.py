@@ -23,6 +23,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
+from vq.models import preprocessing  # noqa: E402
 
 FORMATS = ("onnx", "stablehlo")
 
@@ -33,7 +34,8 @@ def metadata(task, step, fmt):
   return {"task": task.name, "format": fmt, "step": int(step),
           "input": {"shape": ["batch", h, w, c], "dtype": "uint8",
                     "layout": "NHWC", "channels": "RGB",
-                    "model_input": "image / 255"},
+                    "model_input": preprocessing.DESCRIPTIONS[
+                        task.input_scaling]},
           "class_names": list(task.class_names),
           "outputs": "forward" if fmt == "onnx" else "predict",
           "calibration": task.calibration,

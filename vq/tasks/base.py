@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from vq.data.geometry import affine_matrix, warp_image
 from vq.data.preprocess import to_grayscale
 from vq.data.sources import Datasets
+from vq.models import preprocessing
 
 
 class Task(abc.ABC):
@@ -24,6 +25,8 @@ class Task(abc.ABC):
   def __init__(self, config):
     self.config = config
     self.calibration = {}         # decision settings that `to_record` applies
+    # What the weights expect ('auto' resolved from a named weights file).
+    self.input_scaling = preprocessing.input_scaling(config.model)
 
   def calibrate(self, scalars):
     """The evaluation scalars of the checkpoint's step -> the decision
@@ -94,8 +97,9 @@ class Task(abc.ABC):
     return to_grayscale(out) if channels == 1 else out
 
   def model_input(self, images):
-    """uint8 images -> the float input the model's weights expect."""
-    return images.astype(jnp.float32) / 255.0
+    """uint8 images -> the float input the model's weights expect
+    (`model.input_scaling`)."""
+    return preprocessing.scale_images(images, self.input_scaling)
 
   def dummy_input(self):
     return jnp.zeros((1, *self.input_shape), jnp.float32)

@@ -31,6 +31,8 @@ def default_config():
   c.model.heatmap_radius = 1.5    # heatmap: positive cells within (cells)
   c.model.offset_weight = 1.0     # heatmap: weight of the offset loss
   c.model.backbone_weights = ""   # Keras .h5 / torchvision .pth, .safetensors
+  c.model.input_scaling = "auto"  # auto (from the weights) | unit | keras |
+                                  # torch: see vq/models/preprocessing.py
 
   c.data = ml_collections.ConfigDict()
   c.data.source = "synthetic"     # synthetic | csv | coco
