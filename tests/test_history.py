@@ -43,6 +43,7 @@ def test_history_keeps_the_last_record_of_each_step(tmp_path):
     history.read(str(tmp_path), history.EVAL)
 
 
+@pytest.mark.slow  # three evaluations: 20 s; the history is read by other tests
 def test_every_evaluation_is_in_the_history(test_config, tmp_path):
   test_config.eval_every_steps = 2
   train.train_and_evaluate(test_config, str(tmp_path))
