@@ -97,11 +97,16 @@ def test_shrinking_averages_by_area_instead_of_aliasing():
   from vq.data.geometry import affine_matrix, warp_image
   rng = np.random.default_rng(0)
   photo = rng.integers(0, 256, (512, 640, 3), np.uint8)
-  shrunk = warp_image(photo, affine_matrix((512, 640), (96, 120)), (96, 120))
+  shrunk = warp_image(photo, affine_matrix((512, 640), (96, 120)), (96, 120),
+                      average_shrink=True)
   np.testing.assert_array_equal(
       shrunk, cv2.resize(photo, (120, 96), interpolation=cv2.INTER_AREA))
   # One-pixel stripes 5.3x smaller: grey, not a moire of black and white.
   stripes = np.zeros((512, 512), np.uint8)
   stripes[:, ::2] = 255
-  grey = warp_image(stripes, affine_matrix((512, 512), (96, 96)), (96, 96))
+  grey = warp_image(stripes, affine_matrix((512, 512), (96, 96)), (96, 96),
+                    average_shrink=True)
   assert np.abs(grey.astype(int) - 128).max() <= 16
+  # Training augmentation keeps its single bilinear warp.
+  sampled = warp_image(stripes, affine_matrix((512, 512), (96, 96)), (96, 96))
+  assert np.abs(sampled.astype(int) - 128).max() > 16

@@ -35,16 +35,20 @@ def affine_matrix(in_hw, out_size, scale=1.0, shift=(0.0, 0.0), flip=False,
   return m[:2]
 
 
-def warp_image(image, matrix, out_size, interpolation=cv2.INTER_LINEAR):
+def warp_image(image, matrix, out_size, interpolation=cv2.INTER_LINEAR,
+               average_shrink=False):
   """Warps with a continuous-coordinate matrix (see module docstring).
 
-  A linear warp that shrinks the image first averages it down by area
-  (cv2.INTER_AREA) to the size the matrix implies, so that fine detail
-  (thin scratches, noise) is averaged instead of aliased; a plain resize
-  is then exactly cv2.resize with INTER_AREA.
+  With `average_shrink`, a linear warp that shrinks the image first
+  averages it down by area (cv2.INTER_AREA) to the size the matrix implies,
+  so that fine detail (thin scratches, noise) is averaged instead of
+  aliased; a plain resize is then exactly cv2.resize with INTER_AREA.
+  Deterministic resizes (evaluation, prediction) use it; training
+  augmentation keeps the single bilinear warp.
   """
   scale_x, scale_y = np.hypot(*matrix[:, 0]), np.hypot(*matrix[:, 1])
-  if interpolation == cv2.INTER_LINEAR and min(scale_x, scale_y) < 1:
+  if (average_shrink and interpolation == cv2.INTER_LINEAR and
+      min(scale_x, scale_y) < 1):
     h, w = image.shape[:2]
     nw = max(1, int(round(w * min(scale_x, 1.0))))
     nh = max(1, int(round(h * min(scale_y, 1.0))))
@@ -90,7 +94,7 @@ def random_warp(image, out_size, rng=None, *, scale_range=0.0, shift_range=0.0,
     angle = rng.uniform(-rotation, rotation) if rotation else 0.0
     mirror = flip and rng.random() < 0.5
   m = affine_matrix((h, w), out_size, scale, shift, mirror, angle)
-  out = warp_image(image, m, out_size)
+  out = warp_image(image, m, out_size, average_shrink=rng is None)
   if rng is not None and (brightness or contrast):
     out = brightness_contrast(out, rng.uniform(-brightness, brightness),
                               rng.uniform(1 - contrast, 1 + contrast))

@@ -2,7 +2,9 @@
 rely on. Every task in vq.tasks.TASKS implements all of it.
 
 A task is built from a config and does no disk I/O in its constructor: only
-`datasets()` reads or writes files. Batches are dicts of arrays; images are
+`datasets()` reads or writes files (and `init_variables` the weights file a
+config names, whose input scaling the constructor takes from a named vq
+workdir's config.json when `model.input_scaling='auto'`). Batches are dicts of arrays; images are
 uint8 [N, H, W, C] at the model's input size; the trainer adds `batch_mask`
 (False on evaluation padding).
 """
@@ -93,7 +95,8 @@ class Task(abc.ABC):
     """One original uint8 RGB image -> the model's input size and channels
     (the resize the evaluation transform applies)."""
     h, w, channels = self.input_shape
-    out = warp_image(image, affine_matrix(image.shape[:2], (h, w)), (h, w))
+    out = warp_image(image, affine_matrix(image.shape[:2], (h, w)), (h, w),
+                     average_shrink=True)
     return to_grayscale(out) if channels == 1 else out
 
   def model_input(self, images):
