@@ -16,7 +16,7 @@ from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.data.keypoint_readers import read_keypoints_csv
 from vq.data.yolo_txt import read_yolo_txt
-from vq.models import convert
+from vq.models import torchvision_import
 from vq.tasks.segmentation import SegmentationTask
 
 sys.path.insert(0, ROOT)
@@ -61,7 +61,7 @@ def test_a_truncated_weights_file_is_named(tmp_path, suffix):
   path.write_bytes(path.read_bytes()[:200])
   with pytest.raises(ValueError, match=rf"mobilenet\{suffix}: cannot be read "
                      "as a weights file"):
-    convert.load_torchvision_mobilenet_v2(str(path))
+    torchvision_import.load_torchvision(str(path))
 
 
 def test_a_unet_input_that_does_not_halve_evenly_is_refused():

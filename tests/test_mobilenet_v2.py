@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vq.models import convert
+from vq.models import keras_import, torchvision_import
 from vq.models.layers import DepthwiseConv
 from vq.models.mobilenet_v2 import MobileNetV2
 
@@ -66,7 +66,7 @@ def keras_weights(tmp_path_factory):
 
 def test_keras_weights_give_keras_outputs(keras_weights):
   path, x, expected = keras_weights
-  variables = convert.load_keras_mobilenet_v2(path)
+  variables = keras_import.load_keras(path, 'mobilenet_v2')
   model = MobileNetV2(padding="keras")
   logits = model.apply(variables, jnp.asarray(x), train=False)
   # Logits, not softmax outputs (each class's probability is ~1e-3).
@@ -85,7 +85,8 @@ def test_torchvision_state_dict_maps_every_tensor():
       size=a.shape).astype(np.float32), shapes)
   # Write the state dict torchvision would hold, with its names and shapes.
   sd = {}
-  for prefix, name, kind in convert.torchvision_names():
+  for prefix, name, kind in torchvision_import.mobilenet_v2_names() + [
+      torchvision_import.CLASSIFIER]:
     p = v["params"][name]
     if kind in ("conv", "dw"):
       sd[prefix + ".weight"] = np.transpose(p["kernel"], (3, 2, 0, 1))
@@ -103,7 +104,7 @@ def test_torchvision_state_dict_maps_every_tensor():
   assert sd["features.18.0.weight"].shape == (1280, 320, 1, 1)
   assert sd["classifier.1.weight"].shape == (1000, 1280)
   assert len(sd) == 314  # torchvision's mobilenet_v2().state_dict()
-  loaded = convert.variables_from_torchvision(sd)
+  loaded = torchvision_import.variables_from_torchvision(sd)
   flat_a = flax.traverse_util.flatten_dict(loaded)
   flat_b = flax.traverse_util.flatten_dict(jax.device_get(v))
   assert flat_a.keys() == flat_b.keys()
@@ -111,7 +112,7 @@ def test_torchvision_state_dict_maps_every_tensor():
     np.testing.assert_array_equal(flat_a[k], flat_b[k], err_msg=str(k))
   del sd["features.5.conv.1.0.weight"]
   with pytest.raises(KeyError, match="features.5.conv.1.0.weight"):
-    convert.variables_from_torchvision(sd)
+    torchvision_import.variables_from_torchvision(sd)
 
 
 def test_torchvision_file_gives_torchvision_logits(tmp_path):
@@ -131,7 +132,7 @@ def test_torchvision_file_gives_torchvision_logits(tmp_path):
   x = np.random.default_rng(0).normal(size=(2, 96, 96, 3)).astype(np.float32)
   with torch.no_grad():
     expected = model(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
-  variables = convert.load_torchvision_mobilenet_v2(str(path))
+  variables = torchvision_import.load_torchvision(str(path))
   logits = MobileNetV2(padding="torch").apply(variables, jnp.asarray(x),
                                               train=False)
   assert np.abs(expected).max() > 0.1

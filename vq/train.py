@@ -196,9 +196,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   mesh = sharding.make_mesh()
   _check_config(config, task_class, mesh)
   task = task_class(config)
+  # The conventions 'auto' took from the weights, recorded in config.json:
+  # prediction and export apply the same.
   if config.model.get("input_scaling") == "auto":
-    # Recorded in config.json: prediction and export apply the same.
     config.model.input_scaling = task.input_scaling
+  if config.model.get("padding") == "auto":
+    config.model.padding = task.padding
   is_chief = jax.process_index() == 0
   with _WorkdirLock(workdir, is_chief):
     return _train(task, config, workdir, mesh, is_chief)

@@ -4,7 +4,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from vq.models.layers import ConvBN, resize_bilinear
-from vq.models.unet import PlainEncoder, build_encoder
+from vq.models.encoders import build_encoder
+from vq.models.unet import PlainEncoder
 
 
 class ASPP(nn.Module):
@@ -42,6 +43,8 @@ class DeepLabV3(nn.Module):
     alpha: MobileNetV2 width multiplier.
     aspp_width: channels of the ASPP branches and head.
     rates: ASPP dilation rates (6, 12, 18 at output stride 16).
+    padding: the encoder's convention, 'keras' or 'torch' (its weights').
+    frozen_bn_layers: encoder BatchNorm layers kept at their statistics.
   """
   num_classes: int
   encoder: str = "plain"
@@ -49,6 +52,8 @@ class DeepLabV3(nn.Module):
   alpha: float = 1.0
   aspp_width: int = 256
   rates: tuple = (6, 12, 18)
+  padding: str = "keras"
+  frozen_bn_layers: frozenset = frozenset()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -56,7 +61,8 @@ class DeepLabV3(nn.Module):
     if self.encoder == "plain":
       features = PlainEncoder(self.widths, name="encoder")(x, train)
     else:
-      features = build_encoder(self.encoder, self.alpha)(x, train)
+      features = build_encoder(self.encoder, self.alpha, self.padding,
+                               self.frozen_bn_layers)(x, train)
     stride16 = [f for f in features if f.shape[1] * 16 >= h][-1]
     y = ASPP(self.aspp_width, self.rates, name="aspp")(stride16, train)
     y = ConvBN(self.aspp_width, activation=nn.relu, name="head_conv")(y, train)

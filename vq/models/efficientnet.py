@@ -1,8 +1,11 @@
 """EfficientNet-B0 (Tan & Le, 2019) as the Keras application defines it.
 
 Layer names follow Keras ('stem_conv', 'block2a_expand_conv', 'top_bn', ...)
-so its ImageNet weights can be mapped by name. Keras's input Rescaling and
-Normalization layers are left out: inputs are [0, 1] images.
+so Keras weights load by name; `padding='torch'` gives torchvision's variant
+(symmetric padding, BatchNorm epsilon 1e-5). Keras's input Rescaling and
+Normalization layers are left out: the task scales the input
+(vq/models/preprocessing.py; ImageNet weights of both expect ImageNet mean
+and standard deviation).
 """
 import flax.linen as nn
 import jax.numpy as jnp
@@ -28,19 +31,29 @@ class EfficientNetB0(nn.Module):
       linearly less for earlier blocks; needs a 'dropout' rng in training.
     feature_maps: return the maps at strides 2, 4, 8, 16 and 32 (16, 24, 40,
       112 and 1280 channels) for a segmentation decoder.
+    padding: 'keras' (TensorFlow 'SAME', BN epsilon 1e-3) or 'torch'
+      (symmetric, BN epsilon 1e-5).
+    frozen_bn_layers: names of BatchNorm layers that always use their
+      running statistics (layers of a frozen part of the network).
   """
   include_top: bool = True
   num_classes: int = 1000
   drop_connect_rate: float = 0.2
   feature_maps: bool = False
+  padding: str = "keras"
+  frozen_bn_layers: frozenset = frozenset()
 
   def _bn(self, name, train):
-    return nn.BatchNorm(use_running_average=not train, momentum=0.99,
-                        epsilon=1e-3, name=name)
+    eps = {"keras": 1e-3, "torch": 1e-5}[self.padding]
+    frozen = name in self.frozen_bn_layers
+    return nn.BatchNorm(use_running_average=not train or frozen,
+                        momentum=0.99, epsilon=eps, name=name)
 
   def _conv(self, x, features, name, kernel=1, stride=1):
+    pad = ("SAME" if kernel == 1 or self.padding == "keras" else
+           ((kernel // 2, kernel // 2),) * 2)
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                   padding="SAME", use_bias=False, name=name)(x)
+                   padding=pad, use_bias=False, name=name)(x)
 
   def _block(self, x, kernel, filters_in, filters_out, expansion, stride,
              drop_rate, name, train):
@@ -49,8 +62,9 @@ class EfficientNetB0(nn.Module):
     if expansion != 1:
       h = self._conv(h, filters, name + "expand_conv")
       h = nn.swish(self._bn(name + "expand_bn", train)(h))
-    h = DepthwiseConv(kernel_size=kernel, strides=stride, padding="SAME",
-                      name=name + "dwconv")(h)
+    h = DepthwiseConv(
+        kernel_size=kernel, strides=stride, name=name + "dwconv",
+        padding="SYMMETRIC" if self.padding == "torch" else "SAME")(h)
     h = nn.swish(self._bn(name + "bn", train)(h))
     squeezed = max(1, int(filters_in * SE_RATIO))
     se = jnp.mean(h, axis=(1, 2), keepdims=True)
@@ -67,6 +81,9 @@ class EfficientNetB0(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    if self.padding not in ("keras", "torch"):
+      raise ValueError(f"padding must be 'keras' or 'torch', got "
+                       f"{self.padding!r}")
     x = self._conv(x, 32, "stem_conv", kernel=3, stride=2)
     x = nn.swish(self._bn("stem_bn", train)(x))
     total = sum(b[1] for b in B0_BLOCKS)

@@ -3,11 +3,9 @@ inside the jitted step.
 
   unit   image / 255                       random initialisation (vq's own)
   keras  image / 127.5 - 1                 Keras MobileNetV2 ('tf' mode)
-  torch  (image / 255 - mean) / std        torchvision (ImageNet mean, std)
+  torch  (image / 255 - mean) / std        torchvision, Keras EfficientNet
+                                           (ImageNet mean, std)
 """
-import json
-import os
-
 import jax.numpy as jnp
 
 SCALINGS = ("unit", "keras", "torch")
@@ -36,36 +34,3 @@ def scale_images(images, scaling):
     return (x / 255.0 - mean) / std
   raise ValueError(f"model.input_scaling must be one of {SCALINGS} or "
                    f"'auto', got {scaling!r}")
-
-
-def scaling_of_weights(path):
-  """The scaling a weights file expects: Keras .h5 -> keras, torchvision
-  .pth / .safetensors -> torch, a vq workdir -> the scaling it trained
-  with (read from its config.json)."""
-  if os.path.isdir(path):
-    config_path = os.path.join(path, "config.json")
-    if not os.path.isfile(config_path):
-      raise FileNotFoundError(f"{path} is not a vq run: no config.json")
-    with open(config_path) as f:
-      model = json.load(f).get("model", {})
-    scaling = model.get("input_scaling", "unit")
-    return "unit" if scaling == "auto" else scaling
-  if path.endswith(".h5"):
-    return "keras"
-  if path.endswith((".pth", ".pt", ".safetensors")):
-    return "torch"
-  raise ValueError(f"{path}: expected a vq workdir, a Keras .h5 or a "
-                   f"torchvision .pth/.safetensors file")
-
-
-def input_scaling(model_config, weights_field="backbone_weights"):
-  """`model.input_scaling`, with 'auto' resolved from the weights the
-  config names (unit without weights)."""
-  scaling = model_config.get("input_scaling", "unit")
-  if scaling != "auto":
-    if scaling not in SCALINGS:
-      raise ValueError(f"model.input_scaling must be one of {SCALINGS} or "
-                       f"'auto', got {scaling!r}")
-    return scaling
-  weights = model_config.get(weights_field, "")
-  return scaling_of_weights(weights) if weights else "unit"

@@ -7,9 +7,8 @@ global classifier trained beside the masks).
 import flax.linen as nn
 import jax.numpy as jnp
 
-from vq.models.efficientnet import EfficientNetB0
+from vq.models.encoders import build_encoder
 from vq.models.layers import ConvBN, UpConv2x2, max_pool_2x2
-from vq.models.mobilenet_v2 import MobileNetV2
 
 UNET_WIDTHS = (64, 128, 256, 512, 1024)
 DECODER_WIDTHS = (256, 128, 64, 32, 16)
@@ -84,17 +83,6 @@ def upsample_nearest(x, factor=2):
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
-def build_encoder(name, alpha=1.0, drop_connect_rate=0.2):
-  """An ImageNet-style encoder returning maps at strides 2, 4, 8, 16, 32."""
-  if name == "mobilenet_v2":
-    return MobileNetV2(alpha=alpha, feature_maps=True, name="encoder")
-  if name == "efficientnet_b0":
-    return EfficientNetB0(drop_connect_rate=drop_connect_rate,
-                          feature_maps=True, name="encoder")
-  raise ValueError(f"encoder must be 'mobilenet_v2' or 'efficientnet_b0', got "
-                   f"{name!r}")
-
-
 class EncoderUNet(nn.Module):
   """U-Net whose contracting path is MobileNetV2 or EfficientNet-B0.
 
@@ -108,12 +96,16 @@ class EncoderUNet(nn.Module):
     alpha: MobileNetV2 width multiplier.
     decoder_widths: one width per decoder stage (5).
     image_classes: >0 adds the image-level head.
+    padding: the encoder's convention, 'keras' or 'torch' (its weights').
+    frozen_bn_layers: encoder BatchNorm layers kept at their statistics.
   """
   num_classes: int
   encoder: str = "mobilenet_v2"
   alpha: float = 1.0
   decoder_widths: tuple = DECODER_WIDTHS
   image_classes: int = 0
+  padding: str = "keras"
+  frozen_bn_layers: frozenset = frozenset()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -121,7 +113,8 @@ class EncoderUNet(nn.Module):
     if h % 32 or w % 32:
       raise ValueError(f"EncoderUNet needs image sides divisible by 32, got "
                        f"{h}x{w}")
-    features = build_encoder(self.encoder, self.alpha)(x, train)
+    features = build_encoder(self.encoder, self.alpha, self.padding,
+                             self.frozen_bn_layers)(x, train)
     skips = features[-2::-1] + [None]
     x = features[-1]
     for i, (width, skip) in enumerate(zip(self.decoder_widths, skips)):

@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vq.models.encoders import build_encoder
 from vq.models.layers import ConvBN, leaky_relu, max_pool_2x2
 
 # The YOLOv1 paper's 24 convolutional layers (Redmon et al., 2016, Fig. 3):
@@ -36,7 +37,9 @@ class YOLO(nn.Module):
   """YOLOv1 detector.
 
   Attributes:
-    backbone: layer list as in YOLO_V1_BACKBONE.
+    backbone: layer list as in YOLO_V1_BACKBONE, or an ImageNet encoder's
+      name ('mobilenet_v2', 'efficientnet_b0'; its stride-32 map, under
+      'backbone/...').
     num_boxes: B, boxes per cell.
     num_classes: C.
     grid_size: S; used by the 'dense' head, which fixes it.
@@ -50,6 +53,9 @@ class YOLO(nn.Module):
     dense_window: 'dense_fcn': (height, width) of the feature map the dense
       head was trained on.
     dropout_rate: dropout after the hidden layer (the paper uses 0.5).
+    alpha, padding, frozen_bn_layers: of an encoder backbone (MobileNetV2
+      width, 'keras' or 'torch' convention, BatchNorm layers kept at their
+      statistics).
   """
   backbone: tuple
   num_boxes: int
@@ -60,16 +66,23 @@ class YOLO(nn.Module):
   head_kernel: int = 3
   dropout_rate: float = 0.0
   dense_window: tuple = (1, 1)
+  alpha: float = 1.0
+  padding: str = "keras"
+  frozen_bn_layers: frozenset = frozenset()
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     x = images
-    for i, layer in enumerate(self.backbone):
-      if layer == "M":
-        x = max_pool_2x2(x)
-      else:
-        k, f, s = layer
-        x = ConvBN(f, k, s, name=f"conv{i}")(x, train)
+    if isinstance(self.backbone, str):
+      x = build_encoder(self.backbone, self.alpha, self.padding,
+                        self.frozen_bn_layers, name="backbone")(x, train)[-1]
+    else:
+      for i, layer in enumerate(self.backbone):
+        if layer == "M":
+          x = max_pool_2x2(x)
+        else:
+          k, f, s = layer
+          x = ConvBN(f, k, s, name=f"conv{i}")(x, train)
     out_channels = self.num_boxes * 5 + self.num_classes
     if self.head == "dense":
       s = self.grid_size

@@ -3,8 +3,8 @@ rely on. Every task in vq.tasks.TASKS implements all of it.
 
 A task is built from a config and does no disk I/O in its constructor: only
 `datasets()` reads or writes files (and `init_variables` the weights file a
-config names, whose input scaling the constructor takes from a named vq
-workdir's config.json when `model.input_scaling='auto'`). Batches are dicts of arrays; images are
+config names; the constructor reads a named vq workdir's config.json for the
+conventions its weights bring). Batches are dicts of arrays; images are
 uint8 [N, H, W, C] at the model's input size; the trainer adds `batch_mask`
 (False on evaluation padding).
 """
@@ -16,6 +16,8 @@ from vq.data.geometry import affine_matrix, warp_image
 from vq.data.preprocess import to_grayscale
 from vq.data.sources import Datasets
 from vq.models import preprocessing
+from vq.models.pretrained import frozen_bn_layers
+from vq.tasks import encoder_weights
 
 
 class Task(abc.ABC):
@@ -27,8 +29,29 @@ class Task(abc.ABC):
   def __init__(self, config):
     self.config = config
     self.calibration = {}         # decision settings that `to_record` applies
-    # What the weights expect ('auto' resolved from a named weights file).
-    self.input_scaling = preprocessing.input_scaling(config.model)
+    # What the weights expect ('auto' resolved from `model.backbone_weights`).
+    self.input_scaling, self.padding = encoder_weights.conventions(
+        config.model, self.encoder())
+
+  def encoder(self):
+    """The model's pretrainable encoder (`encoder_weights.Encoder`), which
+    `model.backbone_weights` can start from; None when it has none."""
+    return None
+
+  def with_encoder_weights(self, variables):
+    """Freshly initialised variables -> the same with the encoder's from
+    `model.backbone_weights` (unchanged without)."""
+    return encoder_weights.with_weights(variables, self.config.model,
+                                        self.encoder())
+
+  def frozen_bn_layers(self):
+    """The encoder's BatchNorm layers a `config.freeze` pattern matches
+    (their scale): a frozen encoder keeps its running statistics too."""
+    encoder = self.encoder()
+    if encoder is None or not self.config.get("freeze"):
+      return frozenset()
+    return frozen_bn_layers(encoder.architecture, encoder.alpha,
+                            encoder.module_path, tuple(self.config.freeze))
 
   def calibrate(self, scalars):
     """The evaluation scalars of the checkpoint's step -> the decision

@@ -1,4 +1,4 @@
-"""Image classification with MobileNetV2.
+"""Image classification with MobileNetV2 or EfficientNet-B0.
 
 Embedded single machine parts (pre-training a backbone with no download,
 named by another config's `model.backbone_weights`), embedded car panels
@@ -11,18 +11,21 @@ import ml_collections
 import numpy as np
 import optax
 
-from vq import visualize
+from vq import config_base, visualize
 from vq.data import classification as classification_data
 from vq.data import synthetic_parts
+from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
+from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
 
 
 def default_config():
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict()
-  c.model.alpha = 0.35
-  c.model.padding = "keras"
+  c.model.architecture = "mobilenet_v2"  # mobilenet_v2 | efficientnet_b0
+  c.model.alpha = 0.35            # mobilenet_v2 width multiplier
+  encoder_weights.add_config_fields(c.model)
   c.data = ml_collections.ConfigDict()
   c.data.source = "synthetic"    # synthetic | synthetic_car | image_folder
   c.data.class_names = synthetic_parts.CLASS_NAMES
@@ -44,8 +47,13 @@ def default_config():
   return c
 
 
+# Fields of config.model each architecture uses.
+ARCHITECTURE_FIELDS = {"mobilenet_v2": ("alpha",), "efficientnet_b0": ()}
+
+
 class ClassificationTask(Task):
-  """Classification: MobileNetV2 with its classifier, accuracy."""
+  """Classification: MobileNetV2 or EfficientNet-B0 with its classifier,
+  accuracy."""
 
   name = "classification"
   default_config = staticmethod(default_config)
@@ -54,9 +62,20 @@ class ClassificationTask(Task):
     super().__init__(config)
     self.image_size = config.data.image_size
     self.class_names = tuple(config.data.class_names)
-    self.model = MobileNetV2(alpha=config.model.alpha, include_top=True,
-                             num_classes=len(self.class_names),
-                             padding=config.model.padding)
+    m = config.model
+    config_base.refuse_inapplicable(m, default_config().model, "architecture",
+                                    ARCHITECTURE_FIELDS)
+    common = dict(num_classes=len(self.class_names), padding=self.padding,
+                  frozen_bn_layers=self.frozen_bn_layers())
+    self.model = (MobileNetV2(alpha=m.alpha, **common)
+                  if m.architecture == "mobilenet_v2" else
+                  EfficientNetB0(**common))
+
+  def encoder(self):
+    m = self.config.model
+    return encoder_weights.Encoder(
+        m.architecture, m.alpha if m.architecture == "mobilenet_v2" else 1.0,
+        "")
 
   @property
   def input_shape(self):
@@ -66,12 +85,13 @@ class ClassificationTask(Task):
     return classification_data.datasets(self.config.data)
 
   def init_variables(self, rng):
-    return self.model.init(rng, self.dummy_input())
+    return self.with_encoder_weights(
+        self.model.init({"params": rng, "dropout": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
-    del rng
     logits, batch_stats = apply_train(self.model, params, batch_stats,
-                                      self.model_input(batch["image"]))
+                                      self.model_input(batch["image"]),
+                                      {"dropout": rng})
     loss = optax.softmax_cross_entropy_with_integer_labels(
         logits, batch["label"]).mean()
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])

@@ -12,8 +12,10 @@ from vq import config_base, losses, visualize
 from vq.data import detection as detection_data
 from vq.data import synthetic_parts
 from vq.metrics.detection import ImageDetections, detection_metrics
+from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import decode_scores, select_detections
+from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
 
 
@@ -21,8 +23,11 @@ def default_config():
   """The task's config fields and their defaults."""
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict()
-  c.model.backbone = "tiny"       # tiny | yolo_v1 (the paper's 24 conv layers)
+  c.model.backbone = "tiny"       # tiny | yolo_v1 (the paper's 24 conv
+                                  # layers) | mobilenet_v2 | efficientnet_b0
   c.model.widths = (8, 16, 32, 64, 128)  # tiny: one 3x3 conv + pool per width
+  c.model.alpha = 1.0             # mobilenet_v2 width multiplier
+  encoder_weights.add_config_fields(c.model)  # mobilenet_v2, efficientnet_b0
   c.model.num_boxes = 2           # B
   c.model.head = "conv"           # conv (3x3 + 1x1 per cell) | dense (the
                                   # paper) | dense_fcn (dense as convolutions)
@@ -67,7 +72,8 @@ def default_config():
 
 
 # Fields of config.model that only some backbones / heads use.
-BACKBONE_FIELDS = {"tiny": ("widths",), "yolo_v1": ()}
+BACKBONE_FIELDS = {"tiny": ("widths",), "yolo_v1": (),
+                   "mobilenet_v2": ("alpha",), "efficientnet_b0": ()}
 HEAD_FIELDS = {"conv": ("head_kernel",), "dense": ("grid_size",),
                "dense_fcn": ("grid_size",)}
 
@@ -87,13 +93,15 @@ class DetectionTask(Task):
     self.class_names = tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.image_size = d.image_size
-    backbone = (tiny_backbone(tuple(m.widths)) if m.backbone == "tiny"
-                else YOLO_V1_BACKBONE)
+    backbone = {"tiny": tiny_backbone(tuple(m.widths)),
+                "yolo_v1": YOLO_V1_BACKBONE}.get(m.backbone, m.backbone)
     self.model = YOLO(backbone=backbone, num_boxes=m.num_boxes,
                       num_classes=self.num_classes, grid_size=m.grid_size,
                       head=m.head, head_hidden=m.head_hidden,
-                      head_kernel=m.head_kernel, dropout_rate=m.dropout_rate)
-    variables = jax.eval_shape(self.init_variables, jax.random.key(0))
+                      head_kernel=m.head_kernel, dropout_rate=m.dropout_rate,
+                      alpha=m.alpha, padding=self.padding,
+                      frozen_bn_layers=self.frozen_bn_layers())
+    variables = jax.eval_shape(self._init_random, jax.random.key(0))
     # The dense heads fix S; the conv head's grid is the feature map's
     # ('dense_fcn' outputs [N, 1, 1, S, S, ...] at the training size).
     self.grid_size = m.grid_size if m.head != "conv" else jax.eval_shape(
@@ -106,8 +114,18 @@ class DetectionTask(Task):
   def datasets(self):
     return detection_data.datasets(self.config.data, self.grid_size)
 
-  def init_variables(self, rng):
+  def encoder(self):
+    m = self.config.model
+    if m.backbone not in ENCODERS:
+      return None
+    alpha = m.alpha if m.backbone == "mobilenet_v2" else 1.0
+    return encoder_weights.Encoder(m.backbone, alpha, "backbone")
+
+  def _init_random(self, rng):
     return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
+
+  def init_variables(self, rng):
+    return self.with_encoder_weights(self._init_random(rng))
 
   def loss(self, params, batch_stats, batch, rng):
     pred, batch_stats = apply_train(self.model, params, batch_stats,

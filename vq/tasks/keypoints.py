@@ -3,21 +3,17 @@
 The study behind it compares a backbone fine-tuned with the head against one
 frozen at its pre-trained weights (`config.freeze = ('^backbone/',)`).
 """
-import os
-import re
 
-import flax.traverse_util
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vq import checkpoint, config_base, losses, visualize
+from vq import config_base, losses, visualize
 from vq.data import keypoints as keypoint_data
 from vq.data import synthetic_bead
 from vq.metrics.keypoints import keypoint_metrics
-from vq.models import convert
 from vq.models.keypoint_net import KeypointNet
+from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
 
 
@@ -25,14 +21,11 @@ def default_config():
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict()
   c.model.alpha = 0.35
-  c.model.padding = "keras"       # keras | torch (match the weights' origin)
+  encoder_weights.add_config_fields(c.model)
   c.model.head = "regression"     # regression | heatmap
   c.model.head_hidden = 128
   c.model.heatmap_radius = 1.5    # heatmap: positive cells within (cells)
   c.model.offset_weight = 1.0     # heatmap: weight of the offset loss
-  c.model.backbone_weights = ""   # Keras .h5 / torchvision .pth, .safetensors
-  c.model.input_scaling = "auto"  # auto (from the weights) | unit | keras |
-                                  # torch: see vq/models/preprocessing.py
 
   c.data = ml_collections.ConfigDict()
   c.data.source = "synthetic"     # synthetic | csv | coco
@@ -58,23 +51,6 @@ def default_config():
   return c
 
 
-def load_backbone_weights(path):
-  """MobileNetV2 variables from a Keras or torchvision ImageNet file, or from
-  a vq workdir (e.g. configs/pretrain_mobilenet.py's)."""
-  if os.path.isdir(path):
-    variables = checkpoint.load_variables(path)
-  elif path.endswith(".h5"):
-    variables = convert.load_keras_mobilenet_v2(path)
-  elif path.endswith((".pth", ".pt", ".safetensors")):
-    variables = convert.load_torchvision_mobilenet_v2(path)
-  else:
-    raise ValueError(f"model.backbone_weights={path!r}: expected a vq workdir, "
-                     f"a Keras .h5 or a torchvision .pth/.safetensors file")
-  for collection in variables.values():
-    collection.pop("predictions", None)
-  return variables
-
-
 # Fields of config.model only the heatmap head uses.
 HEAD_FIELDS = {"regression": (), "heatmap": ("heatmap_radius", "offset_weight")}
 
@@ -91,25 +67,15 @@ class KeypointsTask(Task):
                                     "head", HEAD_FIELDS)
     self.class_names = tuple(config.data.keypoint_names)
     self.image_size = config.data.image_size
-    probe = self._model(frozenset())
-    params = jax.eval_shape(probe.init, jax.random.key(0), self.dummy_input())
-    self.model = self._model(self._frozen_bn_layers(params["params"]))
+    m = config.model
+    self.model = KeypointNet(
+        num_keypoints=len(self.class_names), alpha=m.alpha,
+        padding=self.padding, head=m.head, head_hidden=m.head_hidden,
+        frozen_bn_layers=self.frozen_bn_layers())
 
-  def _model(self, frozen_bn_layers):
-    m = self.config.model
-    return KeypointNet(
-        num_keypoints=len(self.class_names), alpha=m.alpha, padding=m.padding,
-        head=m.head, head_hidden=m.head_hidden,
-        frozen_bn_layers=frozen_bn_layers)
-
-  def _frozen_bn_layers(self, params):
-    """Backbone BatchNorm layers whose scale a freeze pattern matches."""
-    patterns = [re.compile(p) for p in self.config.freeze]
-    flat = flax.traverse_util.flatten_dict(params, sep="/")
-    return frozenset(
-        k.split("/")[1] for k in flat
-        if k.startswith("backbone/") and k.endswith("/scale") and
-        any(p.search(k) for p in patterns))
+  def encoder(self):
+    return encoder_weights.Encoder("mobilenet_v2", self.config.model.alpha,
+                                   "backbone")
 
   @property
   def input_shape(self):
@@ -119,26 +85,8 @@ class KeypointsTask(Task):
     return keypoint_data.datasets(self.config.data)
 
   def init_variables(self, rng):
-    """Random variables, the backbone's from `model.backbone_weights` when
-    it names a file or workdir."""
-    variables = self.model.init({"params": rng}, self.dummy_input())
-    if not self.config.model.backbone_weights:
-      return variables
-    pretrained = load_backbone_weights(self.config.model.backbone_weights)
-    variables = jax.tree.map(lambda x: x, variables)  # a mutable copy
-    for collection, tree in pretrained.items():
-      flat = flax.traverse_util.flatten_dict(tree, sep="/")
-      target = flax.traverse_util.flatten_dict(
-          variables[collection]["backbone"], sep="/")
-      for k, v in flat.items():
-        if k not in target or target[k].shape != v.shape:
-          raise ValueError(
-              f"model.backbone_weights: {collection}/{k} {v.shape} does not "
-              f"fit the backbone (same alpha needed; ImageNet files are 1.0)")
-        target[k] = jnp.asarray(v)
-      variables[collection]["backbone"] = flax.traverse_util.unflatten_dict(
-          target, sep="/")
-    return variables
+    return self.with_encoder_weights(
+        self.model.init({"params": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
     del rng

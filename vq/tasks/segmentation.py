@@ -21,6 +21,7 @@ from vq.models.deeplabv3 import DeepLabV3
 from vq.models.unet import EncoderUNet, UNet
 from vq.models.unet3plus import UNet3Plus
 from vq.ops.mask_policy import apply_mask_policy
+from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
 
 LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
@@ -40,6 +41,7 @@ def default_config():
   c.model.aspp_rates = (6, 12, 18)
   c.model.image_head = False      # image-level logit (e.g. damage_level)
   c.model.classification_guided = False  # unet3plus: gate masks at inference
+  encoder_weights.add_config_fields(c.model)  # encoder_unet, deeplabv3
 
   c.data = ml_collections.ConfigDict()
   # synthetic_steel | synthetic_car | synthetic_scratch | severstal |
@@ -97,17 +99,18 @@ ARCHITECTURE_FIELDS = {
 }
 
 
-def _build_model(m, outputs):
+def _build_model(m, outputs, padding, frozen_bn_layers):
   if m.architecture == "unet":
     return UNet(outputs, tuple(m.widths), m.skip_connections,
                 image_classes=int(m.image_head))
+  encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers)
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
-                       image_classes=int(m.image_head))
+                       image_classes=int(m.image_head), **encoder)
   if m.architecture == "unet3plus":
     return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
   return DeepLabV3(outputs, m.encoder, tuple(m.widths), m.alpha,
-                   m.aspp_width, tuple(m.aspp_rates))
+                   m.aspp_width, tuple(m.aspp_rates), **encoder)
 
 
 def _size_multiple(m):
@@ -168,7 +171,17 @@ class SegmentationTask(Task):
       raise ValueError(f"eval.refine names unknown classes {sorted(unknown)}; "
                        f"classes are {self.class_names}")
     self.refine = tuple(n in config.eval.refine for n in self.class_names)
-    self.model = _build_model(m, self.num_classes + self.softmax)
+    self.model = _build_model(m, self.num_classes + self.softmax,
+                              self.padding, self.frozen_bn_layers())
+
+  def encoder(self):
+    m = self.config.model
+    if m.architecture == "encoder_unet" or (
+        m.architecture == "deeplabv3" and m.encoder != "plain"):
+      return encoder_weights.Encoder(
+          m.encoder, m.alpha if m.encoder == "mobilenet_v2" else 1.0,
+          "encoder")
+    return None
 
   @property
   def input_shape(self):
@@ -183,7 +196,8 @@ class SegmentationTask(Task):
     return super().resize_input(image)
 
   def init_variables(self, rng):
-    return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
+    return self.with_encoder_weights(self.model.init(
+        {"params": rng, "dropout": rng}, self.dummy_input()))
 
   # Model, loss, evaluation --------------------------------------------------
 

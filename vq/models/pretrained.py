@@ -1,0 +1,113 @@
+"""Encoder weights from the files users have: what a file expects (input
+scaling, padding convention), its variables, and putting them into a model.
+
+  file                      padding  input scaling
+  Keras MobileNetV2 .h5     keras    keras   image / 127.5 - 1
+  Keras EfficientNetB0 .h5  keras    torch   ImageNet mean / std
+  torchvision .pth / .safetensors
+                            torch    torch   ImageNet mean / std
+"""
+import functools
+import re
+
+import flax.traverse_util
+import jax
+import jax.numpy as jnp
+
+from vq.models import keras_import, torchvision_import
+from vq.models.encoders import build_encoder
+
+KERAS_SUFFIXES = (".h5",)
+TORCH_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+def file_kind(path):
+  """'keras' or 'torch' from a weights file's name."""
+  if path.endswith(KERAS_SUFFIXES):
+    return "keras"
+  if path.endswith(TORCH_SUFFIXES):
+    return "torch"
+  raise ValueError(f"{path}: expected a vq workdir, a Keras .h5 / "
+                   f".weights.h5 or a torchvision .pth / .safetensors file")
+
+
+def file_conventions(path, architecture):
+  """{'padding', 'input_scaling'} the weights in a Keras or torchvision
+  file expect."""
+  kind = file_kind(path)
+  scaling = ("keras" if kind == "keras" and architecture == "mobilenet_v2"
+             else "torch")
+  return {"padding": kind, "input_scaling": scaling}
+
+
+def load_file(path, architecture, alpha=1.0):
+  """An encoder's variables from a Keras or torchvision file, without the
+  ImageNet classifier."""
+  if file_kind(path) == "keras":
+    variables = keras_import.load_keras(path, architecture, alpha)
+  else:
+    variables = torchvision_import.load_torchvision(path, architecture)
+  for collection in variables.values():
+    collection.pop("predictions", None)
+  return variables
+
+
+def _subtree(tree, module_path):
+  for part in filter(None, module_path.split("/")):
+    tree = tree[part]
+  return tree
+
+
+def insert(variables, encoder_variables, module_path, source):
+  """`variables` with the encoder's (at `module_path`, '' for the root)
+  replaced by `encoder_variables`.
+
+  Every encoder variable must come from the file (the classifier aside) and
+  fit its shape; otherwise a ValueError names the tensor (and both shapes).
+  """
+  variables = jax.tree.map(lambda x: x, variables)  # a mutable copy
+  for collection, target_tree in variables.items():
+    target = flax.traverse_util.flatten_dict(
+        _subtree(target_tree, module_path), sep="/")
+    loaded = flax.traverse_util.flatten_dict(
+        encoder_variables.get(collection, {}), sep="/")
+    for key, value in loaded.items():
+      if key not in target:
+        raise ValueError(f"{source}: {collection}/{key} has no place in the "
+                         f"model's encoder (another architecture?)")
+      if target[key].shape != value.shape:
+        raise ValueError(
+            f"{source}: {collection}/{key} has shape {tuple(value.shape)}, "
+            f"the model's encoder {tuple(target[key].shape)} (another "
+            f"width multiplier alpha?)")
+      target[key] = jnp.asarray(value, target[key].dtype)
+    missing = [k for k in target if k not in loaded and
+               not k.startswith("predictions/")]
+    if missing:
+      raise ValueError(f"{source}: no weights for {collection}/{missing[0]}"
+                       f"{f' and {len(missing) - 1} more' if missing[1:] else ''}")
+    merged = flax.traverse_util.unflatten_dict(target, sep="/")
+    if module_path:
+      *parents, leaf = module_path.split("/")
+      _subtree(target_tree, "/".join(parents))[leaf] = merged
+    else:
+      variables[collection] = merged
+  return variables
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_norm_names(architecture, alpha):
+  shapes = jax.eval_shape(
+      build_encoder(architecture, alpha).init, jax.random.key(0),
+      jnp.zeros((1, 32, 32, 3)))
+  return tuple(shapes["batch_stats"])
+
+
+def frozen_bn_layers(architecture, alpha, module_path, freeze_patterns):
+  """The encoder's BatchNorm layers whose scale a freeze pattern matches
+  ('{module_path}/{layer}/scale'): they keep their running statistics."""
+  patterns = [re.compile(p) for p in freeze_patterns]
+  prefix = f"{module_path}/" if module_path else ""
+  return frozenset(
+      name for name in _batch_norm_names(architecture, alpha)
+      if any(p.search(f"{prefix}{name}/scale") for p in patterns))
