@@ -86,7 +86,7 @@ class ClassificationTask(Task):
 
   def init_variables(self, rng):
     return self.with_encoder_weights(
-        self.model.init({"params": rng, "dropout": rng}, self.dummy_input()))
+        jax.jit(self.model.init)({"params": rng, "dropout": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
     logits, batch_stats = apply_train(self.model, params, batch_stats,

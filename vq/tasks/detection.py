@@ -122,7 +122,7 @@ class DetectionTask(Task):
     return encoder_weights.Encoder(m.backbone, alpha, "backbone")
 
   def _init_random(self, rng):
-    return self.model.init({"params": rng, "dropout": rng}, self.dummy_input())
+    return jax.jit(self.model.init)({"params": rng, "dropout": rng}, self.dummy_input())
 
   def init_variables(self, rng):
     return self.with_encoder_weights(self._init_random(rng))

@@ -4,6 +4,7 @@ The study behind it compares a backbone fine-tuned with the head against one
 frozen at its pre-trained weights (`config.freeze = ('^backbone/',)`).
 """
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -86,7 +87,7 @@ class KeypointsTask(Task):
 
   def init_variables(self, rng):
     return self.with_encoder_weights(
-        self.model.init({"params": rng}, self.dummy_input()))
+        jax.jit(self.model.init)({"params": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
     del rng

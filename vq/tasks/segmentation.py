@@ -196,7 +196,7 @@ class SegmentationTask(Task):
     return super().resize_input(image)
 
   def init_variables(self, rng):
-    return self.with_encoder_weights(self.model.init(
+    return self.with_encoder_weights(jax.jit(self.model.init)(
         {"params": rng, "dropout": rng}, self.dummy_input()))
 
   # Model, loss, evaluation --------------------------------------------------
