@@ -151,7 +151,9 @@ def save_state_dict(state_dict, path):
 
 @pytest.mark.parametrize("architecture,alpha,include_top,suffix", [
     ("mobilenet_v2", 1.0, True, ".pth"),
-    ("mobilenet_v2", 0.35, False, ".safetensors"),
+    ("mobilenet_v2", 1.0, False, ".safetensors"),
+    ("mobilenet_v2", 0.35, True, ".safetensors"),
+    ("mobilenet_v2", 0.35, False, ".pth"),
     ("efficientnet_b0", 1.0, True, ".safetensors"),
     ("efficientnet_b0", 1.0, False, ".pth"),
 ])

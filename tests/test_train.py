@@ -20,6 +20,21 @@ def test_unknown_config_field_fails_at_start(test_config, tmp_path):
     train.train_and_evaluate(test_config, str(tmp_path))
 
 
+@pytest.mark.slow  # 60 s; tests/test_pipeline.py checks the stream itself
+def test_worker_processes_give_the_same_stream_and_resume_exactly(
+    test_config, tmp_path):
+  test_config.update_from_flattened_dict(CONSTANT_LR)
+  test_config.num_train_steps = 6
+  in_process = train.train_and_evaluate(test_config, str(tmp_path / "threads"))
+  test_config.data_workers = 2
+  test_config.num_train_steps = 3
+  first = train.train_and_evaluate(test_config, str(tmp_path / "workers"))
+  test_config.num_train_steps = 6
+  second = train.train_and_evaluate(test_config, str(tmp_path / "workers"))
+  assert [s for s, _ in second["losses"]] == [4, 5, 6]
+  assert first["losses"] + second["losses"] == in_process["losses"]
+
+
 def test_missing_dataset_path_fails_at_start(test_config, tmp_path):
   test_config.data.source = "voc"
   test_config.data.train_path = str(tmp_path / "no_such_voc")

@@ -274,7 +274,8 @@ def _train(task, config, workdir, mesh, is_chief):
       data.train, data.train_transform,
       global_batch_size=config.batch_size, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count())
-  train_iter = pipeline.train_iterator(train_ds, config.data_threads)
+  train_iter = pipeline.train_iterator(train_ds, config.data_threads,
+                                       config.data_workers)
 
   # State: restored into its shardings, or created directly with them.
   state, start_step = checkpoints.restore_latest(abstract_state, train_iter)
@@ -361,5 +362,6 @@ def _train(task, config, workdir, mesh, is_chief):
     # Commits the last good checkpoint even when the run stops on an error.
     checkpoints.wait_until_finished()
     checkpoints.close()
+    train_iter.close()  # stops grain's worker processes, if any
   summary["step"] = step
   return summary
