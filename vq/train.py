@@ -124,6 +124,7 @@ def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
            for k in fetched[0] if k != "learning_rate"}
   means["learning_rate"] = float(fetched[-1]["learning_rate"])
   means["data_wait_fraction"] = wait_time / max(wall_time, 1e-9)
+  means["seconds_per_step"] = wall_time / len(fetched)
   writer.write_scalars(step, means)
   pending.clear()
   return means

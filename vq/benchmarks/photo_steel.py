@@ -37,14 +37,16 @@ def load_photos():
           for p in photos]
 
 
-def surface(rng, photos):
+def surface(rng, photos, strip_hw=STRIP_HW):
   """A grey strip from mirrored crops of one photograph."""
   photo = photos[rng.integers(len(photos))]
-  h, w = STRIP_HW
-  scale = rng.uniform(0.8, 1.0)  # the 512-pixel photos still span 400
+  h, w = strip_hw
+  half = w // 2
+  # The 512-pixel photos still span 400 at 0.8; wider strips enlarge them.
+  scale = max(rng.uniform(0.8, 1.0), half / photo.shape[1],
+              h / photo.shape[0])
   small = cv2.resize(photo, None, fx=scale, fy=scale,
                      interpolation=cv2.INTER_AREA)
-  half = w // 2
   y = rng.integers(small.shape[0] - h + 1)
   x = rng.integers(small.shape[1] - half + 1)
   crop = small[y:y + h, x:x + half].astype(np.float32)
@@ -126,10 +128,10 @@ def _cracks(rng, image):
 DEFECTS = (_pits, _lines, _patches, _cracks)
 
 
-def strip(rng, photos):
+def strip(rng, photos, strip_hw=STRIP_HW):
   """(uint8 grey strip as RGB [H, W, 3], masks [H, W, 4])."""
-  image = surface(rng, photos).astype(np.float32)
-  masks = np.zeros((*STRIP_HW, len(DEFECTS)), np.uint8)
+  image = surface(rng, photos, strip_hw).astype(np.float32)
+  masks = np.zeros((*strip_hw, len(DEFECTS)), np.uint8)
   if rng.random() >= CLEAN_FRACTION:
     for k in rng.choice(len(DEFECTS), size=rng.integers(1, 3),
                         replace=False):
@@ -139,14 +141,14 @@ def strip(rng, photos):
   return np.repeat(grey[..., None], 3, -1), masks
 
 
-def write_set(output, num_images, seed=SEED):
+def write_set(output, num_images, seed=SEED, strip_hw=STRIP_HW):
   """Writes the strips and train.csv; returns the CSV path."""
   os.makedirs(os.path.join(output, "train_images"), exist_ok=True)
   rng = np.random.default_rng(seed)
   photos = load_photos()
   rows = ["ImageId,ClassId,EncodedPixels"]
   for i in range(num_images):
-    image, masks = strip(rng, photos)
+    image, masks = strip(rng, photos, strip_hw)
     name = f"{i:06d}.jpg"
     cv2.imwrite(os.path.join(output, "train_images", name),
                 np.ascontiguousarray(image[..., ::-1]),

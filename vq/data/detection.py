@@ -1,5 +1,6 @@
 """Detection data: the embedded machine parts, Pascal VOC or YOLO txt
-folders, and the transforms to YOLO training targets and eval boxes."""
+folders, COCO detection JSON, an Ultralytics data.yaml, and the transforms
+to YOLO training targets and eval boxes."""
 import dataclasses
 
 import numpy as np
@@ -8,6 +9,8 @@ from vq.data import box_augment, synthetic_parts
 from vq.data.geometry import augment_kwargs
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
                              require, require_classes, select)
+from vq.data.coco import read_coco_detection
+from vq.data.ultralytics_yaml import check_class_names, read_ultralytics
 from vq.data.voc import read_voc
 from vq.data.yolo_txt import read_yolo_txt
 
@@ -32,7 +35,24 @@ def _yolo_txt(d):
           AnnotatedImages(read_yolo_txt(d.eval_path or d.train_path, n)))
 
 
-SOURCES = {"synthetic": _synthetic, "voc": _voc, "yolo_txt": _yolo_txt}
+def _coco(d):
+  require(d, "train_path", "eval_path", "image_dir")
+  names = tuple(d.class_names)
+  return (AnnotatedImages(read_coco_detection(d.train_path, d.image_dir,
+                                              names)),
+          AnnotatedImages(read_coco_detection(
+              d.eval_path, d.eval_image_dir or d.image_dir, names)))
+
+
+def _ultralytics(d):
+  require(d, "train_path")
+  check_class_names(d.train_path, d.class_names)
+  return (AnnotatedImages(read_ultralytics(d.train_path, "train")),
+          AnnotatedImages(read_ultralytics(d.train_path, "val")))
+
+
+SOURCES = {"synthetic": _synthetic, "voc": _voc, "yolo_txt": _yolo_txt,
+           "coco": _coco, "ultralytics": _ultralytics}
 
 
 def encode_targets(boxes, classes, grid_size, num_classes):

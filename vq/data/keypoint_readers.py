@@ -12,11 +12,11 @@ keypoint labelled (v > 0), one annotation per image.
 """
 import csv
 import io
-import json
 import os
 
 import numpy as np
 
+from vq.data.coco import load_coco
 from vq.data.errors import AnnotationError, read_text
 from vq.data.images import read_image
 from vq.data.sources import RecordSource
@@ -59,27 +59,10 @@ def read_keypoints_csv(path, num_keypoints):
 
 def read_coco_keypoints(path, image_dir, num_keypoints):
   """COCO keypoints JSON -> records {id, image_path, keypoints_px [K, 2]}."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"COCO keypoints file not found: {path}")
-  try:
-    coco = json.loads(read_text(path))
-  except json.JSONDecodeError as e:
-    raise AnnotationError(f"{path}: not valid JSON ({e})") from None
-  for key in ("images", "annotations"):
-    if key not in coco:
-      raise AnnotationError(f"{path}: no '{key}' list")
-  images = {}
-  for i, image in enumerate(coco["images"]):
-    missing = [k for k in ("id", "file_name") if k not in image]
-    if missing:
-      raise AnnotationError(f"{path}: images[{i}] has no {missing} "
-                            f"(entry: {json.dumps(image)[:200]})")
-    images[image["id"]] = image
+  coco, images = load_coco(path, "COCO keypoints")
   by_image = {}
   for i, ann in enumerate(coco["annotations"]):
     where = f"{path}: annotation {i} (image_id {ann.get('image_id')})"
-    if ann.get("image_id") not in images:
-      raise AnnotationError(f"{where}: no such image in 'images'")
     if ann["image_id"] in by_image:
       raise AnnotationError(f"{where}: a second annotation for this image; "
                             f"the keypoints task expects one object per image")

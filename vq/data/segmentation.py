@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 from absl import logging
 
-from vq.data import (preprocess, rle, segmentation_readers, synthetic_car,
-                     synthetic_scratch, synthetic_steel)
+from vq.data import (polygon_exports, preprocess, rle, segmentation_readers,
+                     synthetic_car, synthetic_scratch, synthetic_steel)
 from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
@@ -58,8 +58,24 @@ def _severstal(d):
 
 def _polygon_json(d):
   require(d, "train_path", "image_dir")
-  records = segmentation_readers.read_polygon_json(d.train_path, d.image_dir,
-                                                   len(d.class_names))
+  return _split_polygons(d, segmentation_readers.read_polygon_json(
+      d.train_path, d.image_dir, len(d.class_names)))
+
+
+def _labelme(d):
+  require(d, "train_path")
+  return _split_polygons(d, polygon_exports.read_labelme(
+      d.train_path, d.class_names))
+
+
+def _cvat(d):
+  require(d, "train_path", "image_dir")
+  return _split_polygons(d, polygon_exports.read_cvat(
+      d.train_path, d.image_dir, d.class_names))
+
+
+def _split_polygons(d, records):
+  """The stratified split of polygon records (by label and damaged area)."""
   images = SegmentationImages(records)
   return _split(d, records, [float(images[i]["mask"].any(-1).mean())
                              for i in range(len(records))])
@@ -73,6 +89,8 @@ SOURCES = {
     "synthetic_scratch": _generated(synthetic_scratch.generate),
     "severstal": _severstal,
     "polygon_json": _polygon_json,
+    "labelme": _labelme,
+    "cvat": _cvat,
     "mask_folder": _mask_folder,
 }
 

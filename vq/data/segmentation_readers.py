@@ -193,6 +193,11 @@ class SegmentationImages(RecordSource):
     image = read_image(r["image_path"])
     h, w = image.shape[:2]
     where = r.get("where", r["image_path"])
+    expected = r.get("expected_hw")
+    if expected and all(expected) and tuple(expected) != (h, w):
+      raise AnnotationError(
+          f"{where}: the annotation's size is {expected[1]}x{expected[0]}, "
+          f"its image {r['image_path']} is {w}x{h}")
     if "rles" in r:
       mask = np.zeros((h, w, r["num_classes"]), np.uint8)
       for k, encoded in r["rles"].items():

@@ -94,14 +94,14 @@ def generate(seed, index, image_size, damage_probability=0.5):
           "label": np.int32(damaged)}
 
 
-def write_dataset(folder, num_images, seed=0, image_size=128):
+def write_dataset(folder, num_images, seed=0, image_size=128, extension=".png"):
   """Writes generated panels as images/ and annotations.json (the polygon
   JSON format) under `folder`; returns the JSON path."""
   os.makedirs(os.path.join(folder, "images"), exist_ok=True)
   records = []
   for i in range(num_images):
     r = generate(seed, i, image_size)
-    name = f"panel_{i:05d}.png"
+    name = f"panel_{i:05d}{extension}"
     write_image(os.path.join(folder, "images", name), r["image"])
     records.append({"image_id": name, "damage_level": int(r["label"]),
                     "regions": r["regions"]})

@@ -37,11 +37,15 @@ def default_config():
   c.model.dropout_rate = 0.0
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = "synthetic"     # synthetic | voc | yolo_txt
+  c.data.source = "synthetic"     # synthetic | voc | yolo_txt | coco |
+                                  # ultralytics (a data.yaml)
   c.data.class_names = synthetic_parts.CLASS_NAMES
   c.data.image_size = 96          # square model input
-  c.data.train_path = ""          # voc / yolo_txt folder
+  c.data.train_path = ""          # voc / yolo_txt folder, coco JSON,
+                                  # ultralytics data.yaml (train and val)
   c.data.eval_path = ""           # defaults to train_path (voc: other split)
+  c.data.image_dir = ""           # coco: images of train_path
+  c.data.eval_image_dir = ""      # coco: images of eval_path (image_dir)
   c.data.train_split = "trainval"  # voc: ImageSets/Main/<split>.txt
   c.data.eval_split = "test"
   c.data.synthetic_train_size = 20000

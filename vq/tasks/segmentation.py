@@ -45,7 +45,7 @@ def default_config():
 
   c.data = ml_collections.ConfigDict()
   # synthetic_steel | synthetic_car | synthetic_scratch | severstal |
-  # polygon_json | mask_folder
+  # polygon_json | labelme | cvat | mask_folder
   c.data.source = "synthetic_steel"
   c.data.class_names = synthetic_steel.CLASS_NAMES
   c.data.image_size = (64, 400)   # (height, width): evaluation, prediction
@@ -54,8 +54,9 @@ def default_config():
   c.data.binary = False           # merge all classes into one (defect / not)
   c.data.grayscale = False
   c.data.remove_highlights = False
-  c.data.train_path = ""          # severstal: train.csv; polygon_json: JSON
-  c.data.image_dir = ""           # severstal, polygon_json, mask_folder
+  c.data.train_path = ""          # severstal: train.csv; polygon_json: JSON;
+                                  # labelme: the folder; cvat: annotations.xml
+  c.data.image_dir = ""           # severstal, polygon_json, cvat, mask_folder
   c.data.mask_dir = ""            # mask_folder
   c.data.eval_image_dir = ""      # mask_folder: held-out images
   c.data.eval_mask_dir = ""
