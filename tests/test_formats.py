@@ -224,19 +224,25 @@ def test_labelme_and_cvat_exports_give_the_damage_formats_masks(tmp_path):
     read_labelme(str(tmp_path / "labelme"), ("scratch", "spacing"))
 
 
-def test_a_damage_run_reads_labelme(tmp_path):
-  folder = tmp_path / "labelme"
-  folder.mkdir()
-  for i in range(12):  # enough for the 8:1:1 split
+def write_labelme_set(folder, copies):
+  """`copies` times write_labelme's pair in one folder, renamed apart."""
+  folder.mkdir(parents=True, exist_ok=True)
+  for i in range(copies):
     write_labelme(folder / f"batch_{i}")
     for f in os.listdir(folder / f"batch_{i}"):
       os.rename(folder / f"batch_{i}" / f, folder / f"{i}_{f}")
+    os.rmdir(folder / f"batch_{i}")
     for f in folder.glob(f"{i}_*.json"):
       data = json.loads(f.read_text())
       data["imagePath"] = f"{i}_{data['imagePath']}"
       f.write_text(json.dumps(data))
+
+
+def test_a_damage_run_reads_labelme(tmp_path):
+  write_labelme_set(tmp_path / "labelme", 12)
   config = unet_damage.get_config("variant=test")
-  config.data.update({"source": "labelme", "train_path": str(folder)})
+  config.data.update({"source": "labelme",
+                      "train_path": str(tmp_path / "labelme")})
   data = get_task_class("segmentation")(config).datasets()
   # 24 images, 12 damaged: an 8:1:1 split, the validation part evaluated.
   assert len(data.train) >= 16 and 1 <= len(data.eval) <= 4

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from vq.data import synthetic_car, synthetic_parts
+from vq.data import synthetic_car, synthetic_parts, tfds_records
 from vq.data.box_augment import resize_and_augment
 from vq.data.geometry import augment_kwargs
 from vq.data.image_folder import read_image_folder
@@ -48,7 +48,7 @@ def _image_folder(d):
 
 
 SOURCES = {"synthetic": _synthetic, "synthetic_car": _synthetic_car,
-           "image_folder": _image_folder}
+           "image_folder": _image_folder, "tfds": tfds_records.pair}
 
 
 @dataclasses.dataclass(frozen=True)

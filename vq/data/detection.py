@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from vq.data import box_augment, synthetic_parts
+from vq.data import box_augment, synthetic_parts, tfds_records
 from vq.data.geometry import augment_kwargs
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
                              require, require_classes, select)
@@ -52,7 +52,7 @@ def _ultralytics(d):
 
 
 SOURCES = {"synthetic": _synthetic, "voc": _voc, "yolo_txt": _yolo_txt,
-           "coco": _coco, "ultralytics": _ultralytics}
+           "coco": _coco, "ultralytics": _ultralytics, "tfds": tfds_records.pair}
 
 
 def encode_targets(boxes, classes, grid_size, num_classes):

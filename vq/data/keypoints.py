@@ -2,7 +2,7 @@
 keypoints JSON, and the keypoint transforms."""
 import dataclasses
 
-from vq.data import keypoint_readers, synthetic_bead
+from vq.data import keypoint_readers, synthetic_bead, tfds_records
 from vq.data.geometry import augment_kwargs
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.keypoint_readers import KeypointImages
@@ -27,7 +27,8 @@ def _coco(d):
       p, d.image_dir, k)) for p in (d.train_path, d.eval_path))
 
 
-SOURCES = {"synthetic": _synthetic, "csv": _csv, "coco": _coco}
+SOURCES = {"synthetic": _synthetic, "csv": _csv, "coco": _coco,
+           "tfds": tfds_records.pair}
 
 
 @dataclasses.dataclass(frozen=True)

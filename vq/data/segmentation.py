@@ -6,7 +6,8 @@ import numpy as np
 from absl import logging
 
 from vq.data import (polygon_exports, preprocess, rle, segmentation_readers,
-                     synthetic_car, synthetic_scratch, synthetic_steel)
+                     synthetic_car, synthetic_scratch, synthetic_steel,
+                     tfds_records)
 from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
@@ -92,6 +93,7 @@ SOURCES = {
     "labelme": _labelme,
     "cvat": _cvat,
     "mask_folder": _mask_folder,
+    "tfds": tfds_records.pair,
 }
 
 

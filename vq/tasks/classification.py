@@ -13,7 +13,7 @@ import optax
 
 from vq import config_base, visualize
 from vq.data import classification as classification_data
-from vq.data import synthetic_parts
+from vq.data import synthetic_parts, tfds_records
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
 from vq.tasks import encoder_weights
@@ -27,6 +27,7 @@ def default_config():
   c.model.alpha = 0.35            # mobilenet_v2 width multiplier
   encoder_weights.add_config_fields(c.model)
   c.data = ml_collections.ConfigDict()
+  tfds_records.add_config_fields(c.data)  # data.source=tfds
   c.data.source = "synthetic"    # synthetic | synthetic_car | image_folder
   c.data.class_names = synthetic_parts.CLASS_NAMES
   c.data.image_size = 96

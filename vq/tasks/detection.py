@@ -10,7 +10,7 @@ import numpy as np
 
 from vq import config_base, losses, visualize
 from vq.data import detection as detection_data
-from vq.data import synthetic_parts
+from vq.data import synthetic_parts, tfds_records
 from vq.metrics.detection import ImageDetections, detection_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
@@ -37,6 +37,7 @@ def default_config():
   c.model.dropout_rate = 0.0
 
   c.data = ml_collections.ConfigDict()
+  tfds_records.add_config_fields(c.data)  # data.source=tfds
   c.data.source = "synthetic"     # synthetic | voc | yolo_txt | coco |
                                   # ultralytics (a data.yaml)
   c.data.class_names = synthetic_parts.CLASS_NAMES

@@ -11,7 +11,7 @@ import numpy as np
 
 from vq import config_base, losses, visualize
 from vq.data import keypoints as keypoint_data
-from vq.data import synthetic_bead
+from vq.data import synthetic_bead, tfds_records
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models.keypoint_net import KeypointNet
 from vq.tasks import encoder_weights
@@ -29,6 +29,7 @@ def default_config():
   c.model.offset_weight = 1.0     # heatmap: weight of the offset loss
 
   c.data = ml_collections.ConfigDict()
+  tfds_records.add_config_fields(c.data)  # data.source=tfds
   c.data.source = "synthetic"     # synthetic | csv | coco
   c.data.train_path = ""          # csv: the table; coco: the JSON file
   c.data.eval_path = ""

@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from vq import config_base, losses, visualize
-from vq.data import preprocess, rle
+from vq.data import preprocess, rle, tfds_records
 from vq.data import segmentation as segmentation_data
 from vq.data import synthetic_steel
 from vq.metrics import segmentation as seg_metrics
@@ -44,6 +44,7 @@ def default_config():
   encoder_weights.add_config_fields(c.model)  # encoder_unet, deeplabv3
 
   c.data = ml_collections.ConfigDict()
+  tfds_records.add_config_fields(c.data)  # data.source=tfds
   # synthetic_steel | synthetic_car | synthetic_scratch | severstal |
   # polygon_json | labelme | cvat | mask_folder
   c.data.source = "synthetic_steel"
