@@ -19,7 +19,7 @@ from vq.prepare_tfds import prepare
 from vq.tasks import get_task_class
 
 sys.path.insert(0, ROOT)
-from configs import gate, keypoints, unet_damage, unet_steel, yolo  # noqa: E402  pylint: disable=g-import-not-at-top
+from configs import draem, gate, keypoints, unet_damage, unet_steel, yolo  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def voc_tree(root):
@@ -72,6 +72,9 @@ def case(name, tmp_path):
     config = keypoints.get_config("variant=test")
     config.data.update({"source": "csv", "train_path": path,
                         "eval_path": path})
+  elif name == "mvtec":
+    config = draem.get_config("variant=test")
+    config.data.cache_dir = str(root)   # the embedded textures, MVTec layout
   else:
     _flat_tree(root, {"clean": 6, "damaged": 4})
     config = gate.get_config("variant=test")
@@ -93,7 +96,7 @@ def assert_same_records(a, b):
 
 
 @pytest.mark.parametrize("name", ["voc", "severstal", "labelme",
-                                  "keypoint_csv", "image_folder"])
+                                  "keypoint_csv", "image_folder", "mvtec"])
 def test_prepared_records_equal_the_folder_readers(tmp_path, name):
   config = case(name, tmp_path)
   prepare(config, f"vq_{name}", str(tmp_path / "tfds"))
@@ -102,7 +105,7 @@ def test_prepared_records_equal_the_folder_readers(tmp_path, name):
                          "tfds_data_dir": str(tmp_path / "tfds")})
   task = get_task_class(config.task)(config)
   folders, prepared = task.datasets(), task.__class__(from_tfds).datasets()
-  assert isinstance(prepared.train, TfdsRecords)
+  assert prepared.info == folders.info
   assert_same_records(folders.train, prepared.train)
   assert_same_records(folders.eval, prepared.eval)
   # The training transform sees the same record: the same batch element.
@@ -111,6 +114,17 @@ def test_prepared_records_equal_the_folder_readers(tmp_path, name):
   b = prepared.train_transform(prepared.train[0], rng)
   for k in a:
     np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_a_run_trains_from_a_prepared_dataset(tmp_path):
+  from vq import train
+  config = case("voc", tmp_path)
+  prepare(config, "vq_voc_run", str(tmp_path / "tfds"))
+  config.data.update({"source": "tfds", "tfds_name": "vq_voc_run",
+                      "tfds_data_dir": str(tmp_path / "tfds")})
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert summary["step"] == config.num_train_steps
+  assert "voc_map50" in summary["eval"]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-from vq.data import anomaly_synthesis, embedded_textures, mvtec
+from vq.data import anomaly_synthesis, embedded_textures, mvtec, tfds_records
+from vq.data.check import Subset
 from vq.data.sources import Datasets, RecordSource, require, select
 
 
@@ -34,7 +35,7 @@ def _mvtec(d):
   return d.path, d.layout
 
 
-SOURCES = {"embedded": _embedded, "mvtec": _mvtec}
+SOURCES = {"embedded": _embedded, "mvtec": _mvtec}  # and "tfds" (_tfds)
 
 
 def resize(image, size, interpolation=cv2.INTER_AREA):
@@ -89,24 +90,41 @@ class TestTransform:
                                if record["label"] else -1)}
 
 
+def _tfds(d):
+  """(train, test) records of a prepared dataset, limited to
+  `data.categories`."""
+  train, test = tfds_records.pair(d)
+  categories = set(d.categories)
+  keep = lambda source: [i for i, c in enumerate(source.values("category"))
+                         if c in categories]
+  return Subset(train, keep(train)), Subset(test, keep(test))
+
+
 def datasets(data_config):
   """Sources per category; info['defect_types'] names the test defects."""
   d = data_config
-  root, layout = select(SOURCES, d, "anomaly")
+  if d.source == "tfds":
+    train, test = _tfds(d)
+    records = [test[i] for i in range(len(test))]
+  else:
+    root, layout = select(SOURCES, d, "anomaly")
+    train, records = [], []
+    for category in d.categories:
+      category_train, category_test = mvtec.read_mvtec(root, category, layout)
+      train += category_train
+      records += category_test
+    train, test = MVTecImages(train), MVTecImages(records)
   categories = tuple(d.categories)
-  train, test = [], []
   for category in categories:
-    category_train, category_test = mvtec.read_mvtec(root, category, layout)
-    labels = {r["label"] for r in category_test}
+    labels = {int(r["label"]) for r in records if r["category"] == category}
     if labels != {0, 1}:
       missing = "good" if 0 not in labels else "defective"
-      raise ValueError(f"{root}/{category}: the test split has no {missing} "
-                       "image; image AUROC and the threshold need both")
-    train += category_train
-    test += category_test
-  defect_types = tuple(sorted({r["defect_type"] for r in test if r["label"]}))
+      raise ValueError(f"{category}: the test split has no {missing} image; "
+                       "image AUROC and the threshold need both")
+  defect_types = tuple(sorted({r["defect_type"] for r in records
+                               if r["label"]}))
   return Datasets(
-      MVTecImages(train), MVTecImages(test),
+      train, test,
       SyntheticAnomalyTransform(
           d.image_size, anomaly_synthesis.AnomalySource(d.anomaly_source),
           d.rotate_probability, d.perlin_max_scale),

@@ -37,11 +37,8 @@ def _feature(key, value):
                                encoding_format="png")
   if value.ndim == 0:
     return tfds.features.Scalar(dtype=value.dtype)
-  # Leading axes vary between records (sizes, object counts); the last is
-  # fixed when the array has more than one axis (channels, box corners).
-  shape = (None,) * value.ndim if value.ndim == 1 else (
-      (None,) * (value.ndim - 1) + value.shape[-1:])
-  return tfds.features.Tensor(shape=shape, dtype=value.dtype,
+  # Any axis may vary between records (sizes, object counts).
+  return tfds.features.Tensor(shape=(None,) * value.ndim, dtype=value.dtype,
                               encoding=tfds.features.Encoding.ZLIB)
 
 
@@ -113,6 +110,18 @@ class TfdsRecords:
     return {k: v.decode() if isinstance(v, bytes) else
                np.asarray(v, features[k].np_dtype)
             for k, v in source[index].items()}
+
+  def values(self, key):
+    """`key` of every record, decoding nothing else (e.g. the category of
+    each image without its pixels)."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    features = self._open().dataset_info.features
+    light = tfds.data_source(
+        self.name, split=self.split, data_dir=self.data_dir or None,
+        download=False, decoders={k: tfds.decode.SkipDecoding()
+                                  for k in features if k != key})
+    return [v.decode() if isinstance(v, bytes) else v
+            for v in (light[i][key] for i in range(len(light)))]
 
   def __getstate__(self):
     return {"name": self.name, "split": self.split,

@@ -15,7 +15,7 @@ import numpy as np
 
 from vq import config_base, losses, visualize
 from vq.data import anomaly as anomaly_data
-from vq.data import embedded_textures, rle
+from vq.data import embedded_textures, rle, tfds_records
 from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models.draem import DRAEM
@@ -34,7 +34,8 @@ def default_config():
   c.model.discriminative_width = 64
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = "embedded"      # embedded | mvtec
+  tfds_records.add_config_fields(c.data)  # data.source=tfds
+  c.data.source = "embedded"      # embedded | mvtec | tfds
   c.data.path = ""                # mvtec: dataset root
   c.data.layout = "mvtec_ad"      # mvtec_ad | mvtec_ad2
   c.data.categories = embedded_textures.CATEGORIES
