@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from conftest import load_params
-from vq import train
+from vq import runs, train
 from vq.data.images import write_image
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.synthetic_bead import FLIP_PERMUTATION, generate
 from vq.metrics.keypoints import keypoint_metrics
+from vq.models import keras_import
 from vq.tasks.keypoints import KeypointsTask
 
 
@@ -72,37 +73,58 @@ def test_synthetic_beads_are_reproducible():
   assert a["keypoints"][2, 1] < a["keypoints"][:2, 1].min()
 
 
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+  """A Keras MobileNetV2 (alpha 0.35, no top) with random weights in the
+  layout of the published ImageNet files: the study's starting point."""
+  from test_pretrained import random_keras, save_legacy_h5
+  path = str(tmp_path_factory.mktemp("keras") /
+             "mobilenet_v2_weights_0.35_no_top.h5")
+  save_legacy_h5(random_keras("mobilenet_v2", 0.35, include_top=False), path)
+  return path
+
+
+def _imported(path):
+  variables = keras_import.load_keras(path, "mobilenet_v2", 0.35)
+  return {k: flax.traverse_util.flatten_dict(v, sep="/")
+          for k, v in variables.items()}
+
+
 def test_frozen_backbone_stays_bitwise_identical(keypoints_test_config,
-                                                 tmp_path):
+                                                 keras_file, tmp_path):
+  """The study's frozen arm from a Keras weights file."""
   config = keypoints_test_config
+  config.model.backbone_weights = keras_file
   config.freeze = ("^backbone/",)
   train.train_and_evaluate(config, str(tmp_path))
-  task = KeypointsTask(config)
-  init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
-  init = jax.device_get(task.init_variables(init_rng))
-  flat = lambda t: flax.traverse_util.flatten_dict(t, sep="/")
+  assert runs.load_config(str(tmp_path)).model.input_scaling == "keras"
+  imported = _imported(keras_file)
   params = load_params(tmp_path, 4)
   stats = load_params(tmp_path, 4, "batch_stats")
-  for k, v in flat(init["params"]).items():
-    if k.startswith("backbone/"):
-      np.testing.assert_array_equal(params[k], v, err_msg=k)
-    else:
+  for k, v in imported["params"].items():
+    np.testing.assert_array_equal(params[f"backbone/{k}"], v, err_msg=k)
+  for k, v in imported["batch_stats"].items():
+    np.testing.assert_array_equal(stats[f"backbone/{k}"], v, err_msg=k)
+  task = KeypointsTask(config)
+  init = flax.traverse_util.flatten_dict(jax.device_get(
+      task.init_variables(jax.random.PRNGKey(0)))["params"], sep="/")
+  for k, v in init.items():
+    if k.startswith("head/"):
       assert not np.array_equal(params[k], v), f"{k} was not trained"
-  for k, v in flat(init["batch_stats"]).items():
-    np.testing.assert_array_equal(stats[k], v, err_msg=k)
 
 
-def test_fine_tuned_backbone_changes(keypoints_test_config, tmp_path):
-  train.train_and_evaluate(keypoints_test_config, str(tmp_path))
-  task = KeypointsTask(keypoints_test_config)
-  init_rng, _ = jax.random.split(jax.random.PRNGKey(0))
-  init = flax.traverse_util.flatten_dict(
-      jax.device_get(task.init_variables(init_rng))["params"], sep="/")
+def test_fine_tuned_backbone_changes(keypoints_test_config, keras_file,
+                                     tmp_path):
+  """The study's fine-tuned arm from the same file."""
+  config = keypoints_test_config
+  config.model.backbone_weights = keras_file
+  train.train_and_evaluate(config, str(tmp_path))
+  imported = _imported(keras_file)["params"]
   params = load_params(tmp_path, 4)
-  kernels = [k for k in init if k.startswith("backbone/") and
-             k.endswith("kernel")]
+  kernels = [k for k in imported if k.endswith("kernel")]
   assert len(kernels) > 30
-  unchanged = [k for k in kernels if np.array_equal(params[k], init[k])]
+  unchanged = [k for k in kernels
+               if np.array_equal(params[f"backbone/{k}"], imported[k])]
   assert not unchanged, f"backbone kernels not trained: {unchanged}"
 
 

@@ -10,7 +10,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "skimage": "scikit-image",
                  "ml_collections": "ml-collections", "absl": "absl-py",
                  "orbax": "orbax-checkpoint", "tensorflow": "tensorflow-cpu",
-                 "tensorflow_datasets": "tensorflow-datasets"}
+                 "tensorflow_datasets": "tensorflow-datasets", "yaml": "pyyaml"}
 
 
 def _name(requirement):

@@ -4,7 +4,6 @@ source framework's own outputs on random weights and BatchNorm statistics.
 import os
 import sys
 
-import flax.traverse_util
 import h5py
 import jax
 import jax.numpy as jnp
@@ -294,30 +293,6 @@ def test_a_detection_run_starts_from_a_torchvision_backbone(tmp_path):
     last = source.features(x).permute(0, 2, 3, 1).numpy()
   assert_close(got[0], early)
   assert_close(got[-1], last)
-
-
-def test_the_keypoint_ablation_from_a_keras_file(tmp_path):
-  """The study's ablation (few steps, small images): an ImageNet stand-in
-  file, backbone frozen vs fine-tuned, Keras input scaling recorded."""
-  path = str(tmp_path / "mobilenet_v2_weights_0.35_no_top.h5")
-  save_legacy_h5(random_keras("mobilenet_v2", 0.35, include_top=False), path)
-  imported = flax.traverse_util.flatten_dict(
-      keras_import.load_keras(path, "mobilenet_v2", 0.35)["params"], sep="/")
-  changed = {}
-  for name, freeze in (("frozen", ("^backbone/",)), ("fine_tuned", ())):
-    config = keypoints.get_config("variant=test")
-    config.model.backbone_weights = path
-    config.freeze = freeze
-    workdir = str(tmp_path / name)
-    train.train_and_evaluate(config, workdir)
-    saved = flax.traverse_util.flatten_dict(
-        checkpoint.load_variables(workdir)["params"]["backbone"], sep="/")
-    changed[name] = max(float(np.abs(saved[k] - v).max())
-                        for k, v in imported.items())
-    from vq import runs
-    assert runs.load_config(workdir).model.input_scaling == "keras"
-  assert changed["frozen"] == 0.0
-  assert changed["fine_tuned"] > 0.0
 
 
 def test_weights_and_conventions_that_disagree_are_refused(tmp_path):
