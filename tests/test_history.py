@@ -65,6 +65,7 @@ def test_an_evaluation_error_keeps_the_training(test_config, tmp_path,
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["3", "6"]
 
 
+@pytest.mark.slow  # 25 s: two runs, then the launcher again
 def test_rerunning_an_ablation_reproduces_its_table(test_config, tmp_path):
   runs = {"a": {}, "b": {"optimizer.learning_rate": 1e-4}}
   first = run_ablation(test_config, runs, str(tmp_path))

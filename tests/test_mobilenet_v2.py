@@ -23,8 +23,8 @@ def test_published_parameter_counts():
   assert counts(MobileNetV2(padding="torch")) == (3_504_872, 34_112)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("size", [7, 8])
+# Odd and even sizes matter only where 'SAME' pads unevenly (stride 2).
+@pytest.mark.parametrize("stride,size", [(1, 7), (2, 7), (2, 8)])
 @pytest.mark.parametrize("padding", ["SAME", "SYMMETRIC"])
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel):
