@@ -106,13 +106,18 @@ def _check_config(config, task_class, mesh):
       raise ValueError(f"config.{field} must be positive, got {config[field]}")
 
 
-def _flush_train_metrics(pending, writer, step, wait_time, wall_time,
+def _flush_train_metrics(pending, writer, step, wait_time, window_start,
                          last_good_step, losses):
   """Fetches the per-step metrics of the last steps, stops on non-finite
-  values, writes their means. Returns the means."""
+  values, writes their means. Returns the means.
+
+  The window's wall time ends after the fetch, which waits for its steps'
+  computation (dispatch is asynchronous).
+  """
   if not pending:
     return {}
   fetched = jax.device_get([m for _, m in pending])
+  wall_time = time.perf_counter() - window_start
   for (s, _), terms in zip(pending, fetched):
     if not all(np.isfinite(v) for v in terms.values()):
       shown = ", ".join(f"{k}={float(v):.6g}" for k, v in sorted(terms.items()))
@@ -328,8 +333,8 @@ def _train(task, config, workdir, mesh, is_chief):
         save = last or preempt or step % config.checkpoint_every_steps == 0
         if save or step % config.log_every_steps == 0:
           summary["train"] = _flush_train_metrics(
-              pending, writer, step, wait_time,
-              time.perf_counter() - window_start, last_saved, summary["losses"])
+              pending, writer, step, wait_time, window_start, last_saved,
+              summary["losses"])
           wait_time, window_start = 0.0, time.perf_counter()
           if is_chief:
             history.append(workdir, history.TRAIN, step, summary["train"])
