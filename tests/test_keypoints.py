@@ -146,7 +146,8 @@ def test_backbone_starts_from_a_pretraining_workdir(keypoints_test_config,
           init["params"]["backbone"][k.split("/")[0]][k.split("/")[1]], v,
           err_msg=k)
   config.model.alpha = 0.5
-  with pytest.raises(ValueError, match="same alpha needed"):
+  with pytest.raises(ValueError, match="that run's model has mobilenet_v2 "
+                     "alpha 0.35; this one needs mobilenet_v2 alpha 0.5"):
     KeypointsTask(config).init_variables(jax.random.PRNGKey(1))
 
 
