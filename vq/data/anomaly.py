@@ -91,21 +91,23 @@ class TestTransform:
 
 
 def _tfds(d):
-  """(train, test) records of a prepared dataset, limited to
-  `data.categories`."""
+  """(train, test sources of a prepared dataset limited to
+  `data.categories`, the test records' labels without their pixels)."""
   train, test = tfds_records.pair(d)
-  categories = set(d.categories)
-  keep = lambda source: [i for i, c in enumerate(source.values("category"))
-                         if c in categories]
-  return Subset(train, keep(train)), Subset(test, keep(test))
+  keep = lambda values: [i for i, c in enumerate(values)
+                         if c in set(d.categories)]
+  columns = {k: test.values(k) for k in ("label", "category", "defect_type")}
+  kept = keep(columns["category"])
+  labels = [{k: v[i] for k, v in columns.items()} for i in kept]
+  return (Subset(train, keep(train.values("category"))), Subset(test, kept),
+          labels)
 
 
 def datasets(data_config):
   """Sources per category; info['defect_types'] names the test defects."""
   d = data_config
   if d.source == "tfds":
-    train, test = _tfds(d)
-    records = [test[i] for i in range(len(test))]
+    train, test, records = _tfds(d)
   else:
     root, layout = select(SOURCES, d, "anomaly")
     train, records = [], []

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from vq.data.errors import AnnotationError, read_text
+from vq.data.errors import AnnotationError, read_json
 
 
 def load_coco(path, what="COCO annotations"):
@@ -14,10 +14,7 @@ def load_coco(path, what="COCO annotations"):
   error naming the entry."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{what} file not found: {path}")
-  try:
-    coco = json.loads(read_text(path))
-  except json.JSONDecodeError as e:
-    raise AnnotationError(f"{path}: not valid JSON ({e})") from None
+  coco = read_json(path)
   for key in ("images", "annotations"):
     if key not in coco:
       raise AnnotationError(f"{path}: no '{key}' list")

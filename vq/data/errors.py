@@ -1,4 +1,5 @@
 """Errors raised by the dataset readers, and reading their text files."""
+import json
 
 
 class AnnotationError(ValueError):
@@ -18,3 +19,13 @@ def read_text(path):
     raise AnnotationError(
         f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at "
         f"offset {e.start}); save the file as UTF-8") from None
+
+
+def read_json(path):
+  """A JSON annotation file (UTF-8); invalid JSON is an AnnotationError
+  naming the file."""
+  try:
+    return json.loads(read_text(path))
+  except json.JSONDecodeError as e:
+    raise AnnotationError(f"{path}: not valid JSON ({e})") from None
+

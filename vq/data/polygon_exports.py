@@ -15,11 +15,10 @@ Labels map to classes by name (`data.class_names`); a label that is not a
 class is an error naming the file, unless listed in `ignore_labels`. Shapes
 other than polygons (rectangles become 4-point polygons) are refused.
 """
-import json
 import os
 import xml.etree.ElementTree as ET
 
-from vq.data.errors import AnnotationError, read_text
+from vq.data.errors import AnnotationError, read_json, read_text
 
 
 def _region(label, points, class_names, ignore_labels, where):
@@ -68,10 +67,7 @@ def read_labelme(folder, class_names, ignore_labels=()):
   records = []
   for name in files:
     path = os.path.join(folder, name)
-    try:
-      data = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-      raise AnnotationError(f"{path}: not valid JSON ({e})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or "imagePath" not in data:
       raise AnnotationError(f"{path}: expected a Labelme file with "
                             f"imagePath and shapes")

@@ -6,13 +6,12 @@ uint8 [H, W, num_classes] masks, one channel per defect class.
 """
 import csv
 import io
-import json
 import os
 
 import numpy as np
 
 from vq.data import polygons, rle
-from vq.data.errors import AnnotationError, read_text
+from vq.data.errors import AnnotationError, read_json, read_text
 from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
                             read_mask)
 from vq.data.sources import RecordSource
@@ -107,9 +106,9 @@ def read_polygon_json(path, image_dir, num_classes=3):
   if os.path.isdir(path):
     files = sorted(os.path.join(path, f) for f in os.listdir(path)
                    if f.endswith(".json"))
-    raw = [(f, _load_json(f)) for f in files]
+    raw = [(f, read_json(f)) for f in files]
   else:
-    data = _load_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
       raise AnnotationError(f"{path}: expected a JSON list of records")
     raw = [(f"{path} record {i}", r) for i, r in enumerate(data)]
@@ -128,13 +127,6 @@ def read_polygon_json(path, image_dir, num_classes=3):
         "regions": r.get("regions", []), "label": int(level),
         "num_classes": num_classes, "where": f"{where} ({r['image_id']})"})
   return records
-
-
-def _load_json(path):
-  try:
-    return json.loads(read_text(path))
-  except json.JSONDecodeError as e:
-    raise AnnotationError(f"{path}: not valid JSON ({e})") from None
 
 
 def read_mask_folder(image_dir, mask_dir):

@@ -57,7 +57,7 @@ class YOLO(nn.Module):
       width, 'keras' or 'torch' convention, BatchNorm layers kept at their
       statistics).
   """
-  backbone: tuple
+  backbone: tuple | str
   num_boxes: int
   num_classes: int
   grid_size: int = 7
