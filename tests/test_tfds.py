@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 from configs import draem, gate, keypoints, unet_damage, unet_steel, yolo  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-def voc_tree(root):
+def voc_tree(root, names=("nut", "bolt")):
   """Pascal VOC as it ships: Annotations, JPEGImages, ImageSets/Main."""
   for sub in ("Annotations", "JPEGImages", os.path.join("ImageSets", "Main")):
     os.makedirs(root / sub)
@@ -30,8 +30,8 @@ def voc_tree(root):
   for i, image_id in enumerate(ids):
     width, height = 61 + 7 * i, 43 + 3 * i
     write_jpeg(root / "JPEGImages" / f"{image_id}.jpg", width, height, i)
-    objects = [("nut", (1, 2, 30, 20), False)] + (
-        [("bolt", (20, 10, width, height), i % 2 == 1)] if i % 3 else [])
+    objects = [(names[0], (1, 2, 30, 20), False)] + (
+        [(names[1], (20, 10, width, height), i % 2 == 1)] if i % 3 else [])
     (root / "Annotations" / f"{image_id}.xml").write_text(
         voc_xml(f"{image_id}.jpg", objects, width, height))
   main = root / "ImageSets" / "Main"

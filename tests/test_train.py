@@ -136,7 +136,15 @@ def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):
 
 
 def test_two_processes_train_like_one(tmp_path):
-  overrides = dict(CONSTANT_LR, num_train_steps=4)
+  """From a prepared TFDS dataset: each process reads its own shard, and
+  together they make the one-process batches (the same losses)."""
+  from test_tfds import case
+  from vq.prepare_tfds import prepare
+  prepare(case("voc", tmp_path), "vq_voc_two", str(tmp_path / "tfds"))
+  overrides = dict(CONSTANT_LR, num_train_steps=4, **{
+      "data.source": "tfds", "data.tfds_name": "vq_voc_two",
+      "data.tfds_data_dir": str(tmp_path / "tfds"),
+      "data.class_names": ("nut", "bolt")})
   port = free_port()
   procs = [run_helper(tmp_path / "multi", overrides, background=True, env={
       "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",

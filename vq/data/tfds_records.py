@@ -49,7 +49,7 @@ def features_of(record):
       {k: _feature(k, v) for k, v in sorted(record.items())})
 
 
-def _storable(record):
+def storable(record):
   return {k: (v if isinstance(v, str) else np.asarray(v))
           for k, v in record.items()}
 
@@ -68,7 +68,7 @@ def write(name, splits, data_dir=None, version="1.0.0", description=""):
 
   def keyed_records(source):  # (key, example) pairs, read one at a time
     for i in range(len(source)):
-      yield i, _storable(source[i])
+      yield i, storable(source[i])
 
   builder = tfds.dataset_builders.store_as_tfds_dataset(
       name=name, version=version, features=features,
