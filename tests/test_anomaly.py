@@ -100,6 +100,63 @@ def test_synthetic_anomaly_blends_inside_the_mask():
   assert augmented.shape == source.shape and augmented.dtype == np.uint8
 
 
+def test_anomaly_sources():
+  rng = np.random.default_rng(0)
+  for kind in ("photographs", "procedural"):
+    source = anomaly_synthesis.AnomalySource(kind)
+    sample = source.sample(rng, 24)
+    assert sample.shape == (24, 24, 3) and sample.dtype == np.uint8
+  photographs = anomaly_synthesis.AnomalySource("photographs")
+  assert len(photographs.photos) == len(anomaly_synthesis.PHOTOGRAPHS)
+  # Crops differ from draw to draw (position, scale, photograph).
+  a, b = photographs.sample(rng, 16), photographs.sample(rng, 16)
+  assert np.abs(a.astype(int) - b).mean() > 5
+  with pytest.raises(FileNotFoundError, match="neither a folder nor one of"):
+    anomaly_synthesis.AnomalySource("/no/such/dtd")
+
+
+def test_a_displaced_source_is_the_same_material_moved():
+  rng = np.random.default_rng(0)
+  image = (np.indices((32, 32)).sum(0) % 8 * 30).astype(np.uint8)
+  image = np.repeat(image[..., None], 3, -1)
+  moved = anomaly_synthesis.displaced(image, rng)
+  assert moved.shape == image.shape
+  assert not np.array_equal(moved, image)
+  assert set(np.unique(moved)) <= set(range(0, 256))
+  assert abs(float(moved.mean()) - float(image.mean())) < 20
+
+
+def test_training_crops_at_native_resolution(tmp_path):
+  from vq.data.anomaly import SyntheticAnomalyTransform
+  transform = SyntheticAnomalyTransform(
+      64, anomaly_synthesis.AnomalySource("procedural"),
+      rotate_probability=0.0, perlin_max_scale=2, crop_size=24,
+      self_source_probability=0.5)
+  image = np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)
+  rng = np.random.default_rng(0)
+  for _ in range(6):
+    out = transform({"image": image}, rng)
+    assert out["image"].shape == out["clean"].shape == (24, 24, 3)
+    assert out["mask"].shape == (24, 24)
+    # The clean crop is a native-resolution window of the image.
+    found = [(y, x) for y in range(41) for x in range(41)
+             if np.array_equal(image[y:y + 24, x:x + 24], out["clean"])]
+    assert len(found) == 1
+
+
+def test_a_config_that_shrinks_images_says_so(tmp_path, caplog):
+  _tree(str(tmp_path), "mvtec_ad")
+  config = draem.get_config("variant=test")
+  config.data.update({"source": "mvtec", "path": str(tmp_path),
+                      "categories": ("cat",), "image_size": 8})
+  AnomalyTask(config).datasets()
+  assert "images are 16x16, the model sees 8x8: 2.0x smaller" in caplog.text
+  config.data.update({"image_size": 16, "crop_size": 32})
+  with pytest.raises(ValueError, match="crop_size=32 must be at most "
+                                       "data.image_size=16"):
+    AnomalyTask(config).datasets()
+
+
 def test_rotation_leaves_no_empty_corners():
   image = np.full((32, 32, 3), 100, np.uint8)
   image[:, 16:] = 200

@@ -126,8 +126,8 @@ CASES = {
 }
 
 
-def build(name, manual_dir, data_dir):
-  builder = tfds.builder(name, data_dir=str(data_dir))
+def build(name, manual_dir, data_dir, **kwargs):
+  builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=str(manual_dir)))
   return builder
@@ -189,3 +189,42 @@ def test_a_missing_manual_folder_says_what_to_place(tmp_path):
   with pytest.raises(AssertionError, match="does not exist(.|\n)*"
                      "MANUAL_DIR/train.csv and MANUAL_DIR/train_images"):
     build("vq_severstal", tmp_path / "nowhere", tmp_path / "tfds")
+
+
+def test_tfds_dtd_builder_feeds_the_anomaly_source(tmp_path, monkeypatch):
+  """TFDS's own `dtd` builder, fed its archive offline through manual_dir
+  (a small stand-in archive, so its checksum is registered here), serves
+  DRAEM's anomaly sources as `data.anomaly_source='tfds:dtd'`."""
+  import tarfile
+  from tensorflow_datasets.core.download import checksums
+  from tensorflow_datasets.image_classification import dtd
+  from vq.data.anomaly_synthesis import AnomalySource
+  rng = np.random.default_rng(0)
+  names = {}
+  for texture in ("banded", "woven"):
+    for i in range(2):
+      name = f"{texture}/{texture}_{i:04d}.jpg"
+      write_jpeg(tmp_path / "dtd" / "images" / name, 40 + 3 * i, 50, i)
+      names[name] = cv2.imread(str(tmp_path / "dtd" / "images" / name))
+  (tmp_path / "dtd" / "labels").mkdir()
+  for split in ("train1", "test1", "val1"):
+    (tmp_path / "dtd" / "labels" / f"{split}.txt").write_text(
+        "\n".join(sorted(names)) + "\n")
+  (tmp_path / "manual").mkdir()
+  archive = tmp_path / "manual" / "dtd-r1.0.1.tar.gz"
+  with tarfile.open(archive, "w") as tar:
+    tar.add(tmp_path / "dtd", arcname="dtd")
+  info = checksums.compute_url_info(archive)
+  monkeypatch.setattr(dtd.Dtd, "url_infos", {dtd._DATA_URL: checksums.UrlInfo(
+      size=info.size, checksum=info.checksum, filename=archive.name)})
+  build("dtd", tmp_path / "manual", tmp_path / "tfds",
+        file_format="array_record")
+
+  source = AnomalySource("tfds:dtd", str(tmp_path / "tfds"))
+  assert len(source.records) == 4
+  decoded = {r["file_name"]: r["image"] for r in
+             (source.records[i] for i in range(4))}
+  for name, bgr in names.items():
+    np.testing.assert_array_equal(decoded[name],
+                                  bgr[..., ::-1])
+  assert source.sample(rng, 32).shape == (32, 32, 3)

@@ -7,7 +7,8 @@ import numpy as np
 
 from vq.data import anomaly_synthesis, embedded_textures, mvtec, tfds_records
 from vq.data.check import Subset
-from vq.data.sources import Datasets, RecordSource, require, select
+from vq.data.sources import (Datasets, RecordSource, report_resize, require,
+                             select)
 
 
 class MVTecImages(RecordSource):
@@ -52,17 +53,25 @@ def _is_grey(image):
 @dataclasses.dataclass(frozen=True)
 class SyntheticAnomalyTransform:
   """Normal image -> {image with a synthetic anomaly (or clean), clean,
-  mask}."""
+  mask}, of a random `crop_size` crop when that is set (0: whole)."""
   image_size: int
   source: anomaly_synthesis.AnomalySource
   rotate_probability: float
   perlin_max_scale: int
+  crop_size: int = 0
+  self_source_probability: float = 0.0
 
   def __call__(self, record, rng):
     image = resize(record["image"], self.image_size)
+    if self.crop_size:
+      y, x = rng.integers(self.image_size - self.crop_size + 1, size=2)
+      image = image[y:y + self.crop_size, x:x + self.crop_size]
     if rng.random() < self.rotate_probability:
       image = anomaly_synthesis.rotate(image, rng.uniform(-90, 90))
-    source = self.source.sample(rng, self.image_size)
+    if rng.random() < self.self_source_probability:
+      source = anomaly_synthesis.displaced(image, rng)
+    else:
+      source = self.source.sample(rng, image.shape[0])
     if _is_grey(image):
       # Grey surfaces get grey anomalies: colour alone would give them away.
       source = np.repeat(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)[..., None],
@@ -125,10 +134,17 @@ def datasets(data_config):
                        "image AUROC and the threshold need both")
   defect_types = tuple(sorted({r["defect_type"] for r in records
                                if r["label"]}))
+  if d.crop_size and not 0 < d.crop_size <= d.image_size:
+    raise ValueError(f"data.crop_size={d.crop_size} must be at most "
+                     f"data.image_size={d.image_size}")
+  if d.source != "embedded":
+    report_resize(test, (d.image_size, d.image_size), d.crop_size)
   return Datasets(
       train, test,
       SyntheticAnomalyTransform(
-          d.image_size, anomaly_synthesis.AnomalySource(d.anomaly_source),
-          d.rotate_probability, d.perlin_max_scale),
+          d.image_size,
+          anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
+          d.rotate_probability, d.perlin_max_scale, d.crop_size,
+          d.self_source_probability),
       TestTransform(d.image_size, categories, defect_types),
       info={"defect_types": defect_types})

@@ -12,6 +12,7 @@ import numpy as np
 
 from vq.data.images import find_images, read_image
 from vq.data.perlin import perlin_noise
+from vq.data.tfds_records import TfdsRecords
 from vq.data.surface_drawing import smooth_noise, to_uint8
 
 
@@ -119,25 +120,80 @@ def procedural_texture(rng, size):
   return to_uint8(image + rng.normal(0, 6, image.shape))
 
 
-class AnomalySource:
-  """Anomaly-source images: a folder (e.g. DTD's images, searched
-  recursively) or procedural textures when `folder` is empty."""
+# scikit-image's photographs, none of them a surface vq inspects (its brick,
+# grass and gravel textures are the embedded categories).
+PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket",
+               "hubble_deep_field", "immunohistochemistry", "retina", "coins",
+               "camera", "moon", "page", "horse", "cell", "text")
+SOURCE_KINDS = ("photographs", "procedural")
 
-  def __init__(self, folder=""):
-    self.paths = []
-    if folder:
-      for root, _, _ in sorted(os.walk(folder)):
+
+def _photographs():
+  from skimage import data as skdata  # pylint: disable=g-import-not-at-top
+  photos = []
+  for name in PHOTOGRAPHS:
+    photo = np.asarray(getattr(skdata, name)())
+    if photo.dtype == bool:
+      photo = photo.astype(np.uint8) * 255
+    if photo.ndim == 2:
+      photo = np.repeat(photo[..., None], 3, -1)
+    photos.append(np.ascontiguousarray(photo[..., :3]))
+  return photos
+
+
+class AnomalySource:
+  """Anomaly-source images, as DRAEM takes from DTD: 'photographs' (random
+  crops of the photographs scikit-image ships, the default), 'procedural'
+  (drawn textures), 'tfds:NAME' (the training split of a prepared TFDS
+  dataset, e.g. tfds:dtd, in `tfds_data_dir`) or a folder of images (e.g.
+  DTD's, searched recursively)."""
+
+  def __init__(self, source="photographs", tfds_data_dir=""):
+    self.paths, self.photos, self.records = [], [], None
+    if source == "photographs":
+      self.photos = _photographs()
+    elif source.startswith("tfds:"):
+      self.records = TfdsRecords(source[len("tfds:"):], "train",
+                                 tfds_data_dir)
+      if not len(self.records):
+        raise ValueError(f"data.anomaly_source={source!r} has no images")
+    elif source != "procedural":
+      if not os.path.isdir(source):
+        raise FileNotFoundError(
+            f"data.anomaly_source={source!r} is neither a folder nor one of "
+            f"{SOURCE_KINDS}")
+      for root, _, _ in sorted(os.walk(source)):
         self.paths += find_images(root)
       if not self.paths:
-        raise FileNotFoundError(f"no anomaly-source images under {folder}")
+        raise FileNotFoundError(f"no anomaly-source images under {source}")
 
   def sample(self, rng, size):
-    if self.paths:
-      image = read_image(self.paths[rng.integers(len(self.paths))])
+    if self.photos:
+      photo = self.photos[rng.integers(len(self.photos))]
+      h, w = photo.shape[:2]
+      side = int(rng.uniform(0.15, 1.0) * min(h, w))
+      y, x = rng.integers(h - side + 1), rng.integers(w - side + 1)
+      image = cv2.resize(photo[y:y + side, x:x + side], (size, size),
+                         interpolation=cv2.INTER_AREA)
+    elif self.paths or self.records:
+      image = (read_image(self.paths[rng.integers(len(self.paths))])
+               if self.paths else
+               self.records[int(rng.integers(len(self.records)))]["image"])
       image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     else:
       image = procedural_texture(rng, size)
     return augment_source(image, rng)
+
+
+def displaced(image, rng):
+  """The image itself moved: rotated, scaled and shifted at random (mirrored
+  at the borders). Blended in as the source, it makes an anomaly of
+  structure alone (same material, same colours), as CutPaste's patches do."""
+  h, w = image.shape[:2]
+  m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-180, 180),
+                              rng.uniform(0.75, 1.33))
+  m[:, 2] += rng.uniform(-0.5, 0.5, 2) * (w, h)
+  return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
 # Masks and blending ----------------------------------------------------------

@@ -3,7 +3,6 @@ CSV, polygon JSON and mask folders, and the mask transforms."""
 import dataclasses
 
 import numpy as np
-from absl import logging
 
 from vq.data import (polygon_exports, preprocess, rle, segmentation_readers,
                      synthetic_car, synthetic_scratch, synthetic_steel,
@@ -12,7 +11,7 @@ from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
 from vq.data.sources import (Datasets, GeneratedSource, generated_pair,
-                             require, require_classes, select)
+                             report_resize, require, require_classes, select)
 
 
 def _generated(generate, class_names=None):
@@ -131,33 +130,12 @@ class MaskTransform:
     return {"image": image, "mask": mask, "label": np.int32(r["label"])}
 
 
-def _report_resize(source, image_hw, crop_hw):
-  """Says at start how much the model input shrinks the images (the first
-  evaluation image's size)."""
-  if not len(source) or isinstance(source, GeneratedSource):
-    return
-  h, w = source[0]["image"].shape[:2]
-  factor = max(h / image_hw[0], w / image_hw[1])
-  if factor > 1:
-    logging.warning("images are %dx%d, the model sees %dx%d: %.1fx smaller; "
-                    "defects a few pixels wide may vanish. Set "
-                    "data.image_size=(%d, %d) and train on crops "
-                    "(data.crop_size)", w, h, image_hw[1], image_hw[0],
-                    factor, h, w)
-  elif (h, w) != tuple(image_hw):
-    logging.warning("images are %dx%d, the model sees them enlarged to "
-                    "%dx%d; set data.image_size=(%d, %d)", w, h, image_hw[1],
-                    image_hw[0], h, w)
-  elif crop_hw:
-    logging.info("training on %dx%d crops of %dx%d images", crop_hw[1],
-                 crop_hw[0], w, h)
-
-
 def datasets(data_config):
   d = data_config
   train, eval_ = select(SOURCES, d, "segmentation")
   image_hw, crop_hw = tuple(d.image_size), tuple(d.crop_size)
-  _report_resize(eval_, image_hw, crop_hw)
+  if not isinstance(eval_, GeneratedSource):
+    report_resize(eval_, image_hw, crop_hw)
   transform = MaskTransform(image_hw, tuple(d.class_names),
                             d.binary, d.grayscale, d.remove_highlights)
   return Datasets(train, eval_,

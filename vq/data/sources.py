@@ -2,6 +2,8 @@
 import dataclasses
 from typing import Any, Callable, Mapping
 
+from absl import logging
+
 from vq.data.errors import AnnotationError
 from vq.data.images import read_image
 
@@ -102,3 +104,23 @@ def generated_pair(generate, data_config, image_size, **generate_kwargs):
                           image_size, **generate_kwargs),
           GeneratedSource(generate, d.synthetic_eval_size,
                           d.synthetic_seed + 1, image_size, **generate_kwargs))
+
+
+def report_resize(source, image_hw, crop=()):
+  """Says at start how much the model input shrinks (or enlarges) a file
+  source's images (its first image's size)."""
+  if not len(source):
+    return
+  h, w = source[0]["image"].shape[:2]
+  factor = max(h / image_hw[0], w / image_hw[1])
+  if factor > 1:
+    logging.warning("images are %dx%d, the model sees %dx%d: %.1fx smaller; "
+                    "defects a few pixels wide may vanish. Set "
+                    "data.image_size to the images' size and train on crops "
+                    "(data.crop_size)", w, h, image_hw[1], image_hw[0], factor)
+  elif (h, w) != tuple(image_hw):
+    logging.warning("images are %dx%d, the model sees them enlarged to "
+                    "%dx%d; set data.image_size to the images' size", w, h,
+                    image_hw[1], image_hw[0])
+  elif crop:
+    logging.info("training on crops (%s) of %dx%d images", crop, w, h)

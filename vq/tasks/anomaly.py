@@ -40,9 +40,13 @@ def default_config():
   c.data.layout = "mvtec_ad"      # mvtec_ad | mvtec_ad2
   c.data.categories = embedded_textures.CATEGORIES
   c.data.cache_dir = ""           # embedded: where the tree is written
-  c.data.image_size = 64
-  c.data.anomaly_source = ""      # a folder of images (DTD); "" procedural
+  c.data.image_size = 64          # images are read (and scored) at this size
+  c.data.crop_size = 0            # train on random crops of it; 0: whole
+  # photographs (scikit-image's) | procedural | a folder of images (DTD)
+  c.data.anomaly_source = "photographs"
   c.data.perlin_max_scale = 5     # lattice cells 2^k per axis, k in 0..this
+  # Share of anomalies whose source is the image itself, moved.
+  c.data.self_source_probability = 0.0
   c.data.rotate_probability = 0.3  # rotate the normal image (-90..90 deg)
   c.data.validation_fraction = 0.5  # of the test split, for the threshold
   c.data.split_seed = 0
