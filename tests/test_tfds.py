@@ -75,6 +75,8 @@ def case(name, tmp_path):
   elif name == "mvtec":
     config = draem.get_config("variant=test")
     config.data.cache_dir = str(root)   # the embedded textures, MVTec layout
+  elif name == "synthetic_parts":     # an embedded generator, frozen
+    config = yolo.get_config("variant=test")
   else:
     _flat_tree(root, {"clean": 6, "damaged": 4})
     config = gate.get_config("variant=test")
@@ -96,7 +98,8 @@ def assert_same_records(a, b):
 
 
 @pytest.mark.parametrize("name", ["voc", "severstal", "labelme",
-                                  "keypoint_csv", "image_folder", "mvtec"])
+                                  "keypoint_csv", "image_folder", "mvtec",
+                                  "synthetic_parts"])
 def test_prepared_records_equal_the_folder_readers(tmp_path, name):
   config = case(name, tmp_path)
   prepare(config, f"vq_{name}", str(tmp_path / "tfds"))
@@ -116,15 +119,23 @@ def test_prepared_records_equal_the_folder_readers(tmp_path, name):
     np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_a_run_trains_from_a_prepared_dataset(tmp_path):
+def test_a_run_trains_from_a_prepared_dataset_and_resumes_exactly(tmp_path):
   from vq import train
   config = case("voc", tmp_path)
   prepare(config, "vq_voc_run", str(tmp_path / "tfds"))
   config.data.update({"source": "tfds", "tfds_name": "vq_voc_run",
                       "tfds_data_dir": str(tmp_path / "tfds")})
-  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
-  assert summary["step"] == config.num_train_steps
-  assert "voc_map50" in summary["eval"]
+  config.optimizer.schedule = "constant"
+  config.num_train_steps = 4
+  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  assert "voc_map50" in straight["eval"]
+  config.num_train_steps = 2
+  first = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  config.num_train_steps = 4
+  second = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  assert [s for s, _ in second["losses"]] == [3, 4]
+  # The checkpointed iterator state continues the TFDS-backed stream.
+  assert first["losses"] + second["losses"] == straight["losses"]
 
 
 @pytest.fixture(scope="module")
