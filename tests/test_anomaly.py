@@ -115,11 +115,11 @@ def test_anomaly_sources():
     anomaly_synthesis.AnomalySource("/no/such/dtd")
 
 
-def test_a_displaced_source_is_the_same_material_moved():
+def test_a_distorted_source_is_the_same_material_moved():
   rng = np.random.default_rng(0)
   image = (np.indices((32, 32)).sum(0) % 8 * 30).astype(np.uint8)
   image = np.repeat(image[..., None], 3, -1)
-  moved = anomaly_synthesis.displaced(image, rng)
+  moved = anomaly_synthesis.distorted(image, rng)
   assert moved.shape == image.shape
   assert not np.array_equal(moved, image)
   assert set(np.unique(moved)) <= set(range(0, 256))

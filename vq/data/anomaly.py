@@ -68,8 +68,9 @@ class SyntheticAnomalyTransform:
       image = image[y:y + self.crop_size, x:x + self.crop_size]
     if rng.random() < self.rotate_probability:
       image = anomaly_synthesis.rotate(image, rng.uniform(-90, 90))
-    if rng.random() < self.self_source_probability:
-      source = anomaly_synthesis.displaced(image, rng)
+    if self.self_source_probability and (
+        rng.random() < self.self_source_probability):
+      source = anomaly_synthesis.distorted(image, rng)
     else:
       source = self.source.sample(rng, image.shape[0])
     if _is_grey(image):

@@ -185,15 +185,20 @@ class AnomalySource:
     return augment_source(image, rng)
 
 
-def displaced(image, rng):
-  """The image itself moved: rotated, scaled and shifted at random (mirrored
-  at the borders). Blended in as the source, it makes an anomaly of
-  structure alone (same material, same colours), as CutPaste's patches do."""
+def distorted(image, rng, max_shift=8.0):
+  """The image itself, locally distorted: every pixel moved by a smooth
+  random field (2-5 lattice cells, up to `max_shift` pixels; mirrored at the
+  borders). Blended in as the source, it makes an anomaly of structure
+  alone: same material, same colours, bent or displaced."""
   h, w = image.shape[:2]
-  m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-180, 180),
-                              rng.uniform(0.75, 1.33))
-  m[:, 2] += rng.uniform(-0.5, 0.5, 2) * (w, h)
-  return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+  cells = int(rng.integers(2, 6))
+  field = [cv2.resize(rng.normal(0, 1, (cells, cells)).astype(np.float32),
+                      (w, h), interpolation=cv2.INTER_CUBIC)
+           for _ in range(2)]
+  amplitude = rng.uniform(2.0, max_shift)
+  ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+  return cv2.remap(image, xs + amplitude * field[0], ys + amplitude * field[1],
+                   cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 # Masks and blending ----------------------------------------------------------
