@@ -1,10 +1,12 @@
 r"""TFDS builders for the published datasets vq reads. Nothing is downloaded:
 place a dataset as it ships and name its folder with `--manual_dir`.
 
-  tfds build vq_severstal --imports=vq.data.tfds_builders \
-      --manual_dir=/data/severstal [--data_dir=/data/tensorflow_datasets]
-  tfds build vq_mvtec_ad/carpet --imports=vq.data.tfds_builders \
-      --manual_dir=/data/mvtec_ad
+  python -m vq.build_tfds vq_severstal --manual_dir=/data/severstal \
+      [--data_dir=/data/tensorflow_datasets]
+  python -m vq.build_tfds vq_mvtec_ad/carpet --manual_dir=/data/mvtec_ad
+
+(`tfds build NAME --imports=vq.data.tfds_builders ...` where apache-beam,
+which TFDS's command imports at start, is installed.)
 
 Each builder runs vq's reader for the format over the manual folder (after
 the reader's split, e.g. the stratified 8:1:1 split of Severstal and polygon
