@@ -21,6 +21,26 @@ def test_dice_loss_hand_worked():
     losses.dice_loss(probs, target[..., :1, :])
 
 
+def test_batch_dice_leaves_out_classes_absent_from_the_batch():
+  # Two images, two classes; class 1 has no target pixel anywhere.
+  probs = np.zeros((2, 2, 2, 2), np.float32)
+  target = np.zeros((2, 2, 2, 2), np.float32)
+  target[0, 0, 0, 0] = target[1, 1, 1, 0] = 1
+  probs[0, 0, 0, 0], probs[1, 0, 1, 0] = 0.5, 1.0   # class 0
+  probs[0, 1, 1, 1] = 0.9                            # class 1: absent
+  # Class 0 over the batch: intersection 0.5, sums 1.5 + 2 -> Dice
+  # (1 + 1) / (3.5 + 1); class 1 is left out.
+  got = losses.dice_loss(jnp.asarray(probs), jnp.asarray(target),
+                         over="batch")
+  assert float(got) == pytest.approx(1 - 2 / 4.5)
+  # Per image, the empty class-1 target with a prediction costs nearly 1.
+  per_image = losses.dice_loss(jnp.asarray(probs), jnp.asarray(target))
+  expected = np.mean([1 - 2 / 2.5, 1 - 1 / 3, 1 - 1 / 1.9, 0.0])
+  assert float(per_image) == pytest.approx(expected)
+  with pytest.raises(ValueError, match="over must be 'image' or 'batch'"):
+    losses.dice_loss(jnp.asarray(probs), jnp.asarray(target), over="pixel")
+
+
 def test_focal_loss_hand_worked():
   logits = jnp.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]])  # p = .25, .75
   labels = jnp.array([1, 0])

@@ -111,21 +111,34 @@ def keypoint_heatmap_loss_terms(heatmaps, offsets, keypoints, radius,
           "loss": scores + offset_weight * offset}
 
 
-def dice_loss(probs, targets, *, smooth=1.0):
-  """1 - soft Dice, per image and channel, averaged.
+def dice_loss(probs, targets, *, smooth=1.0, over="image"):
+  """1 - soft Dice per channel, averaged.
 
   Args:
     probs: [batch, H, W, C] probabilities (sigmoid or softmax outputs).
     targets: [batch, H, W, C] in {0, 1}.
     smooth: added to numerator and denominator; an empty target with an
       empty prediction scores Dice 1 (loss 0).
+    over: 'image': Dice per image and channel (a rare class is empty in most
+      images, where any prediction of it costs nearly 1);
+      'batch': per channel over the whole batch, channels without a target
+      pixel in the batch left out (segmentation_models_pytorch's multilabel
+      Dice).
   """
   if probs.shape != targets.shape:
     raise ValueError(f"probs {probs.shape} and targets {targets.shape} must "
                      f"have the same shape")
-  inter = jnp.sum(probs * targets, axis=(1, 2))
-  total = jnp.sum(probs, axis=(1, 2)) + jnp.sum(targets, axis=(1, 2))
-  return jnp.mean(1.0 - (2.0 * inter + smooth) / (total + smooth))
+  if over not in ("image", "batch"):
+    raise ValueError(f"over must be 'image' or 'batch', got {over!r}")
+  axes = (1, 2) if over == "image" else (0, 1, 2)
+  inter = jnp.sum(probs * targets, axis=axes)
+  total = jnp.sum(probs, axis=axes) + jnp.sum(targets, axis=axes)
+  loss = 1.0 - (2.0 * inter + smooth) / (total + smooth)
+  if over == "image":
+    return jnp.mean(loss)
+  present = jnp.sum(targets, axis=axes) > 0
+  return jnp.sum(jnp.where(present, loss, 0.0)) / jnp.maximum(
+      jnp.sum(present), 1)
 
 
 def focal_loss(logits, labels, *, gamma=2.0, alpha=None):

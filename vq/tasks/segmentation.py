@@ -77,6 +77,7 @@ def default_config():
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "softmax_ce"      # softmax_ce | softmax_ce_dice | bce | dice |
                                   # bce_dice
+  c.loss.dice_over = "image"      # image | batch (Dice per class over it)
   c.loss.mask_weight = 1.0        # 0 trains the image head on its own
   c.loss.image_weight = 0.2
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
@@ -157,6 +158,8 @@ class SegmentationTask(Task):
     config_base.refuse_inapplicable(m, default_config().model, "architecture",
                                     ARCHITECTURE_FIELDS)
     config_base.check_choice("loss.name", config.loss.name, LOSSES)
+    config_base.check_choice("loss.dice_over", config.loss.dice_over,
+                             ("image", "batch"))
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
@@ -212,13 +215,15 @@ class SegmentationTask(Task):
       total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
       if name == "softmax_ce_dice":
         # Dice weighs every class alike, however few its pixels.
-        total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask)
+        total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask,
+                                  over=self.config.loss.dice_over)
       return total
     total = 0.0
     if name in ("bce", "bce_dice"):
       total += losses.binary_cross_entropy(logits, mask)
     if name in ("dice", "bce_dice"):
-      total += losses.dice_loss(jax.nn.sigmoid(logits), mask)
+      total += losses.dice_loss(jax.nn.sigmoid(logits), mask,
+                                over=self.config.loss.dice_over)
     return total
 
   def loss(self, params, batch_stats, batch, rng):
