@@ -10,7 +10,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "skimage": "scikit-image",
                  "ml_collections": "ml-collections", "absl": "absl-py",
                  "orbax": "orbax-checkpoint", "tensorflow": "tensorflow-cpu",
-                 "tensorflow_datasets": "tensorflow-datasets", "yaml": "pyyaml"}
+                 "tensorflow_datasets": "tensorflow-datasets", "yaml": "pyyaml",
+                 "simple_parsing": "simple-parsing"}
 
 
 def _name(requirement):
