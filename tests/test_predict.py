@@ -152,3 +152,12 @@ def test_a_run_config_from_older_code_loads(tmp_path, caplog):
   assert config.data_check == "skip" and config.batch_size == 5
   assert "old_field" not in config.data
   assert "data.old_field is no longer used" in caplog.text
+
+
+def test_only_anomaly_runs_take_a_category():
+  from vq.tasks.detection import DetectionTask
+  task = DetectionTask(yolo.get_config("variant=test"))
+  task.select_category("")   # nothing to choose
+  with pytest.raises(ValueError, match="--category applies to anomaly runs, "
+                                       "not detection"):
+    task.select_category("carpet")

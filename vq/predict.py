@@ -217,28 +217,12 @@ def load_model(workdir="", model="", step="best", overrides=None):
   return task, functools.partial(jax.jit(task.predict), variables), step
 
 
-def choose_category(task, category):
-  """Anomaly runs: the category whose calibrated threshold decides."""
-  if task.name != "anomaly":
-    if category:
-      raise ValueError(f"--category applies to anomaly runs, not {task.name}")
-    return
-  if category:
-    task.select_category(category)
-  if task.category is None:
-    logging.warning("this run has categories %s: name one with --category "
-                    "for good/defective decisions", task.class_names)
-  elif task.category not in task.calibration:
-    logging.warning("no calibrated threshold for %r at this step (it was "
-                    "not evaluated): scores only", task.category)
-
-
 def predict(workdir, inputs, output, step="best", batch_size=8,
             every_n_frames=1, progress=sys.stderr, model="", category=""):
   """Runs a run's model (or the exported `model` file) over `inputs`;
   returns a summary dict."""
   task, predict_fn, step = load_model(workdir, model, step)
-  choose_category(task, category)
+  task.select_category(category)
   predictor = Predictor(predict_fn, batch_size)
   outputs = RecordWriter(
       output, task.draw, submission_classes=(

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from vq import config_base, losses, visualize
 from vq.data import anomaly as anomaly_data
@@ -87,11 +88,19 @@ class AnomalyTask(Task):
                      else None)
 
   def select_category(self, category):
-    """The category whose threshold `to_record` decides with."""
-    if category not in self.class_names:
-      raise ValueError(f"unknown category {category!r}; this run has "
-                       f"{self.class_names}")
-    self.category = category
+    """The category whose threshold `to_record` decides with ('' keeps the
+    only one, or none: scores without decisions)."""
+    if category:
+      if category not in self.class_names:
+        raise ValueError(f"unknown category {category!r}; this run has "
+                         f"{self.class_names}")
+      self.category = category
+    if self.category is None:
+      logging.warning("this run has categories %s: name one with --category "
+                      "for good/defective decisions", self.class_names)
+    elif self.category not in self.calibration:
+      logging.warning("no calibrated threshold for %r at this step (it was "
+                      "not evaluated): scores only", self.category)
 
   def calibrate(self, scalars):
     """{category: {threshold, score_min, score_max}} of the validation

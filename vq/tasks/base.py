@@ -59,6 +59,12 @@ class Task(abc.ABC):
     del scalars
     return {}
 
+  def select_category(self, category):
+    """The category prediction decides for (`vq.predict --category`); only
+    anomaly runs, trained on several categories, have one to choose."""
+    if category:
+      raise ValueError(f"--category applies to anomaly runs, not {self.name}")
+
   @staticmethod
   @abc.abstractmethod
   def default_config():
