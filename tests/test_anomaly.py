@@ -117,13 +117,17 @@ def test_anomaly_sources():
 
 def test_a_distorted_source_is_the_same_material_moved():
   rng = np.random.default_rng(0)
-  image = (np.indices((32, 32)).sum(0) % 8 * 30).astype(np.uint8)
-  image = np.repeat(image[..., None], 3, -1)
-  moved = anomaly_synthesis.distorted(image, rng)
-  assert moved.shape == image.shape
-  assert not np.array_equal(moved, image)
-  assert set(np.unique(moved)) <= set(range(0, 256))
-  assert abs(float(moved.mean()) - float(image.mean())) < 20
+  # A horizontal ramp: a pixel's value says where it came from.
+  ramp = np.repeat(np.arange(64, dtype=np.float32)[None] * 4, 64, 0)
+  image = np.repeat(ramp[..., None], 3, -1).astype(np.uint8)
+  for _ in range(5):
+    moved = anomaly_synthesis.distorted(image, rng, max_shift=4.0)
+    assert moved.shape == image.shape and moved.dtype == np.uint8
+    shift = np.abs(moved.astype(int) - image)[8:-8, 8:-8] / 4.0
+    # Moved, smoothly (neighbours move alike), by a few pixels.
+    assert shift.max() > 0.5 and shift.mean() < 4 * 4.0
+    assert np.abs(np.diff(moved[8:-8, 8:-8, 0].astype(int), axis=0)).max() <= 8
+    np.testing.assert_array_equal(moved[..., 0], moved[..., 2])
 
 
 def test_training_crops_at_native_resolution(tmp_path):

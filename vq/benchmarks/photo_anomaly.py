@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from vq.data.images import write_image
+
 CATEGORIES = {"wood": "Wood/walnut.pat", "leather": "Animal/leather.pat",
               "marble": "Stone/pink_marble.pat", "fabric": "Fabric/burlap.pat",
               "stone": "Stone/stone33.pat"}
@@ -167,8 +169,7 @@ def draw_defect(rng, image, kind, foreign_patterns):
 
 
 def _write(path, image):
-  rgb = np.clip(np.round(image), 0, 255).astype(np.uint8)
-  cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+  write_image(path, np.clip(np.round(image), 0, 255).astype(np.uint8))
 
 
 def write_category(output, name, pattern, foreign_patterns, rng, num_train,

@@ -12,8 +12,8 @@ import numpy as np
 
 from vq.data.images import find_images, read_image
 from vq.data.perlin import perlin_noise
-from vq.data.tfds_records import TfdsRecords
 from vq.data.surface_drawing import smooth_noise, to_uint8
+from vq.data.tfds_records import TfdsRecords
 
 
 # Anomaly-source augmentations (3 distinct ones per sample) --------------------
@@ -187,7 +187,8 @@ class AnomalySource:
 
 def distorted(image, rng, max_shift=8.0):
   """The image itself, locally distorted: every pixel moved by a smooth
-  random field (2-5 lattice cells, up to `max_shift` pixels; mirrored at the
+  random field (standard-normal values on 2-5 lattice cells, upsampled,
+  times an amplitude drawn from 2..`max_shift` pixels; mirrored at the
   borders). Blended in as the source, it makes an anomaly of structure
   alone: same material, same colours, bent or displaced."""
   h, w = image.shape[:2]
