@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from vq.data.geometry import size_hw
 from vq.data.images import write_image
 
 CATEGORIES = {"wood": "Wood/walnut.pat", "leather": "Animal/leather.pat",
@@ -63,13 +64,27 @@ def enlarged(pattern):
                     interpolation=cv2.INTER_CUBIC)
 
 
+def load_patterns(patterns_dir, names):
+  """The named GIMP patterns of `patterns_dir`, enlarged."""
+  missing = [p for p in names
+             if not os.path.isfile(os.path.join(patterns_dir, p))]
+  if missing:
+    raise FileNotFoundError(
+        f"{patterns_dir} lacks {missing}: install Debian's gimp-data package "
+        "or name its patterns folder with --patterns")
+  return [enlarged(read_pattern(os.path.join(patterns_dir, p)))
+          for p in names]
+
+
 def surface(rng, pattern, size=IMAGE_SIZE):
-  """A size x size crop of the tiled pattern with lighting jitter."""
+  """A crop of the tiled pattern, size (an int, square, or (height,
+  width)), with lighting jitter."""
   h, w = pattern.shape[:2]
-  reps = (size // h + 2, size // w + 2, 1)
+  out_h, out_w = size_hw(size)
+  reps = (out_h // h + 2, out_w // w + 2, 1)
   tiled = np.tile(pattern, reps)
   y, x = rng.integers(h), rng.integers(w)
-  crop = tiled[y:y + size, x:x + size].astype(np.float32)
+  crop = tiled[y:y + out_h, x:x + out_w].astype(np.float32)
   if rng.random() < 0.5:
     crop = crop[:, ::-1]
   if rng.random() < 0.5:
@@ -200,17 +215,13 @@ def write_dataset(output, patterns_dir, num_train=200, num_good=40,
                   num_per_kind=15, seed=SEED):
   if os.path.exists(output) and os.listdir(output):
     raise FileExistsError(f"{output} is not empty")
-  missing = [p for p in list(CATEGORIES.values()) + list(FOREIGN)
-             if not os.path.isfile(os.path.join(patterns_dir, p))]
-  if missing:
-    raise FileNotFoundError(
-        f"{patterns_dir} lacks {missing}: install Debian's gimp-data package "
-        "or name its patterns folder with --patterns")
-  load = lambda p: enlarged(read_pattern(os.path.join(patterns_dir, p)))
-  foreign_patterns = [load(p) for p in FOREIGN]
+  patterns = load_patterns(patterns_dir,
+                           list(CATEGORIES.values()) + list(FOREIGN))
+  surfaces = patterns[:len(CATEGORIES)]
+  foreign_patterns = patterns[len(CATEGORIES):]
   rng = np.random.default_rng(seed)
-  for name, path in CATEGORIES.items():
-    write_category(output, name, load(path), foreign_patterns, rng, num_train,
+  for name, pattern in zip(CATEGORIES, surfaces):
+    write_category(output, name, pattern, foreign_patterns, rng, num_train,
                    num_good, num_per_kind)
 
 

@@ -1,0 +1,113 @@
+"""The held-out real-photo detection and damage sets: written in the
+published formats and read back by vq's readers."""
+import struct
+
+import numpy as np
+import pytest
+
+from vq.benchmarks import photo_anomaly, photo_damage, photo_detection
+from vq.data import polygons, segmentation_readers
+from vq.data.images import read_image
+from vq.data.voc import read_voc
+
+
+def _write_pattern(path, image):
+  """A GIMP .pat file (version 1) holding uint8 RGB `image`."""
+  h, w, depth = image.shape
+  name = path.stem.encode() + b"\0"
+  header_size = 24 + len(name)
+  header = struct.pack(">5I", header_size, 1, w, h, depth) + b"GPAT" + name
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(header + image.tobytes())
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory):
+  """Stand-ins for GIMP's patterns folder: noise of varied colours."""
+  root = tmp_path_factory.mktemp("patterns")
+  rng = np.random.default_rng(0)
+  names = (photo_detection.BACKGROUNDS + photo_detection.MATERIALS +
+           photo_damage.RELIEF)
+  for name in names:
+    tone = rng.uniform(40, 200, 3)
+    image = np.clip(tone + rng.normal(0, 20, (60, 80, 3)), 0, 255)
+    _write_pattern(root / name, image.astype(np.uint8))
+  return str(root)
+
+
+def test_a_pattern_file_reads_back(tmp_path):
+  image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+  _write_pattern(tmp_path / "x.pat", image)
+  np.testing.assert_array_equal(photo_anomaly.read_pattern(
+      str(tmp_path / "x.pat")), image)
+
+
+def test_the_detection_set_is_read_by_the_voc_reader(tmp_path, patterns):
+  root = photo_detection.write_dataset(str(tmp_path), patterns, num_images=12,
+                                       seed=3)
+  train = read_voc(root, photo_detection.CLASS_NAMES, "trainval")
+  test = read_voc(root, photo_detection.CLASS_NAMES, "test")
+  assert (len(train), len(test)) == (10, 2)
+  rng = np.random.default_rng(3)
+  backgrounds = photo_anomaly.load_patterns(patterns,
+                                            photo_detection.BACKGROUNDS)
+  materials = photo_anomaly.load_patterns(patterns, photo_detection.MATERIALS)
+  records = {r["id"]: r for r in train + test}
+  for i in range(12):
+    image, boxes, classes = photo_detection.scene(rng, backgrounds, materials)
+    record = records[f"{i:06d}"]
+    h, w = image.shape[:2]
+    assert read_image(record["image_path"]).shape == (h, w, 3)
+    np.testing.assert_array_equal(record["classes"], classes)
+    # VOC's 1-based inclusive pixels: box (xmin, ymin, xmax, ymax) covers
+    # pixels xmin - 1 .. xmax - 1.
+    expected = (boxes - [1, 1, 0, 0]) / [w, h, w, h]
+    np.testing.assert_allclose(record["boxes"], expected, atol=1e-6)
+    assert len(classes) >= 1
+
+
+def test_a_detection_box_holds_its_part(patterns):
+  """Outside a part's box (and its 1-pixel anti-aliased rim) the photo is
+  the (black) background."""
+  backgrounds = photo_anomaly.load_patterns(patterns,
+                                            photo_detection.BACKGROUNDS)
+  bare = [np.zeros_like(backgrounds[0])]
+  rng = np.random.default_rng(5)
+  image, boxes, _ = photo_detection.scene(rng, bare, bare, max_parts=1)
+  part = image.max(-1) > 30
+  x1, y1, x2, y2 = boxes[0]
+  assert part[y1 - 1:y2, x1 - 1:x2].mean() > 0.3
+  around = np.zeros_like(part)  # the box and its anti-aliased rim
+  around[y1 - 2:y2 + 1, x1 - 2:x2 + 1] = True
+  assert not (part & ~around).any()
+
+
+def test_the_damage_set_is_read_by_the_polygon_reader(tmp_path, patterns):
+  path = photo_damage.write_dataset(str(tmp_path), patterns, num_images=12)
+  records = segmentation_readers.read_polygon_json(path,
+                                                   str(tmp_path / "images"))
+  assert len(records) == 12
+  for record in records:
+    assert read_image(record["image_path"]).shape == (*photo_damage.IMAGE_HW,
+                                                      3)
+    classes = {r["class_name"] for r in record["regions"]}
+    assert record["label"] == int(bool(classes & {1, 2}))
+    masks = polygons.to_mask(record["regions"], *photo_damage.IMAGE_HW, 3)
+    for k in classes:
+      assert masks[..., k - 1].any()
+
+
+@pytest.mark.parametrize("draw", ["_scratch", "_dent"])
+def test_traced_polygons_cover_the_drawn_damage(draw):
+  rng = np.random.default_rng(7)
+  image = np.full((*photo_damage.IMAGE_HW, 3), 120.0, np.float32)
+  drawn = getattr(photo_damage, draw)(rng, image)
+  regions = photo_damage._traced(drawn, 1)  # pylint: disable=protected-access
+  traced = polygons.to_mask(regions, *photo_damage.IMAGE_HW, 1)[..., 0]
+  iou = (traced & drawn).sum() / (traced | drawn).sum()
+  assert iou > 0.6, iou
+
+
+def test_a_missing_patterns_folder_is_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match="gimp-data"):
+    photo_detection.write_dataset(str(tmp_path / "out"), str(tmp_path))
