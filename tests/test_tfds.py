@@ -179,3 +179,8 @@ def test_a_tfds_stream_resumes_exactly(voc_tfds):
 def test_an_unprepared_name_says_how_to_prepare_it(tmp_path):
   with pytest.raises(FileNotFoundError, match="python -m vq.prepare_tfds"):
     len(TfdsRecords("vq_never_prepared", "train", str(tmp_path)))
+  # A builder's dataset (vq's, or TFDS's own as DRAEM's anomaly source).
+  for name in ("dtd", "vq_severstal"):
+    with pytest.raises(FileNotFoundError,
+                       match=f"python -m vq.build_tfds {name} --manual_dir="):
+      len(TfdsRecords(name, "train", str(tmp_path)))

@@ -78,6 +78,19 @@ def write(name, splits, data_dir=None, version="1.0.0", description=""):
   return str(builder.data_path)
 
 
+def how_to_prepare(name):
+  """The command that writes dataset `name`: `vq.build_tfds` for a
+  registered builder (vq's readers of published formats, or TFDS's own,
+  e.g. dtd), `vq.prepare_tfds` for a dataset frozen from a config."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import vq.data.tfds_builders  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  builder = name.split("/")[0].split(":")[0]
+  if builder in tfds.list_builders(with_community_datasets=False):
+    return (f"build it with python -m vq.build_tfds {name} --manual_dir=DIR "
+            "(DIR: the dataset's files as they ship)")
+  return "prepare it with python -m vq.prepare_tfds"
+
+
 class TfdsRecords:
   """One split of a prepared dataset: len + __getitem__ -> the record as
   the reader gave it (text as str). Opened on first use, so grain's worker
@@ -98,7 +111,7 @@ class TfdsRecords:
         raise FileNotFoundError(
             f"data.tfds_name={self.name!r} split {self.split!r} "
             f"(data_dir {self.data_dir or 'TFDS default'}): cannot be read; "
-            f"prepare it with python -m vq.prepare_tfds ({e})") from e
+            f"{how_to_prepare(self.name)} ({e})") from e
     return self._source
 
   def __len__(self):
