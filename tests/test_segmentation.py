@@ -119,6 +119,15 @@ def test_config_errors(field, value, message):
     SegmentationTask(config)
 
 
+def test_classification_guided_needs_an_image_head():
+  config = unet_steel.get_config("variant=test")
+  config.model.classification_guided = True
+  with pytest.raises(ValueError, match="set model.image_head=True for 'unet'"):
+    SegmentationTask(config)
+  config.model.image_head = True
+  SegmentationTask(config)
+
+
 def test_unknown_data_source_is_refused():
   config = unet_damage.get_config("variant=test")
   config.data.source = "coco"

@@ -1,5 +1,6 @@
 """Segmentation models: published parameter counts, decoder counts computed
 layer by layer, output shapes."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from vq.models.deeplabv3 import DeepLabV3
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
-from vq.models.unet import EncoderUNet, UNet
+from vq.models.unet import EncoderUNet, UNet, image_head
 from vq.models.unet3plus import UNet3Plus
 
 
@@ -124,3 +125,25 @@ def test_resize_bilinear_equals_jax_image_resize(shape, hw):
   expected = jax.image.resize(x, (shape[0], *hw, shape[-1]), "bilinear",
                               antialias=False)
   np.testing.assert_allclose(resize_bilinear(x, hw), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool", ["mean", "max"])
+def test_the_image_head_pools_a_spot_by_its_rule(pool):
+  """Max pooling gives a defect the same weight on a strip three times the
+  crop's width; the mean thins it out."""
+
+  class Head(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      return image_head(x, 1, pool)
+
+  crop = np.zeros((1, 4, 4, 8), np.float32)
+  crop[0, 1, 2] = 3.0
+  strip = np.concatenate([crop, np.zeros((1, 4, 8, 8), np.float32)], 2)
+  params = Head().init(jax.random.PRNGKey(0), crop)
+  bias = params["params"]["image_head"]["bias"]
+  on_crop, on_strip = (Head().apply(params, x) - bias for x in (crop, strip))
+  if pool == "max":
+    np.testing.assert_allclose(on_strip, on_crop, rtol=1e-6)
+  else:
+    np.testing.assert_allclose(on_strip, on_crop / 3, rtol=1e-6)

@@ -184,6 +184,11 @@ def test_defect_crops_contain_a_defect_of_each_class_alike():
   uniform = [random_crop(record, (32, 64), rng)["mask"].any()
              for _ in range(200)]
   assert np.mean(uniform) < 0.5
+  # The image's label holds for a crop only where the crop holds a defect.
+  labelled = dict(record, label=np.int32(1))
+  crops = [random_crop(labelled, (32, 64), rng) for _ in range(50)]
+  assert {(int(c["label"]), bool(c["mask"].any())) for c in crops} == {
+      (0, False), (1, True)}
   small = random_crop({"image": image[:20, :30], "mask": mask[:20, :30]},
                       (32, 64), rng)
   assert small["image"].shape == (32, 64, 3)  # padded with zeros

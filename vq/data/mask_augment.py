@@ -47,7 +47,8 @@ def random_crop(record, crop_hw, rng, defect_share=0.0):
   With probability `defect_share`, and when the mask has any defect, the
   crop is centred (with jitter) on a random pixel of a class drawn
   uniformly from the classes present, so rare classes are seen as often as
-  common ones; otherwise its position is uniform.
+  common ones; otherwise its position is uniform. A crop without any mask
+  pixel is labelled 0 (the image's defect is outside it).
   """
   image, mask = record["image"], record["mask"]
   ch, cw = crop_hw
@@ -68,4 +69,6 @@ def random_crop(record, crop_hw, rng, defect_share=0.0):
   result = dict(record)
   result["image"] = image[y:y + ch, x:x + cw]
   result["mask"] = mask[y:y + ch, x:x + cw]
+  if "label" in record and not result["mask"].any():
+    result["label"] = np.zeros_like(record["label"])
   return result

@@ -40,10 +40,12 @@ class PlainEncoder(nn.Module):
     return features
 
 
-def image_head(features, image_classes):
-  """Global average pool of the deepest map -> dense logits."""
-  return nn.Dense(image_classes, name="image_head")(
-      jnp.mean(features, axis=(1, 2)))
+def image_head(features, image_classes, pool="mean"):
+  """Global pool ('mean' or 'max') of the deepest map -> dense logits. The
+  max does not shrink a defect's evidence on images larger than the
+  training crops."""
+  pooled = (jnp.max if pool == "max" else jnp.mean)(features, axis=(1, 2))
+  return nn.Dense(image_classes, name="image_head")(pooled)
 
 
 class UNet(nn.Module):
@@ -62,6 +64,7 @@ class UNet(nn.Module):
   widths: tuple = UNET_WIDTHS
   skip_connections: bool = True
   image_classes: int = 0
+  image_pool: str = "mean"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -75,7 +78,8 @@ class UNet(nn.Module):
       x = DoubleConv(w, name=f"decoder{i}")(x, train)
     out = {"logits": nn.Conv(self.num_classes, (1, 1), name="head")(x)}
     if self.image_classes:
-      out["image_logits"] = image_head(features[-1], self.image_classes)
+      out["image_logits"] = image_head(features[-1], self.image_classes,
+                                       self.image_pool)
     return out
 
 
@@ -104,6 +108,7 @@ class EncoderUNet(nn.Module):
   alpha: float = 1.0
   decoder_widths: tuple = DECODER_WIDTHS
   image_classes: int = 0
+  image_pool: str = "mean"
   padding: str = "keras"
   frozen_bn_layers: frozenset = frozenset()
 
@@ -124,5 +129,6 @@ class EncoderUNet(nn.Module):
       x = DoubleConv(width, name=f"decoder{i}")(x, train)
     out = {"logits": nn.Conv(self.num_classes, (3, 3), name="head")(x)}
     if self.image_classes:
-      out["image_logits"] = image_head(features[-1], self.image_classes)
+      out["image_logits"] = image_head(features[-1], self.image_classes,
+                                       self.image_pool)
     return out

@@ -40,7 +40,8 @@ def default_config():
   c.model.aspp_width = 256        # deeplabv3
   c.model.aspp_rates = (6, 12, 18)
   c.model.image_head = False      # image-level logit (e.g. damage_level)
-  c.model.classification_guided = False  # unet3plus: gate masks at inference
+  c.model.image_pool = "mean"     # image head: mean | max over the deepest map
+  c.model.classification_guided = False  # image head gates masks at inference
   encoder_weights.add_config_fields(c.model)  # encoder_unet, deeplabv3
 
   c.data = ml_collections.ConfigDict()
@@ -95,8 +96,10 @@ def default_config():
 
 # Fields of config.model each architecture uses.
 ARCHITECTURE_FIELDS = {
-    "unet": ("widths", "skip_connections", "image_head"),
-    "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head"),
+    "unet": ("widths", "skip_connections", "image_head", "image_pool",
+             "classification_guided"),
+    "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head",
+                     "image_pool", "classification_guided"),
     "unet3plus": ("widths", "cat_width", "classification_guided"),
     "deeplabv3": ("encoder", "widths", "alpha", "aspp_width", "aspp_rates"),
 }
@@ -105,11 +108,12 @@ ARCHITECTURE_FIELDS = {
 def _build_model(m, outputs, padding, frozen_bn_layers):
   if m.architecture == "unet":
     return UNet(outputs, tuple(m.widths), m.skip_connections,
-                image_classes=int(m.image_head))
+                image_classes=int(m.image_head), image_pool=m.image_pool)
   encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers)
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
-                       image_classes=int(m.image_head), **encoder)
+                       image_classes=int(m.image_head),
+                       image_pool=m.image_pool, **encoder)
   if m.architecture == "unet3plus":
     return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
   return DeepLabV3(outputs, m.encoder, tuple(m.widths), m.alpha,
@@ -157,6 +161,13 @@ class SegmentationTask(Task):
     d, m = config.data, config.model
     config_base.refuse_inapplicable(m, default_config().model, "architecture",
                                     ARCHITECTURE_FIELDS)
+    if (m.classification_guided and m.architecture != "unet3plus" and
+        not m.image_head):
+      raise config_base.ConfigError(
+          "model.classification_guided needs the image head that gates the "
+          f"masks: set model.image_head=True for {m.architecture!r}")
+    config_base.check_choice("model.image_pool", m.image_pool,
+                             ("mean", "max"))
     config_base.check_choice("loss.name", config.loss.name, LOSSES)
     config_base.check_choice("loss.dice_over", config.loss.dice_over,
                              ("image", "batch"))
