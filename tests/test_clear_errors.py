@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from vq import train
 from vq.data import check
 from vq.data.errors import AnnotationError
@@ -150,3 +150,50 @@ def test_check_data_command(tmp_path):
   assert "b.jpg" in result.stdout and "truncated JPEG" in result.stdout
   with open(tmp_path / "report.json") as f:
     assert json.load(f)["train"]["left_out"] == 1
+
+
+CHECK_SCRIPT = """
+import json, sys
+from vq import distributed
+distributed.initialize_if_launched()
+from vq.data import check
+from vq.data.sources import Datasets, RecordSource
+
+class Noted(RecordSource):
+  def __getitem__(self, index):
+    sys.stderr.write(f"loaded {index}\\n")
+    if index in (1, 4):
+      raise ValueError(f"record {index} is bad")
+    return self.records[index]
+
+source = Noted([{"id": f"r{i}"} for i in range(7)])
+data = Datasets(source, source, None, None)
+import jax
+kept, report = check.check_datasets(
+    data, shard=(jax.process_index(), jax.process_count()),
+    gather=distributed.allgather_lists)
+print(json.dumps({"kept": [source.records[i]["id"]
+                           for i in kept.train.indices], "report": report}))
+"""
+
+
+def test_two_processes_share_the_data_check_and_keep_the_same_records():
+  port = free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, "-c", CHECK_SCRIPT], cwd=ROOT, text=True,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      env=dict(os.environ, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+               VQ_NUM_PROCESSES="2", VQ_PROCESS_ID=str(i)))
+      for i in range(2)]
+  outs = [p.communicate(timeout=120) for p in procs]
+  assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:]
+  results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  for i, (result, (_, err)) in enumerate(zip(results, outs)):
+    loaded = {int(line.split()[1]) for line in err.splitlines()
+              if line.startswith("loaded ")}
+    assert loaded == set(range(i, 7, 2))  # its share, train and eval alike
+    assert result["kept"] == ["r0", "r2", "r3", "r5", "r6"]
+    assert result["report"]["train"]["left_out"] == 2
+    assert result["report"]["eval"]["reasons"] == [
+        "r1: ValueError: record 1 is bad", "r4: ValueError: record 4 is bad"]
+  assert results[0] == results[1]

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import config_base, history, sharding
+from vq import config_base, distributed, history, sharding
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
@@ -248,7 +248,9 @@ def load_checked_data(task, config, workdir=None):
   data = task.datasets()
   if config.data_check != "off":
     data, report = data_check.check_datasets(
-        data, config.data_threads, fatal=config.data_check == "fatal")
+        data, config.data_threads, fatal=config.data_check == "fatal",
+        shard=(jax.process_index(), jax.process_count()),
+        gather=distributed.allgather_lists)
     logging.info("Data check:\n%s", data_check.summary_table(report))
     if any(r["left_out"] for r in report.values()):
       logging.warning("%d bad records left out (data_check.json lists them)",

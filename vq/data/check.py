@@ -40,8 +40,9 @@ def _reason(source, index, error):
   return text if os.fsdecode(path) in text else f"{path}: {text}"
 
 
-def check_source(source, transform=None, threads=2):
-  """Loads every record of a file-backed source.
+def check_source(source, transform=None, threads=2, shard=(0, 1)):
+  """Loads the records of a file-backed source: with shard (k, n), those
+  whose index is k modulo n (each of n processes checks its share).
 
   Returns:
     (indices that loaded, [(index, reason)] of those that did not); a
@@ -61,19 +62,29 @@ def check_source(source, transform=None, threads=2):
     return index, None
 
   with concurrent.futures.ThreadPoolExecutor(max(threads, 1)) as pool:
-    results = list(pool.map(load, range(len(source))))
+    results = list(pool.map(load, range(shard[0], len(source), shard[1])))
   good = [i for i, reason in results if reason is None]
   bad = [(i, reason) for i, reason in results if reason is not None]
   return good, bad
 
 
-def check_datasets(data, threads=2, fatal=False):
+def check_datasets(data, threads=2, fatal=False, shard=(0, 1),
+                   gather=list):
   """(Datasets without the bad records, report). With `fatal`, bad records
-  raise DataCheckError listing them instead."""
+  raise DataCheckError listing them instead.
+
+  Several processes each check their `shard` of the records; `gather` then
+  joins every process's [(index, reason)] (vq.distributed.allgather_lists),
+  so all keep the same records.
+  """
   report, kept = {}, {}
   for split, source, transform in (("train", data.train, None),
                                    ("eval", data.eval, data.eval_transform)):
-    good, bad = check_source(source, transform, threads)
+    good, bad = check_source(source, transform, threads, shard)
+    if good is not None:
+      bad = sorted(tuple(b) for b in gather(bad))
+      left_out = {i for i, _ in bad}
+      good = [i for i in range(len(source)) if i not in left_out]
     report[split] = {"checked": good is not None, "records": len(source),
                      "left_out": len(bad),
                      "reasons": [reason for _, reason in bad]}
