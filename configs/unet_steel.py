@@ -17,9 +17,10 @@ Variants (after the colon):
   data=severstal     a Severstal-format CSV and image folder
                      (data.train_path, data.image_dir): trained on 128x256
                      crops at native resolution, 80 % of them centred on a
-                     defect, per-class BCE + batch Dice, evaluated on whole
-                     256x1600 images (set data.image_size to the images'
-                     own size).
+                     defect, per-class BCE + batch Dice and an image head
+                     that clears the masks of strips it calls clean,
+                     evaluated on whole 256x1600 images (set
+                     data.image_size to the images' own size).
   variant=test       a few steps on small strips for tests.
 """
 from vq import config_base
@@ -59,7 +60,15 @@ def get_config(arg=None):
     # small classes are not pushed to zero on the crops without them.
     c.loss.name = "bce_dice"
     c.loss.dice_over = "batch"
+    # An image head max-pooled over the deepest map (a defect weighs the
+    # same on whole strips as on crops) clears the masks of strips it calls
+    # clean, as Kaggle's Severstal solutions filter theirs.
+    c.model.image_head = True
+    c.model.image_pool = "max"
+    c.model.classification_guided = True
     c.eval_batch_size = 8
+    c.num_train_steps = 1000
+    c.eval_every_steps = c.checkpoint_every_steps = 500
 
   if args.model == "plain_cnn":
     c.model.skip_connections = False

@@ -78,14 +78,20 @@ def test_trains_from_severstal_csv(tmp_path):
     rows += [f"{i}.jpg,{k + 1},{rle.encode(r['mask'][..., k])}"
              for k in range(4) if r["mask"][..., k].any()]
   (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-  config = unet_steel.get_config("variant=test")
-  config.data.source = "severstal"
+  # The Severstal recipe: native crops, BCE + batch Dice, the image head
+  # gating the masks.
+  config = unet_steel.get_config("data=severstal,variant=test")
+  config.data.image_size = (32, 64)
+  config.data.crop_size = (16, 32)
   config.data.train_path = str(tmp_path / "train.csv")
   config.data.image_dir = str(tmp_path / "images")
   data = SegmentationTask(config).datasets()
   assert len(data.train) == 16 and len(data.eval) == 2
+  assert data.train_transform(data.train[0], np.random.default_rng(0))[
+      "image"].shape == (16, 32, 3)
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert summary["step"] == 4 and "miou" in summary["eval"]
+  assert "image_head_accuracy" in summary["eval"]
 
 
 def test_polygon_json_split(tmp_path):
