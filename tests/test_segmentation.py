@@ -107,6 +107,17 @@ def test_polygon_json_split(tmp_path):
   assert not train_images & {r["image_path"] for r in val_set.records}
   batch = data.train_transform(train_set[0], np.random.default_rng(0))
   assert batch["mask"].shape == (64, 64, 3) and batch["image"].shape == (64, 64, 3)
+  # The photo recipe: native-resolution crops for training, whole images
+  # for evaluation.
+  config = unet_damage.get_config("data=polygon_json,variant=test")
+  assert config.loss.dice_over == "batch"
+  config.data.crop_size = (32, 32)
+  config.data.train_path = path
+  config.data.image_dir = str(tmp_path / "images")
+  data = SegmentationTask(config).datasets()
+  crop = data.train_transform(data.train[0], np.random.default_rng(0))
+  assert crop["image"].shape == (32, 32, 3)
+  assert data.eval_transform(data.eval[0])["mask"].shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize("field,value,message", [
