@@ -59,6 +59,13 @@ def _circle(canvas, centre, radius, value, thickness=-1):
              cv2.LINE_AA)
 
 
+def _line(canvas, a, b):
+  """A 1-pixel line from a to b (pixels) on the supersampled canvas."""
+  cv2.line(canvas, tuple(np.round(a * SUPERSAMPLE).astype(int)),
+           tuple(np.round(b * SUPERSAMPLE).astype(int)), 1.0, SUPERSAMPLE,
+           cv2.LINE_AA)
+
+
 def _part_shape(kind, rng, centre, radius, hw):
   """(alpha [H, W] in [0, 1], line marks [H, W] in [0, 1]) of one part:
   the marks are chamfers and threads, drawn darker on the finish."""
@@ -83,14 +90,8 @@ def _part_shape(kind, rng, centre, radius, hw):
     _polygon(solid, place([[0.45, -0.42], [1, -0.42], [1, 0.42],
                            [0.45, 0.42]]), 1.0)
     for x in np.arange(-0.95, 0.3, 0.12):  # threads across the shank
-      a, b = place([[x, -half], [x + 0.05, half]])
-      cv2.line(marks, tuple(np.round(a * SUPERSAMPLE).astype(int)),
-               tuple(np.round(b * SUPERSAMPLE).astype(int)), 1.0,
-               SUPERSAMPLE, cv2.LINE_AA)
-    a, b = place([[0.72, -0.42], [0.72, 0.42]])  # the head's edge
-    cv2.line(marks, tuple(np.round(a * SUPERSAMPLE).astype(int)),
-             tuple(np.round(b * SUPERSAMPLE).astype(int)), 1.0, SUPERSAMPLE,
-             cv2.LINE_AA)
+      _line(marks, *place([[x, -half], [x + 0.05, half]]))
+    _line(marks, *place([[0.72, -0.42], [0.72, 0.42]]))  # the head's edge
   else:  # bracket
     arm = rng.uniform(0.38, 0.5)
     _polygon(solid, place([[-1, -1], [1, -1], [1, -1 + arm],
