@@ -66,6 +66,7 @@ def get_config(arg=None):
     c.model.image_head = True
     c.model.image_pool = "max"
     c.model.classification_guided = True
+    c.loss.image_weight = 0.5
     c.eval_batch_size = 8
     c.num_train_steps = 1000
     c.eval_every_steps = c.checkpoint_every_steps = 500
