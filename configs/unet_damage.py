@@ -19,9 +19,11 @@ Variants (after the colon):
                           data.image_dir=images; an 8:1:1 stratified split
                           by data.split_seed): trained on 128x128 crops at
                           native resolution, 80 % of them centred on damage,
-                          Dice over the batch; evaluated on whole photos at
-                          data.image_size, which should be the photos' own
-                          size (multiples of 32; 256x320 by default).
+                          Dice over the batch, a crop's damage label from
+                          the scratch and dent in it; evaluated on whole
+                          photos at data.image_size, which should be the
+                          photos' own size (multiples of 32; 256x320 by
+                          default).
 """
 from vq import config_base
 from vq.data import synthetic_car
@@ -62,6 +64,7 @@ def get_config(arg=None):
     c.data.crop_size = (128, 128)
     c.data.defect_crop_share = 0.8
     c.loss.dice_over = "batch"
+    c.data.label_classes = ("scratch", "dent")  # a crop of a gap is clean
     c.eval_batch_size = 8
 
   if args.head == "only":

@@ -117,6 +117,8 @@ def test_polygon_json_split(tmp_path):
   data = SegmentationTask(config).datasets()
   crop = data.train_transform(data.train[0], np.random.default_rng(0))
   assert crop["image"].shape == (32, 32, 3)
+  # Scratch and dent make a crop's damage label, not the panel gap.
+  assert data.train_transform.label_channels == (0, 1)
   assert data.eval_transform(data.eval[0])["mask"].shape == (64, 64, 3)
 
 

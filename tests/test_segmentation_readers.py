@@ -189,6 +189,11 @@ def test_defect_crops_contain_a_defect_of_each_class_alike():
   crops = [random_crop(labelled, (32, 64), rng) for _ in range(50)]
   assert {(int(c["label"]), bool(c["mask"].any())) for c in crops} == {
       (0, False), (1, True)}
+  # With label channels, a crop holding only the other class is clean.
+  crops = [random_crop(labelled, (32, 64), rng, 1.0, label_channels=(1,))
+           for _ in range(50)]
+  assert {(int(c["label"]), bool(c["mask"][..., 1].any())) for c in crops} == {
+      (0, False), (1, True)}
   small = random_crop({"image": image[:20, :30], "mask": mask[:20, :30]},
                       (32, 64), rng)
   assert small["image"].shape == (32, 64, 3)  # padded with zeros

@@ -40,7 +40,7 @@ def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,
   return result
 
 
-def random_crop(record, crop_hw, rng, defect_share=0.0):
+def random_crop(record, crop_hw, rng, defect_share=0.0, label_channels=None):
   """A native-resolution crop of image and mask, of `crop_hw` (smaller
   images are padded with zeros).
 
@@ -48,7 +48,9 @@ def random_crop(record, crop_hw, rng, defect_share=0.0):
   crop is centred (with jitter) on a random pixel of a class drawn
   uniformly from the classes present, so rare classes are seen as often as
   common ones; otherwise its position is uniform. A crop without any mask
-  pixel is labelled 0 (the image's defect is outside it).
+  pixel is labelled 0 (the image's defect is outside it); with
+  `label_channels`, one without a pixel of those channels (e.g. the damage
+  classes, not panel gaps).
   """
   image, mask = record["image"], record["mask"]
   ch, cw = crop_hw
@@ -69,6 +71,8 @@ def random_crop(record, crop_hw, rng, defect_share=0.0):
   result = dict(record)
   result["image"] = image[y:y + ch, x:x + cw]
   result["mask"] = mask[y:y + ch, x:x + cw]
-  if "label" in record and not result["mask"].any():
+  labelling = result["mask"] if label_channels is None else result["mask"][
+      ..., list(label_channels)]
+  if "label" in record and not labelling.any():
     result["label"] = np.zeros_like(record["label"])
   return result

@@ -107,6 +107,7 @@ class MaskTransform:
   augment: dict = dataclasses.field(default_factory=dict)
   crop_hw: tuple = ()             # training: native-resolution crops
   defect_crop_share: float = 0.0
+  label_channels: tuple = None    # classes whose pixels keep a crop's label
 
   def __call__(self, record, rng=None):
     if self.remove_highlights:
@@ -114,7 +115,8 @@ class MaskTransform:
                     image=preprocess.remove_highlights(record["image"]))
     out_hw = self.image_hw
     if self.crop_hw and rng is not None:
-      record = random_crop(record, self.crop_hw, rng, self.defect_crop_share)
+      record = random_crop(record, self.crop_hw, rng, self.defect_crop_share,
+                           self.label_channels)
       out_hw = self.crop_hw
     r = resize_and_augment(record, out_hw, rng,
                            **(self.augment if rng is not None else {}))
@@ -130,6 +132,17 @@ class MaskTransform:
     return {"image": image, "mask": mask, "label": np.int32(r["label"])}
 
 
+def _label_channels(d):
+  """Indices of `data.label_classes` (None: every class labels a crop)."""
+  if not d.label_classes:
+    return None
+  unknown = [n for n in d.label_classes if n not in d.class_names]
+  if unknown:
+    raise ValueError(f"data.label_classes names {unknown}, not among "
+                     f"data.class_names {tuple(d.class_names)}")
+  return tuple(list(d.class_names).index(n) for n in d.label_classes)
+
+
 def datasets(data_config):
   d = data_config
   train, eval_ = select(SOURCES, d, "segmentation")
@@ -142,5 +155,6 @@ def datasets(data_config):
                   dataclasses.replace(transform,
                                       augment=augment_kwargs(d.augment),
                                       crop_hw=crop_hw,
-                                      defect_crop_share=d.defect_crop_share),
+                                      defect_crop_share=d.defect_crop_share,
+                                      label_channels=_label_channels(d)),
                   transform)

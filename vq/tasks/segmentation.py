@@ -53,6 +53,8 @@ def default_config():
   c.data.image_size = (64, 400)   # (height, width): evaluation, prediction
   c.data.crop_size = ()           # (height, width): train on native crops
   c.data.defect_crop_share = 0.5  # crops centred on a defect (a random class)
+  c.data.label_classes = ()       # classes that keep a crop's image label
+                                  # (empty: any); e.g. damage, not gaps
   c.data.binary = False           # merge all classes into one (defect / not)
   c.data.grayscale = False
   c.data.remove_highlights = False
