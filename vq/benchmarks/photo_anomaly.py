@@ -38,6 +38,7 @@ FOREIGN = ("Food/java.pat", "Food/choc_swirl.pat", "Water/ice.pat",
            "Legacy/pastel.pat", "Legacy/3dgreen.pat", "Sky/sky.pat")
 DEFECT_KINDS = ("foreign", "scratch", "warp", "discolour")
 IMAGE_SIZE = 128
+PATTERNS_DIR = "/usr/share/gimp/2.0/patterns"  # Debian's gimp-data
 MIN_PERIOD = 112
 SEED = 2026
 
@@ -74,6 +75,12 @@ def load_patterns(patterns_dir, names):
         "or name its patterns folder with --patterns")
   return [enlarged(read_pattern(os.path.join(patterns_dir, p)))
           for p in names]
+
+
+def define_patterns_flag():
+  """--patterns: where the GIMP patterns are (every photo_* set reads them)."""
+  flags.DEFINE_string("patterns", PATTERNS_DIR,
+                      "GIMP's patterns folder (Debian package gimp-data)")
 
 
 def surface(rng, pattern, size=IMAGE_SIZE):
@@ -235,8 +242,7 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_string("output", None, "folder to write (must be empty)")
-  flags.DEFINE_string("patterns", "/usr/share/gimp/2.0/patterns",
-                      "GIMP's patterns folder (Debian package gimp-data)")
+  define_patterns_flag()
   flags.DEFINE_integer("train_images", 200, "normal training images per "
                        "category")
   flags.mark_flag_as_required("output")

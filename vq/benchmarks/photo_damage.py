@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.benchmarks.photo_anomaly import load_patterns, surface
+from vq.benchmarks.photo_anomaly import (define_patterns_flag, load_patterns,
+                                         surface)
 from vq.data.images import write_image
 
 CLASS_NAMES = ("scratch", "dent", "spacing")
@@ -180,8 +181,7 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_string("output", None, "folder to write (must be empty)")
-  flags.DEFINE_string("patterns", "/usr/share/gimp/2.0/patterns",
-                      "GIMP's patterns folder (Debian package gimp-data)")
+  define_patterns_flag()
   flags.DEFINE_integer("images", 800, "photos to write")
   flags.mark_flag_as_required("output")
   app.run(main)

@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.benchmarks.photo_anomaly import load_patterns, surface
+from vq.benchmarks.photo_anomaly import (define_patterns_flag, load_patterns,
+                                         surface)
 from vq.data.images import write_image
 
 CLASS_NAMES = ("nut", "washer", "bolt", "bracket")
@@ -225,8 +226,7 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("output", None, "folder to write (its VOC2007 must be "
                       "empty)")
-  flags.DEFINE_string("patterns", "/usr/share/gimp/2.0/patterns",
-                      "GIMP's patterns folder (Debian package gimp-data)")
+  define_patterns_flag()
   flags.DEFINE_integer("images", 1200, "photos to write")
   flags.mark_flag_as_required("output")
   app.run(main)
