@@ -19,6 +19,7 @@ Variants (after the colon):
                      crops at native resolution, 80 % of them centred on a
                      defect, per-class BCE + batch Dice and an image head
                      that clears the masks of strips it calls clean,
+                     flips averaged at test time,
                      evaluated on whole 256x1600 images (set
                      data.image_size to the images' own size).
   variant=test       a few steps on small strips for tests.
@@ -67,9 +68,12 @@ def get_config(arg=None):
     c.model.image_pool = "max"
     c.model.classification_guided = True
     c.loss.image_weight = 0.5
+    # Probabilities averaged over the strip and its two flips.
+    c.eval.tta_flips = ("horizontal", "vertical")
     c.eval_batch_size = 8
     c.num_train_steps = 1000
-    c.eval_every_steps = c.checkpoint_every_steps = 500
+    c.eval_every_steps = 1000
+    c.checkpoint_every_steps = 500
 
   if args.model == "plain_cnn":
     c.model.skip_connections = False

@@ -2,6 +2,7 @@
 import os
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -145,6 +146,40 @@ def test_classification_guided_needs_an_image_head():
     SegmentationTask(config)
   config.model.image_head = True
   SegmentationTask(config)
+
+
+def test_flip_averaged_predictions_follow_the_flipped_image():
+  config = unet_steel.get_config("variant=test")
+  config.loss.name = "bce_dice"
+  config.model.image_head = True
+  task = SegmentationTask(config)
+  variables = task.init_variables(jax.random.PRNGKey(0))
+  images = np.random.default_rng(0).integers(
+      0, 256, (2, *task.input_shape), np.uint8)
+  mirrored = images[:, :, ::-1]
+  plain = task.forward(variables, images)["probs"]
+  assert not np.allclose(task.forward(variables, mirrored)["probs"],
+                         plain[:, :, ::-1], atol=1e-4)
+  config.eval.tta_flips = ("horizontal",)
+  task = SegmentationTask(config)
+  out = task.forward(variables, images)
+  out_mirrored = task.forward(variables, mirrored)
+  np.testing.assert_allclose(out_mirrored["probs"], out["probs"][:, :, ::-1],
+                             atol=1e-5)
+  np.testing.assert_allclose(out_mirrored["image_probs"], out["image_probs"],
+                             atol=1e-5)
+  # ... and are the mean of the two views' sigmoids.
+  logits = task.model.apply(variables, task.model_input(mirrored))["logits"]
+  expected = (plain + jax.nn.sigmoid(logits)[:, :, ::-1]) / 2
+  np.testing.assert_allclose(out["probs"], expected, atol=1e-5)
+
+
+def test_unknown_tta_flip_is_refused():
+  config = unet_steel.get_config("variant=test")
+  config.eval.tta_flips = ("diagonal",)
+  with pytest.raises(ValueError, match="eval.tta_flips must be one of "
+                     "horizontal, vertical; got 'diagonal'"):
+    SegmentationTask(config)
 
 
 def test_unknown_data_source_is_refused():

@@ -91,9 +91,15 @@ def default_config():
   c.eval.refine = ()              # class names refined by the guided filter
   c.eval.guided_radius = 2
   c.eval.guided_eps = 1e-2
+  c.eval.tta_flips = ()           # test-time flips averaged with the image:
+                                  # 'horizontal', 'vertical'
   c.eval.defect_min_area = 20     # pixels of defect that make an image defective
   c.eval.num_images = 6
   return c
+
+
+# eval.tta_flips: the image axis each flip reverses (NHWC).
+FLIP_AXES = {"horizontal": 2, "vertical": 1}
 
 
 # Fields of config.model each architecture uses.
@@ -189,6 +195,8 @@ class SegmentationTask(Task):
       raise ValueError(f"eval.refine names unknown classes {sorted(unknown)}; "
                        f"classes are {self.class_names}")
     self.refine = tuple(n in config.eval.refine for n in self.class_names)
+    for flip in config.eval.tta_flips:
+      config_base.check_choice("eval.tta_flips", flip, tuple(FLIP_AXES))
     self.model = _build_model(m, self.num_classes + self.softmax,
                               self.padding, self.frozen_bn_layers())
 
@@ -259,16 +267,28 @@ class SegmentationTask(Task):
   def forward(self, variables, images):
     """uint8 images -> {probs [N, H, W, C] of the defect classes,
     class_map [N, H, W] (softmax losses: the winning class, 0 background),
-    image_probs [N] where the model has an image head}."""
-    out = self.model.apply(variables, self.model_input(images), train=False)
-    logits = out["logits"]
+    image_probs [N] where the model has an image head}. With
+    eval.tta_flips, the probabilities are averaged over the image and its
+    flips."""
+    x = self.model_input(images)
+    pixel = jax.nn.softmax if self.softmax else jax.nn.sigmoid
+    probs, image_probs = [], []
+    for flip in (None, *self.config.eval.tta_flips):
+      axis = FLIP_AXES.get(flip)
+      view = x if axis is None else jnp.flip(x, axis)
+      out = self.model.apply(variables, view, train=False)
+      p = pixel(out["logits"])
+      probs.append(p if axis is None else jnp.flip(p, axis))
+      if "image_logits" in out:
+        image_probs.append(jax.nn.sigmoid(out["image_logits"][:, 0]))
+    probs = sum(probs) / len(probs)
     if self.softmax:
-      result = {"probs": jax.nn.softmax(logits)[..., 1:],
-                "class_map": jnp.argmax(logits, axis=-1).astype(jnp.int32)}
+      result = {"probs": probs[..., 1:],
+                "class_map": jnp.argmax(probs, axis=-1).astype(jnp.int32)}
     else:
-      result = {"probs": jax.nn.sigmoid(logits)}
-    if "image_logits" in out:
-      result["image_probs"] = jax.nn.sigmoid(out["image_logits"][:, 0])
+      result = {"probs": probs}
+    if image_probs:
+      result["image_probs"] = sum(image_probs) / len(image_probs)
     return result
 
   def postprocess(self, outputs, images):
