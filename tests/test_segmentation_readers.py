@@ -11,6 +11,7 @@ from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation import MaskTransform
+from vq.data.sources import report_resize
 
 
 def _images(folder, names, hw=(8, 20)):
@@ -227,3 +228,22 @@ def test_the_photo_steel_set_is_read_by_the_severstal_reader(tmp_path):
     image, drawn = photo_steel.strip(rng, photos)
     np.testing.assert_array_equal(masks[i], drawn)
     assert np.abs(source[i]["image"].astype(int) - image).mean() < 3
+
+
+@pytest.mark.parametrize("image_hw,level,message", [
+    ((128, 160), "WARNING", "images are 320x240, the model sees 160x128: "
+     "2.0x smaller; defects a few pixels wide may vanish: set "
+     "data.image_size=(256, 320) (the nearest multiple of 32 the model "
+     "accepts) and train on crops"),
+    ((256, 320), "INFO", "images are 320x240, the model sees them at "
+     "320x256, the nearest multiple of 32 it accepts"),
+    ((512, 640), "WARNING", "the model sees them enlarged to 640x512; set "
+     "data.image_size=(256, 320)"),
+])
+def test_the_resize_report_names_the_size_the_model_accepts(
+    image_hw, level, message, caplog):
+  caplog.set_level("INFO")
+  source = [{"image": np.zeros((240, 320, 3), np.uint8)}]
+  report_resize(source, image_hw, multiple=32)
+  assert [r.levelname for r in caplog.records] == [level]
+  assert message in caplog.text

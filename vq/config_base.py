@@ -130,6 +130,11 @@ def check_choice(name, value, choices):
                      f"got {value!r}")
 
 
+def nearest_multiple(hw, multiple):
+  """(height, width) rounded to the nearest multiple (at least one)."""
+  return tuple(max(multiple, round(v / multiple) * multiple) for v in hw)
+
+
 def refuse_inapplicable(section, defaults, selector, fields_by_choice,
                         prefix="model"):
   """Refuses fields of `section` changed from `defaults` that the chosen

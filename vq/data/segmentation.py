@@ -143,12 +143,14 @@ def _label_channels(d):
   return tuple(list(d.class_names).index(n) for n in d.label_classes)
 
 
-def datasets(data_config):
+def datasets(data_config, size_multiple=1):
+  """Train and eval sources and transforms; `size_multiple`: what the
+  model needs image sides to be a multiple of (for the resize report)."""
   d = data_config
   train, eval_ = select(SOURCES, d, "segmentation")
   image_hw, crop_hw = tuple(d.image_size), tuple(d.crop_size)
   if not isinstance(eval_, GeneratedSource):
-    report_resize(eval_, image_hw, crop_hw)
+    report_resize(eval_, image_hw, crop_hw, size_multiple)
   transform = MaskTransform(image_hw, tuple(d.class_names),
                             d.binary, d.grayscale, d.remove_highlights)
   return Datasets(train, eval_,

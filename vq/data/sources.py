@@ -4,6 +4,7 @@ from typing import Any, Callable, Mapping
 
 from absl import logging
 
+from vq import config_base
 from vq.data.errors import AnnotationError
 from vq.data.images import read_image
 
@@ -106,21 +107,30 @@ def generated_pair(generate, data_config, image_size, **generate_kwargs):
                           d.synthetic_seed + 1, image_size, **generate_kwargs))
 
 
-def report_resize(source, image_hw, crop=()):
+def report_resize(source, image_hw, crop=(), multiple=1):
   """Says at start how much the model input shrinks (or enlarges) a file
-  source's images (its first image's size)."""
+  source's images (its first image's size), and the data.image_size that
+  keeps them (nearly) native: theirs, or the nearest `multiple` of it the
+  model accepts."""
   if not len(source):
     return
   h, w = source[0]["image"].shape[:2]
+  native = config_base.nearest_multiple((h, w), multiple)
+  advice = f"set data.image_size={native}"
+  if native != (h, w):
+    advice += f" (the nearest multiple of {multiple} the model accepts)"
   factor = max(h / image_hw[0], w / image_hw[1])
-  if factor > 1:
+  if native == tuple(image_hw) != (h, w):
+    logging.info("images are %dx%d, the model sees them at %dx%d, the "
+                 "nearest multiple of %d it accepts", w, h, image_hw[1],
+                 image_hw[0], multiple)
+  elif factor > 1:
     logging.warning("images are %dx%d, the model sees %dx%d: %.1fx smaller; "
-                    "defects a few pixels wide may vanish. Set "
-                    "data.image_size to the images' size and train on crops "
-                    "(data.crop_size)", w, h, image_hw[1], image_hw[0], factor)
+                    "defects a few pixels wide may vanish: %s and train on "
+                    "crops (data.crop_size)", w, h, image_hw[1], image_hw[0],
+                    factor, advice)
   elif (h, w) != tuple(image_hw):
     logging.warning("images are %dx%d, the model sees them enlarged to "
-                    "%dx%d; set data.image_size to the images' size", w, h,
-                    image_hw[1], image_hw[0])
+                    "%dx%d; %s", w, h, image_hw[1], image_hw[0], advice)
   elif crop:
     logging.info("training on crops (%s) of %dx%d images", crop, w, h)

@@ -141,8 +141,7 @@ def _size_multiple(m):
 def _check_size(image_hw, m):
   multiple = _size_multiple(m)
   if any(v % multiple for v in image_hw):
-    fitted = tuple(max(multiple, round(v / multiple) * multiple)
-                   for v in image_hw)
+    fitted = config_base.nearest_multiple(image_hw, multiple)
     raise config_base.ConfigError(
         f"data.image_size {image_hw} must be a multiple of {multiple} for "
         f"model.architecture={m.architecture!r} (its skip connections join "
@@ -214,7 +213,8 @@ class SegmentationTask(Task):
     return (*self.image_hw, 1 if self.config.data.grayscale else 3)
 
   def datasets(self):
-    return segmentation_data.datasets(self.config.data)
+    return segmentation_data.datasets(self.config.data,
+                                      _size_multiple(self.config.model))
 
   def resize_input(self, image):
     if self.config.data.remove_highlights:
