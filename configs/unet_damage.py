@@ -20,7 +20,8 @@ Variants (after the colon):
                           by data.split_seed): trained on 128x128 crops at
                           native resolution, 80 % of them centred on damage,
                           Dice over the batch, a crop's damage label from
-                          the scratch and dent in it; evaluated on whole
+                          the scratch and dent in it, a max-pooled damage
+                          head; evaluated on whole
                           photos at data.image_size, which should be the
                           photos' own size (multiples of 32; 256x320 by
                           default).
@@ -65,6 +66,8 @@ def get_config(arg=None):
     c.data.defect_crop_share = 0.8
     c.loss.dice_over = "batch"
     c.data.label_classes = ("scratch", "dent")  # a crop of a gap is clean
+    # Max-pooled: damage learnt on a crop weighs the same on a whole photo.
+    c.model.image_pool = "max"
     c.eval_batch_size = 8
 
   if args.head == "only":
