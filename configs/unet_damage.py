@@ -21,10 +21,9 @@ Variants (after the colon):
                           native resolution, 80 % of them centred on damage,
                           Dice over the batch, a crop's damage label from
                           the scratch and dent in it, a max-pooled damage
-                          head; evaluated on whole
-                          photos at data.image_size, which should be the
-                          photos' own size (multiples of 32; 256x320 by
-                          default).
+                          head; evaluated on whole photos at
+                          data.image_size, which should be the photos' own
+                          size (multiples of 32; 256x320 by default).
 """
 from vq import config_base
 from vq.data import synthetic_car
