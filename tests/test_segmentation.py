@@ -174,6 +174,34 @@ def test_flip_averaged_predictions_follow_the_flipped_image():
   np.testing.assert_allclose(out["probs"], expected, atol=1e-5)
 
 
+def test_evaluation_reports_which_classes_are_confused():
+  config = unet_steel.get_config("variant=test")
+  config.eval.defect_min_area = 2
+  task = SegmentationTask(config)   # pits, lines, patches, cracks
+  true = np.zeros((3, 8, 8, 4), bool)
+  pred = np.zeros((3, 8, 8, 4), bool)
+  true[0, :2, :4, 0] = True         # image 0: 8 pixels of pits,
+  pred[0, :2, :3, 3] = True         # 6 of them called cracks,
+  pred[0, :2, 3, 0] = True          # 2 called pits
+  true[1, 4:, 4:, 3] = True         # image 1: 16 pixels of cracks,
+  pred[1, 4:, 4:, 3] = True         # all found
+  pred[2, 0, 0, 0] = True           # image 2 clean: 1 pixel of pits
+  batch = {"batch_mask": np.ones(3, bool), "mask": true.astype(np.uint8),
+           "label": true.any((1, 2, 3)).astype(np.int32),
+           "image": np.zeros((3, 8, 8, 3), np.uint8)}
+  scalars, _ = task.evaluate([(batch, {"masks": pred})], None)
+  assert scalars["confusion/cracks_on_pits"] == pytest.approx(6 / 8)
+  assert scalars["confusion/pits_on_cracks"] == 0.0
+  assert "confusion/pits_on_lines" not in scalars  # no true lines
+  assert "confusion/pits_on_pits" not in scalars
+  # Cracks are predicted on images 0 and 1 and held by image 1 only; the
+  # single pixel of pits on image 2 is under the minimum area.
+  assert scalars["image_precision/cracks"] == pytest.approx(0.5)
+  assert scalars["image_recall/cracks"] == 1.0
+  assert scalars["image_precision/pits"] == 1.0
+  assert scalars["image_recall/pits"] == 1.0
+
+
 def test_unknown_tta_flip_is_refused():
   config = unet_steel.get_config("variant=test")
   config.eval.tta_flips = ("diagonal",)

@@ -81,6 +81,37 @@ def test_iou_and_dice_edge_cases():
   assert dice[1, 0] == 1.0
 
 
+def test_class_overlap_matches_scikit_learn_confusion_matrix():
+  from sklearn.metrics import confusion_matrix
+  rng = np.random.default_rng(0)
+  # One class (or background, 0) per pixel, so the masks are one-hot.
+  true_labels = rng.integers(0, 4, (3, 6, 7))
+  pred_labels = np.where(rng.random((3, 6, 7)) < 0.6, true_labels,
+                         rng.integers(0, 4, (3, 6, 7)))
+  true = np.eye(4, dtype=bool)[true_labels][..., 1:]
+  pred = np.eye(4, dtype=bool)[pred_labels][..., 1:]
+  # scikit-learn: rows are the truth, columns the prediction.
+  expected = confusion_matrix(true_labels.ravel(), pred_labels.ravel(),
+                              labels=[0, 1, 2, 3])[1:, 1:].T
+  np.testing.assert_array_equal(m.class_overlap(pred, true), expected)
+  # Multi-label masks: a pixel predicted as two classes counts for both.
+  pred[0, 0, 0] = True
+  assert m.class_overlap(pred, true).sum() == expected.sum() + 2
+
+
+def test_image_presence_per_class():
+  pred = np.zeros((2, 4, 4, 2), bool)
+  true = np.zeros((2, 4, 4, 2), bool)
+  pred[0, :2, :2, 0] = True        # 4 pixels of class 0 on image 0
+  pred[1, 0, 0, 1] = True          # 1 pixel of class 1 on image 1
+  true[1, 3, 3, 1] = True
+  found, present = m.image_presence(pred, true, min_area=2)
+  np.testing.assert_array_equal(found, [[True, False], [False, False]])
+  np.testing.assert_array_equal(present, [[False, False], [False, True]])
+  found, _ = m.image_presence(pred, true)
+  np.testing.assert_array_equal(found, [[True, False], [False, True]])
+
+
 def test_binary_classification():
   r = m.binary_classification([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
   assert r["accuracy"] == pytest.approx(0.6)

@@ -3,6 +3,7 @@
 Masks are bool [N, H, W, C] with one channel per class. IoU is summed over
 the dataset (intersection and union totals per class); the Kaggle Dice is
 per image and class, 1 when both masks are empty, then averaged.
+`class_overlap` and `image_presence` say which classes a model confuses.
 """
 import numpy as np
 
@@ -20,6 +21,22 @@ def iou_from_totals(intersection, union):
   intersection = np.asarray(intersection, np.float64)
   union = np.asarray(union, np.float64)
   return np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+
+
+def class_overlap(pred, true):
+  """[C, C] pixel counts, summed over the batch: [i, j] is the pixels
+  predicted as class i that are truly class j."""
+  pred, true = np.asarray(pred, bool), np.asarray(true, bool)
+  c = pred.shape[-1]
+  return (pred.reshape(-1, c).T.astype(np.int64)
+          @ true.reshape(-1, c).astype(np.int64))
+
+
+def image_presence(pred, true, min_area=1):
+  """([N, C], [N, C]) bool: each class predicted on at least `min_area`
+  pixels of an image, and present in its truth."""
+  pred, true = np.asarray(pred, bool), np.asarray(true, bool)
+  return pred.sum((1, 2)) >= min_area, true.any((1, 2))
 
 
 def dice_per_image(pred, true):

@@ -316,16 +316,21 @@ class SegmentationTask(Task):
     return {k: v for k, v in out.items() if k in ("masks", "image_probs")}
 
   def evaluate(self, results, datasets):
-    """IoU per class and its mean, Kaggle Dice, image-level rates, pictures."""
+    """IoU per class and its mean, Kaggle Dice, image-level rates, pictures;
+    with several classes, which classes are confused (per pixel and per
+    image)."""
     del datasets
-    inter = union = 0
-    dice, found, truth, head, drawn = [], [], [], [], []
+    inter = union = overlap = true_pixels = 0
+    dice, found, truth, head, drawn, presence = [], [], [], [], [], []
     min_area = self.config.eval.defect_min_area
     for batch, out in results:
       keep = batch["batch_mask"]
       pred, true = out["masks"][keep], batch["mask"][keep].astype(bool)
       i, u = seg_metrics.iou_totals(pred, true)
       inter, union = inter + i, union + u
+      overlap = overlap + seg_metrics.class_overlap(pred, true)
+      true_pixels = true_pixels + true.sum((0, 1, 2))
+      presence.append(seg_metrics.image_presence(pred, true, min_area))
       dice.append(seg_metrics.dice_per_image(pred, true))
       found.append(pred.any(-1).sum((1, 2)) >= min_area)
       truth.append(batch["label"][keep] > 0)
@@ -347,7 +352,28 @@ class SegmentationTask(Task):
       for k, v in seg_metrics.binary_classification(np.concatenate(head),
                                                     truth).items():
         scalars[f"image_head_{k}"] = v
+    if self.num_classes > 1:
+      scalars.update(self._confusion(overlap, true_pixels, presence))
     return scalars, ({"truth_vs_prediction": np.stack(drawn)} if drawn else {})
+
+  def _confusion(self, overlap, true_pixels, presence):
+    """'confusion/A_on_B': the share of class B's pixels predicted as A;
+    'image_precision/A', 'image_recall/A': class A predicted on an image
+    (on `eval.defect_min_area` pixels) against A in its truth."""
+    scalars = {}
+    names = self.class_names
+    for i, predicted in enumerate(names):
+      for j, true in enumerate(names):
+        if i != j and true_pixels[j]:
+          scalars[f"confusion/{predicted}_on_{true}"] = (
+              overlap[i, j] / true_pixels[j])
+    found = np.concatenate([p for p, _ in presence])
+    truth = np.concatenate([t for _, t in presence])
+    for k, name in enumerate(names):
+      rates = seg_metrics.binary_classification(found[:, k], truth[:, k])
+      scalars[f"image_precision/{name}"] = rates["precision"]
+      scalars[f"image_recall/{name}"] = rates["recall"]
+    return scalars
 
   def to_record(self, outputs, image_hw):
     """{'masks': {class: Severstal RLE at the original size}, 'defect_area':
