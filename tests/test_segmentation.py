@@ -139,6 +139,18 @@ def test_config_errors(field, value, message):
     SegmentationTask(config)
 
 
+def test_space_to_depth_block_is_checked():
+  config = unet_steel.get_config("variant=test")
+  config.model.space_to_depth = 0
+  with pytest.raises(ValueError, match=r"model.space_to_depth must be 1 \(off"):
+    SegmentationTask(config)
+  # A folded U-Net of 3 levels needs sides that are multiples of 2 * 4.
+  config.model.space_to_depth = 2
+  config.data.image_size = (32, 60)
+  with pytest.raises(ValueError, match=r"must be a multiple of 8"):
+    SegmentationTask(config)
+
+
 def test_classification_guided_needs_an_image_head():
   config = unet_steel.get_config("variant=test")
   config.model.classification_guided = True

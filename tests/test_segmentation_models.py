@@ -95,6 +95,7 @@ def test_deeplabv3_count():
 @pytest.mark.parametrize("model", [
     UNet(3, widths=(4, 8, 16)),
     UNet(3, widths=(4, 8, 16), skip_connections=False, image_classes=1),
+    UNet(3, widths=(4, 8, 16), space_to_depth=2),
     EncoderUNet(3, alpha=0.35, decoder_widths=(8, 8, 8, 8, 8)),
     UNet3Plus(3, widths=(4, 8, 16), cat_width=4),
     DeepLabV3(3, widths=(4, 8, 16), aspp_width=8, rates=(1, 2)),
@@ -125,6 +126,29 @@ def test_resize_bilinear_equals_jax_image_resize(shape, hw):
   expected = jax.image.resize(x, (shape[0], *hw, shape[-1]), "bilinear",
                               antialias=False)
   np.testing.assert_allclose(resize_bilinear(x, hw), expected, atol=1e-5)
+
+
+def test_space_to_depth_matches_tensorflow_and_inverts():
+  import tensorflow as tf
+  from vq.models.layers import depth_to_space, space_to_depth
+  x = np.random.default_rng(0).normal(size=(2, 6, 10, 3)).astype(np.float32)
+  folded = space_to_depth(jnp.asarray(x), 2)
+  np.testing.assert_array_equal(folded, tf.nn.space_to_depth(x, 2).numpy())
+  np.testing.assert_array_equal(
+      depth_to_space(folded, 2), tf.nn.depth_to_space(folded, 2).numpy())
+  np.testing.assert_array_equal(depth_to_space(folded, 2), x)
+  with pytest.raises(ValueError, match="divisible by 2, got 5x10"):
+    space_to_depth(jnp.asarray(x[:, :5]), 2)
+
+
+def test_space_to_depth_unet_params():
+  # The first convolution sees 4 x 3 channels; the head gives 4 logits per
+  # class, one per pixel of each 2x2 block.
+  plain, folded = UNet(2, widths=(4, 8)), UNet(2, widths=(4, 8),
+                                                 space_to_depth=2)
+  assert n_params(folded) - n_params(plain) == (
+      conv(3, 12, 4) - conv(3, 3, 4) + conv(1, 4, 8, bias=True)
+      - conv(1, 4, 2, bias=True))
 
 
 @pytest.mark.parametrize("pool", ["mean", "max"])

@@ -117,6 +117,27 @@ class UpConv2x2(nn.Module):
     return y
 
 
+def space_to_depth(x, block):
+  """NHWC [N, H, W, C] -> [N, H/b, W/b, b*b*C]: each b x b block of pixels
+  becomes one pixel's channels (nothing is lost; tf.nn.space_to_depth's
+  channel order)."""
+  n, h, w, c = x.shape
+  if h % block or w % block:
+    raise ValueError(f"space_to_depth needs sides divisible by {block}, got "
+                     f"{h}x{w}")
+  x = x.reshape(n, h // block, block, w // block, block, c)
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h // block, w // block,
+                                               block * block * c)
+
+
+def depth_to_space(x, block):
+  """The inverse of `space_to_depth`: [N, H, W, b*b*C] -> [N, bH, bW, C]."""
+  n, h, w, c = x.shape
+  x = x.reshape(n, h, w, block, block, c // (block * block))
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * block, w * block,
+                                               c // (block * block))
+
+
 @functools.lru_cache(maxsize=None)
 def _interpolation_matrix(size_in, size_out):
   """[size_out, size_in] bilinear weights with half-pixel centres and no

@@ -8,7 +8,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from vq.models.encoders import build_encoder
-from vq.models.layers import ConvBN, UpConv2x2, max_pool_2x2
+from vq.models.layers import (ConvBN, UpConv2x2, depth_to_space,
+                              max_pool_2x2, space_to_depth)
 
 UNET_WIDTHS = (64, 128, 256, 512, 1024)
 DECODER_WIDTHS = (256, 128, 64, 32, 16)
@@ -59,15 +60,22 @@ class UNet(nn.Module):
     widths: encoder widths; the decoder mirrors them.
     skip_connections: False gives the plain encoder-decoder CNN baseline.
     image_classes: >0 adds the image-level head.
+    space_to_depth: b > 1 runs the network on b x b pixel blocks folded into
+      channels and unfolds b*b logits per output pixel (a 1-pixel line
+      survives; the first level costs about b*b times less).
   """
   num_classes: int
   widths: tuple = UNET_WIDTHS
   skip_connections: bool = True
   image_classes: int = 0
   image_pool: str = "mean"
+  space_to_depth: int = 1
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    block = self.space_to_depth
+    if block > 1:
+      x = space_to_depth(x, block)
     features = PlainEncoder(self.widths, name="encoder")(x, train)
     x = features[-1]
     for i in range(len(self.widths) - 2, -1, -1):
@@ -76,7 +84,9 @@ class UNet(nn.Module):
       if self.skip_connections:
         x = jnp.concatenate([features[i], x], axis=-1)
       x = DoubleConv(w, name=f"decoder{i}")(x, train)
-    out = {"logits": nn.Conv(self.num_classes, (1, 1), name="head")(x)}
+    logits = nn.Conv(self.num_classes * block * block, (1, 1),
+                     name="head")(x)
+    out = {"logits": depth_to_space(logits, block) if block > 1 else logits}
     if self.image_classes:
       out["image_logits"] = image_head(features[-1], self.image_classes,
                                        self.image_pool)

@@ -33,6 +33,7 @@ def default_config():
   c.model.architecture = "unet"   # unet | encoder_unet | unet3plus | deeplabv3
   c.model.widths = (16, 32, 64, 128, 256)  # unet, unet3plus, plain deeplabv3
   c.model.skip_connections = True  # unet: False is the plain CNN baseline
+  c.model.space_to_depth = 1      # unet: run on b x b pixel blocks (b > 1)
   c.model.encoder = "mobilenet_v2"  # encoder_unet, deeplabv3: | efficientnet_b0
   c.model.alpha = 1.0             # MobileNetV2 width multiplier
   c.model.decoder_widths = (256, 128, 64, 32, 16)  # encoder_unet
@@ -104,8 +105,8 @@ FLIP_AXES = {"horizontal": 2, "vertical": 1}
 
 # Fields of config.model each architecture uses.
 ARCHITECTURE_FIELDS = {
-    "unet": ("widths", "skip_connections", "image_head", "image_pool",
-             "classification_guided"),
+    "unet": ("widths", "skip_connections", "space_to_depth", "image_head",
+             "image_pool", "classification_guided"),
     "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head",
                      "image_pool", "classification_guided"),
     "unet3plus": ("widths", "cat_width", "classification_guided"),
@@ -116,7 +117,8 @@ ARCHITECTURE_FIELDS = {
 def _build_model(m, outputs, padding, frozen_bn_layers):
   if m.architecture == "unet":
     return UNet(outputs, tuple(m.widths), m.skip_connections,
-                image_classes=int(m.image_head), image_pool=m.image_pool)
+                image_classes=int(m.image_head), image_pool=m.image_pool,
+                space_to_depth=m.space_to_depth)
   encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers)
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
@@ -132,7 +134,7 @@ def _size_multiple(m):
   """What the input height and width must be a multiple of: skip
   connections join each pooling level with the upsampled one below it."""
   if m.architecture == "unet":
-    return 2 ** (len(m.widths) - 1)
+    return 2 ** (len(m.widths) - 1) * m.space_to_depth
   if m.architecture == "encoder_unet":
     return 32
   return 1                        # unet3plus and deeplabv3 resize levels
@@ -175,6 +177,10 @@ class SegmentationTask(Task):
           f"masks: set model.image_head=True for {m.architecture!r}")
     config_base.check_choice("model.image_pool", m.image_pool,
                              ("mean", "max"))
+    if m.space_to_depth < 1:
+      raise config_base.ConfigError(
+          f"model.space_to_depth must be 1 (off) or a block side of 2 or "
+          f"more, got {m.space_to_depth}")
     config_base.check_choice("loss.name", config.loss.name, LOSSES)
     config_base.check_choice("loss.dice_over", config.loss.dice_over,
                              ("image", "batch"))
