@@ -23,12 +23,15 @@ CASES = {"detection": (yolo, ""), "segmentation": (unet_damage, ""),
          "keypoints": (keypoints, ""), "anomaly": (draem, ""),
          "classification": (pretrain_mobilenet, ""),
          "unet3plus": (unet_scratch, "model=unet3plus"),
-         "deeplabv3": (unet_scratch, "model=deeplabv3")}
+         "deeplabv3": (unet_scratch, "model=deeplabv3"),
+         "unet_space_to_depth": (unet_steel, "", {"model.space_to_depth": 2})}
 
 
 def _task(case):
-  module, arg = CASES[case]
+  module, arg, *overrides = CASES[case]
   config = module.get_config(",".join(filter(None, ["variant=test", arg])))
+  for fields in overrides:
+    config.update_from_flattened_dict(fields)
   task = TASKS[config.task](config)
   return task, task.init_variables(jax.random.key(0))
 
@@ -50,7 +53,8 @@ def _assert_close(got, expected):
 # takes 15-60 s each on 2 CPU cores: those cases run with -m slow.
 SLOW_ONNX = ("anomaly", "classification", "deeplabv3", "keypoints",
              "segmentation")
-SLOW_STABLEHLO = ("anomaly", "classification", "keypoints", "segmentation")
+SLOW_STABLEHLO = ("anomaly", "classification", "keypoints", "segmentation",
+                  "unet_space_to_depth")
 
 
 def _cases(slow):
