@@ -9,7 +9,7 @@ trainable parameters.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from vq.models.layers import max_pool_2x2
+from vq.models.layers import depth_to_space, max_pool_2x2, space_to_depth
 
 
 class ConvBNReLU(nn.Module):
@@ -99,18 +99,24 @@ class DRAEM(nn.Module):
   """Both sub-networks: image -> {reconstruction, logits}.
 
   The discriminative network sees [reconstruction, image] (the published
-  order); softmax channel 1 of its logits is the anomaly map.
+  order); softmax channel 1 of its logits is the anomaly map. With
+  `space_to_depth` b > 1 both sub-networks run on b x b pixel blocks folded
+  into channels and return full-resolution outputs (no pixel is lost, the
+  cost is that of an image b times smaller).
   """
   reconstructive_width: int = 128
   discriminative_width: int = 64
+  space_to_depth: int = 1
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    recon = ReconstructiveSubNetwork(self.reconstructive_width,
-                                     x.shape[-1], name="reconstructive")(
-                                         x, train)
-    logits = DiscriminativeSubNetwork(self.discriminative_width,
-                                      name="discriminative")(
-                                          jnp.concatenate([recon, x], -1),
-                                          train)
+    b = self.space_to_depth
+    fold = (lambda t: space_to_depth(t, b)) if b > 1 else (lambda t: t)
+    unfold = (lambda t: depth_to_space(t, b)) if b > 1 else (lambda t: t)
+    recon = unfold(ReconstructiveSubNetwork(
+        self.reconstructive_width, x.shape[-1] * b * b,
+        name="reconstructive")(fold(x), train))
+    logits = unfold(DiscriminativeSubNetwork(
+        self.discriminative_width, 2 * b * b, name="discriminative")(
+            fold(jnp.concatenate([recon, x], -1)), train))
     return {"reconstruction": recon, "logits": logits}

@@ -33,6 +33,7 @@ def default_config():
   c.model = ml_collections.ConfigDict()
   c.model.reconstructive_width = 128
   c.model.discriminative_width = 64
+  c.model.space_to_depth = 1      # run on b x b pixel blocks (b > 1)
 
   c.data = ml_collections.ConfigDict()
   tfds_records.add_config_fields(c.data)  # data.source=tfds
@@ -48,6 +49,8 @@ def default_config():
   c.data.perlin_max_scale = 5     # lattice cells 2^k per axis, k in 0..this
   # Share of anomalies whose source is the image itself, distorted.
   c.data.self_source_probability = 0.0
+  # Share of anomalies that bend the surface (a seamless local warp).
+  c.data.warp_probability = 0.0
   c.data.rotate_probability = 0.3  # rotate the normal image (-90..90 deg)
   c.data.validation_fraction = 0.5  # of the test split, for the threshold
   c.data.split_seed = 0
@@ -83,7 +86,8 @@ class AnomalyTask(Task):
     self.size = int(config.data.image_size)
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
-                       config.model.discriminative_width)
+                       config.model.discriminative_width,
+                       config.model.space_to_depth)
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
 
