@@ -17,7 +17,7 @@ Variants (after the colon):
   data=severstal     a Severstal-format CSV and image folder
                      (data.train_path, data.image_dir): trained on 128x256
                      crops at native resolution, 80 % of them centred on a
-                     defect, per-class BCE + batch Dice and an image head
+                     defect, softmax CE + batch Dice and an image head
                      that clears the masks of strips it calls clean,
                      flips averaged at test time,
                      evaluated on whole 256x1600 images (set
@@ -57,9 +57,11 @@ def get_config(arg=None):
     c.data.image_size = (256, 1600)
     c.data.crop_size = (128, 256)
     c.data.defect_crop_share = 0.8
-    # Per-class sigmoids; Dice over the batch, so that the rare thin and
-    # small classes are not pushed to zero on the crops without them.
-    c.loss.name = "bce_dice"
+    # Softmax cross-entropy + Dice over the batch (so that the rare thin and
+    # small classes are not pushed to zero on the crops without them). With
+    # a sigmoid per class the Dice term rewarded predicting pits and cracks
+    # alike on both: every pixel of one was also predicted as the other.
+    c.loss.name = "softmax_ce_dice"
     c.loss.dice_over = "batch"
     # An image head max-pooled over the deepest map (a defect weighs the
     # same on whole strips as on crops) clears the masks of strips it calls

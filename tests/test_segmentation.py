@@ -79,8 +79,8 @@ def test_trains_from_severstal_csv(tmp_path):
     rows += [f"{i}.jpg,{k + 1},{rle.encode(r['mask'][..., k])}"
              for k in range(4) if r["mask"][..., k].any()]
   (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-  # The Severstal recipe: native crops, BCE + batch Dice, the image head
-  # gating the masks.
+  # The Severstal recipe: native crops, softmax CE + batch Dice, the image
+  # head gating the masks.
   config = unet_steel.get_config("data=severstal,variant=test")
   config.data.image_size = (32, 64)
   config.data.crop_size = (16, 32)
