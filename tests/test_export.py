@@ -19,7 +19,8 @@ from configs import (draem, keypoints, pretrain_mobilenet, unet_damage,  # noqa:
                      unet_scratch, unet_steel, yolo)
 
 CASES = {"detection": (yolo, ""), "segmentation": (unet_damage, ""),
-         "segmentation_softmax": (unet_steel, ""),
+         "segmentation_softmax": (unet_steel, "",
+                                  {"eval.class_vote_radius": 2}),
          "keypoints": (keypoints, ""), "anomaly": (draem, ""),
          "classification": (pretrain_mobilenet, ""),
          "unet3plus": (unet_scratch, "model=unet3plus"),

@@ -6,7 +6,7 @@ import pytest
 
 from vq import losses
 from vq.metrics import segmentation as m
-from vq.ops import apply_mask_policy, box_mean, guided_filter
+from vq.ops import apply_mask_policy, box_mean, guided_filter, vote_classes
 
 
 def test_dice_loss_hand_worked():
@@ -130,6 +130,33 @@ def test_box_mean_and_constant_guide():
   flat = guided_filter(jnp.full_like(x, 0.5), jnp.asarray(x), 1, 1e-2)
   np.testing.assert_allclose(flat, box_mean(box_mean(jnp.asarray(x), 1), 1),
                              rtol=1e-5)
+
+
+def test_box_mean_equals_clipped_window_means():
+  x = np.random.default_rng(0).random((2, 9, 13, 3)).astype(np.float32)
+  r = 3
+  expected = np.zeros_like(x)
+  for i in range(9):
+    for j in range(13):
+      expected[:, i, j] = x[:, max(i - r, 0):i + r + 1,
+                            max(j - r, 0):j + r + 1].mean((1, 2))
+  np.testing.assert_allclose(box_mean(jnp.asarray(x), r), expected,
+                             rtol=1e-5)
+
+
+def test_vote_classes_makes_a_defect_agree():
+  probs = np.zeros((1, 9, 9, 2), np.float32)
+  class_map = np.zeros((1, 9, 9), np.int32)
+  class_map[0, 2:7, 2:7] = 1               # a defect, mostly class 1,
+  probs[0, 2:7, 2:7] = (0.7, 0.2)
+  class_map[0, 4, 4] = 2                   # one pixel that says class 2
+  probs[0, 4, 4] = (0.3, 0.6)
+  voted = np.asarray(vote_classes(jnp.asarray(probs), jnp.asarray(class_map),
+                                  2))
+  np.testing.assert_array_equal(voted, np.where(class_map > 0, 1, 0))
+  # Radius 0 keeps each pixel's own winner.
+  np.testing.assert_array_equal(
+      vote_classes(jnp.asarray(probs), jnp.asarray(class_map), 0), class_map)
 
 
 def _stripe_case():

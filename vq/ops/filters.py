@@ -5,17 +5,21 @@ import numpy as np
 
 
 def box_mean(x, radius):
-  """Mean over the (2r+1) x (2r+1) window, windows clipped at the border.
+  """Mean over the (2r+1) x (2r+1) window, windows clipped at the border;
+  summed along rows, then columns (2(2r+1) additions a pixel, not (2r+1)^2).
 
   x: [N, H, W, C].
   """
   k = 2 * radius + 1
-  window = (1, k, k, 1)
-  pad = ((0, 0), (radius, radius), (radius, radius), (0, 0))
-  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, (1, 1, 1, 1), pad)
-  count = jax.lax.reduce_window(jnp.ones_like(x[:1, ..., :1]), 0.0,
-                                jax.lax.add, window, (1, 1, 1, 1), pad)
-  return total / count
+
+  def box_sum(a):
+    for axis in (1, 2):
+      window, pad = [1] * 4, [(0, 0)] * 4
+      window[axis], pad[axis] = k, (radius, radius)
+      a = jax.lax.reduce_window(a, 0.0, jax.lax.add, window, (1,) * 4, pad)
+    return a
+
+  return box_sum(x) / box_sum(jnp.ones_like(x[:1, ..., :1]))
 
 
 def guided_filter(guide, src, radius=2, eps=1e-2):

@@ -1,10 +1,26 @@
-"""The inference-time mask policy: per-class refinement, threshold, area."""
+"""The inference-time mask policy: per-class refinement, threshold, area;
+the neighbourhood class vote of multi-class maps."""
 import functools
 
 import jax
 import jax.numpy as jnp
 
-from vq.ops.filters import guided_filter
+from vq.ops.filters import box_mean, guided_filter
+
+
+@functools.partial(jax.jit, static_argnames="radius")
+def vote_classes(class_probs, class_map, radius):
+  """Each defect pixel of `class_map` (0: background, k: class k) takes the
+  class with the most probability over its (2r+1) x (2r+1) neighbourhood,
+  so the pixels of one defect agree; background stays background.
+
+  Args:
+    class_probs: [N, H, W, C] probabilities of the C defect classes.
+    class_map: [N, H, W] ints in 0..C.
+  """
+  votes = box_mean(class_probs, radius)
+  return jnp.where(class_map > 0, jnp.argmax(votes, axis=-1) + 1,
+                   0).astype(class_map.dtype)
 
 
 @functools.partial(jax.jit, static_argnames="radius")

@@ -20,7 +20,7 @@ from vq.metrics import segmentation as seg_metrics
 from vq.models.deeplabv3 import DeepLabV3
 from vq.models.unet import EncoderUNet, UNet
 from vq.models.unet3plus import UNet3Plus
-from vq.ops.mask_policy import apply_mask_policy
+from vq.ops.mask_policy import apply_mask_policy, vote_classes
 from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
 
@@ -94,6 +94,8 @@ def default_config():
   c.eval.guided_eps = 1e-2
   c.eval.tta_flips = ()           # test-time flips averaged with the image:
                                   # 'horizontal', 'vertical'
+  c.eval.class_vote_radius = 0    # softmax: defect pixels take the class
+                                  # most probable around them (pixels)
   c.eval.defect_min_area = 20     # pixels of defect that make an image defective
   c.eval.num_images = 6
   return c
@@ -272,7 +274,8 @@ class SegmentationTask(Task):
 
   def forward(self, variables, images):
     """uint8 images -> {probs [N, H, W, C] of the defect classes,
-    class_map [N, H, W] (softmax losses: the winning class, 0 background),
+    class_map [N, H, W] (softmax losses: the winning class, 0 background;
+    with eval.class_vote_radius, voted over each pixel's neighbourhood),
     image_probs [N] where the model has an image head}. With
     eval.tta_flips, the probabilities are averaged over the image and its
     flips."""
@@ -289,8 +292,11 @@ class SegmentationTask(Task):
         image_probs.append(jax.nn.sigmoid(out["image_logits"][:, 0]))
     probs = sum(probs) / len(probs)
     if self.softmax:
-      result = {"probs": probs[..., 1:],
-                "class_map": jnp.argmax(probs, axis=-1).astype(jnp.int32)}
+      class_map = jnp.argmax(probs, axis=-1).astype(jnp.int32)
+      if self.config.eval.class_vote_radius:
+        class_map = vote_classes(probs[..., 1:], class_map,
+                                 self.config.eval.class_vote_radius)
+      result = {"probs": probs[..., 1:], "class_map": class_map}
     else:
       result = {"probs": probs}
     if image_probs:
