@@ -60,7 +60,6 @@ class SyntheticAnomalyTransform:
   perlin_max_scale: int
   crop_size: int = 0
   self_source_probability: float = 0.0
-  warp_probability: float = 0.0
 
   def __call__(self, record, rng):
     image = resize(record["image"], self.image_size)
@@ -69,10 +68,6 @@ class SyntheticAnomalyTransform:
       image = image[y:y + self.crop_size, x:x + self.crop_size]
     if rng.random() < self.rotate_probability:
       image = anomaly_synthesis.rotate(image, rng.uniform(-90, 90))
-    if self.warp_probability and rng.random() < self.warp_probability:
-      augmented, mask = anomaly_synthesis.local_warp(
-          image, rng, max_scale=self.perlin_max_scale)
-      return {"image": augmented, "clean": image, "mask": mask}
     if self.self_source_probability and (
         rng.random() < self.self_source_probability):
       source = anomaly_synthesis.distorted(image, rng)
@@ -151,6 +146,6 @@ def datasets(data_config):
           d.image_size,
           anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
-          d.self_source_probability, d.warp_probability),
+          d.self_source_probability),
       TestTransform(d.image_size, categories, defect_types),
       info={"defect_types": defect_types})

@@ -202,35 +202,6 @@ def distorted(image, rng, max_shift=8.0):
                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def local_warp(image, rng, max_scale=5, max_shift=6.0, min_strain=0.1,
-               clean_probability=0.5):
-  """(uint8 image, uint8 mask): the surface bent inside a Perlin region,
-  without a seam or a second layer (the displacement, a smooth random field
-  with a spread of 2..`max_shift` pixels, fades out at the region's blurred
-  rim). The mask
-  is where the surface is stretched, squeezed or sheared by at least
-  `min_strain` (a displacement gradient); half the samples stay clean."""
-  size = image.shape[0]
-  empty = np.zeros(image.shape[:2], np.uint8)
-  if rng.random() < clean_probability:
-    return image, empty
-  region = perlin_mask(rng, size, max_scale).astype(np.float32)
-  fade = cv2.GaussianBlur(region, (0, 0), max(size / 32, 1.0))
-  cells = int(rng.integers(3, 8))
-  amplitude = rng.uniform(2.0, max_shift)
-  dy, dx = (amplitude * fade * cv2.resize(
-      rng.normal(0, 1, (cells, cells)).astype(np.float32), (size, size),
-      interpolation=cv2.INTER_CUBIC) for _ in range(2))
-  strain = np.max(np.abs(np.stack(np.gradient(dy) + np.gradient(dx))), 0)
-  mask = (strain >= min_strain).astype(np.uint8)
-  if not mask.any():
-    return image, empty
-  ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-  warped = cv2.remap(image, xs + dx, ys + dy, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT)
-  return warped, mask
-
-
 # Masks and blending ----------------------------------------------------------
 
 def perlin_mask(rng, size, max_scale=5, threshold=0.5):
