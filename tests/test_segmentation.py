@@ -131,6 +131,7 @@ def test_polygon_json_split(tmp_path):
     ("model.cat_width", 8, "does not use model.cat_width .only unet3plus"),
     ("model.skip_connections", False,
      "'encoder_unet' does not use model.skip_connections .only unet"),
+    ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")

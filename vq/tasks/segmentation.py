@@ -189,6 +189,10 @@ class SegmentationTask(Task):
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
+    if config.eval.class_vote_radius and not self.softmax:
+      raise config_base.ConfigError(
+          "eval.class_vote_radius votes among the classes of a softmax loss "
+          f"(softmax_ce, softmax_ce_dice); loss.name is {config.loss.name!r}")
     self.image_hw = tuple(int(v) for v in d.image_size)
     _check_size(self.image_hw, m)
     if d.crop_size:
