@@ -11,7 +11,7 @@ from vq.ops.filters import (box_mean, depthwise_filter, gaussian_kernel,
                             separable_filter, unsharp_mask)
 from vq.ops.mask_policy import apply_mask_policy, vote_classes
 
-__all__ += ["apply_mask_policy", "vote_classes", "box_mean", "depthwise_filter",
+__all__ += ["apply_mask_policy", "box_mean", "depthwise_filter",
             "gaussian_kernel", "gaussian_window", "guided_filter",
-            "laplacian_sharpen", "separable_filter",
-            "unsharp_mask"]
+            "laplacian_sharpen", "separable_filter", "unsharp_mask",
+            "vote_classes"]
