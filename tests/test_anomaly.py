@@ -302,6 +302,10 @@ def test_folded_draem_keeps_full_resolution():
   assert p["reconstructive"]["out"]["kernel"].shape[3] == 12
   assert p["discriminative"]["enc0_0"]["conv"]["kernel"].shape[2] == 24
   assert p["discriminative"]["out"]["kernel"].shape[3] == 8
+  config = draem.get_config("variant=test")
+  config.model.space_to_depth = 0
+  with pytest.raises(ValueError, match=r"model.space_to_depth must be 1 \(off"):
+    AnomalyTask(config)
 
 
 def _tree(root, layout):

@@ -132,6 +132,7 @@ def test_polygon_json_split(tmp_path):
     ("model.skip_connections", False,
      "'encoder_unet' does not use model.skip_connections .only unet"),
     ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
+    ("eval.class_vote_radius", -1, "eval.class_vote_radius must be 0 .off."),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")

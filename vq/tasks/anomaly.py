@@ -81,6 +81,10 @@ class AnomalyTask(Task):
   def __init__(self, config):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring, SCORINGS)
+    if config.model.space_to_depth < 1:
+      raise config_base.ConfigError(
+          f"model.space_to_depth must be 1 (off) or a block side of 2 or "
+          f"more, got {config.model.space_to_depth}")
     self.size = int(config.data.image_size)
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,

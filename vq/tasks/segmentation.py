@@ -189,6 +189,10 @@ class SegmentationTask(Task):
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
+    if config.eval.class_vote_radius < 0:
+      raise config_base.ConfigError(
+          f"eval.class_vote_radius must be 0 (off) or a radius in pixels, "
+          f"got {config.eval.class_vote_radius}")
     if config.eval.class_vote_radius and not self.softmax:
       raise config_base.ConfigError(
           "eval.class_vote_radius votes among the classes of a softmax loss "
