@@ -19,8 +19,13 @@ from configs import (draem, keypoints, pretrain_mobilenet, unet_damage,  # noqa:
                      unet_scratch, unet_steel, yolo)
 
 CASES = {"detection": (yolo, ""), "segmentation": (unet_damage, ""),
+         # The Severstal recipe's forward: a per-class head gating the
+         # softmax, classes voted.
          "segmentation_softmax": (unet_steel, "",
-                                  {"eval.class_vote_radius": 2}),
+                                  {"eval.class_vote_radius": 2,
+                                   "model.image_head": True,
+                                   "model.image_head_per_class": True,
+                                   "model.classification_guided": True}),
          "keypoints": (keypoints, ""), "anomaly": (draem, ""),
          "classification": (pretrain_mobilenet, ""),
          "unet3plus": (unet_scratch, "model=unet3plus"),

@@ -133,6 +133,7 @@ def test_polygon_json_split(tmp_path):
      "'encoder_unet' does not use model.skip_connections .only unet"),
     ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
     ("eval.class_vote_radius", -1, "eval.class_vote_radius must be 0 .off."),
+    ("loss.class_balanced", True, "weighs the classes of a softmax loss"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")
@@ -160,6 +161,75 @@ def test_classification_guided_needs_an_image_head():
     SegmentationTask(config)
   config.model.image_head = True
   SegmentationTask(config)
+
+
+def test_per_class_image_head_needs_the_image_head():
+  config = unet_steel.get_config("variant=test")
+  config.model.image_head_per_class = True
+  with pytest.raises(ValueError, match="set model.image_head=True as well"):
+    SegmentationTask(config)
+  config.model.architecture = "deeplabv3"
+  config.model.image_head = True
+  with pytest.raises(ValueError, match="does not use model.image_head"):
+    SegmentationTask(config)
+
+
+def _per_class_task(guided):
+  config = unet_steel.get_config("variant=test")
+  config.model.image_head = True
+  config.model.image_head_per_class = True
+  config.model.classification_guided = guided
+  return SegmentationTask(config)
+
+
+def test_per_class_image_head_learns_which_classes_a_crop_holds():
+  task = _per_class_task(guided=False)   # pits, lines, patches, cracks
+  variables = task.init_variables(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (2, *task.input_shape), np.uint8)
+  mask = np.zeros((2, *task.input_shape[:2], 4), np.uint8)
+  mask[0, :3, :3, 1] = 1             # image 0 holds lines,
+  mask[1, 5:9, 5:9, 3] = 1           # image 1 cracks and pits
+  mask[1, 0, 0, 0] = 1
+  batch = {"image": images, "mask": mask, "label": np.int32([1, 1])}
+  _, (terms, _) = task.loss(variables["params"], variables["batch_stats"],
+                            batch, jax.random.PRNGKey(1))
+  logits = np.asarray(task.model.apply(
+      variables, task.model_input(images), train=True,
+      mutable=["batch_stats"])[0]["image_logits"], np.float64)
+  assert logits.shape == (2, 4)
+  present = np.array([[0, 1, 0, 0], [1, 0, 0, 1]], np.float64)
+  # Sigmoid cross-entropy written out: summed over classes, mean over images.
+  p = 1 / (1 + np.exp(-logits))
+  expected = -(present * np.log(p) + (1 - present) * np.log(1 - p))
+  assert float(terms["image"]) == pytest.approx(expected.sum(1).mean(),
+                                                rel=1e-4)
+
+
+def test_guided_per_class_head_clears_the_classes_it_finds_absent():
+  free = _per_class_task(guided=False)
+  variables = free.init_variables(jax.random.PRNGKey(0))
+  # A head that calls pits and patches present, lines and cracks absent.
+  head = variables["params"]["image_head"]
+  bias = np.array([4.0, -4.0, 4.0, -4.0], np.float32)
+  variables["params"]["image_head"] = {
+      "kernel": np.zeros_like(head["kernel"]), "bias": bias}
+  images = np.random.default_rng(0).integers(
+      0, 256, (2, *free.input_shape), np.uint8)
+  plain = free.forward(variables, images)
+  np.testing.assert_allclose(plain["class_probs"][0],
+                             1 / (1 + np.exp(-bias)), rtol=1e-5)
+  np.testing.assert_allclose(plain["image_probs"],
+                             plain["class_probs"].max(-1))
+  gated = _per_class_task(guided=True).forward(variables, images)
+  probs = np.asarray(gated["probs"])
+  assert not probs[..., [1, 3]].any()
+  np.testing.assert_allclose(probs[..., [0, 2]],
+                             plain["probs"][..., [0, 2]])
+  assert not np.isin(gated["class_map"], [2, 4]).any()  # 0 is background
+  # Without the gate, the untrained network predicts lines or cracks
+  # somewhere: the gate changed the map.
+  assert np.isin(plain["class_map"], [2, 4]).any()
 
 
 def test_flip_averaged_predictions_follow_the_flipped_image():
@@ -203,7 +273,13 @@ def test_evaluation_reports_which_classes_are_confused():
   batch = {"batch_mask": np.ones(3, bool), "mask": true.astype(np.uint8),
            "label": true.any((1, 2, 3)).astype(np.int32),
            "image": np.zeros((3, 8, 8, 3), np.uint8)}
-  scalars, _ = task.evaluate([(batch, {"masks": pred})], None)
+  # A per-class image head that calls cracks on every image, pits on none.
+  class_probs = np.tile(np.float32([0.2, 0.1, 0.1, 0.9]), (3, 1))
+  scalars, _ = task.evaluate([(batch, {"masks": pred,
+                                       "class_probs": class_probs})], None)
+  assert scalars["image_head_precision/cracks"] == pytest.approx(1 / 3)
+  assert scalars["image_head_recall/cracks"] == 1.0
+  assert scalars["image_head_recall/pits"] == 0.0
   assert scalars["confusion/cracks_on_pits"] == pytest.approx(6 / 8)
   assert scalars["confusion/pits_on_cracks"] == 0.0
   assert "confusion/pits_on_lines" not in scalars  # no true lines

@@ -113,6 +113,13 @@ def test_segmentation_record_masks_at_original_size():
   assert drawn[10, 30].any() and not drawn[30, 30].any()
   np.testing.assert_array_equal(rle.decode(
       record["masks"][task.class_names[2]], (64, 128)), expected)
+  # A per-class image head's calls travel with the record.
+  record = task.to_record({"masks": masks, "image_probs": np.float32(0.8),
+                           "class_probs": np.float32([0.1, 0.2, 0.8, 0.3])},
+                          (64, 128))
+  assert record["defect_probability"] == 0.8
+  assert record["class_probability"] == dict(zip(task.class_names,
+                                                 [0.1, 0.2, 0.8, 0.3]))
 
 
 def test_keypoints_record_in_original_pixels():

@@ -174,10 +174,35 @@ def binary_cross_entropy(logits, targets):
   return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets))
 
 
+def multilabel_cross_entropy(logits, targets):
+  """Sigmoid cross-entropy summed over the labels (last axis), mean over the
+  rest: each label weighs as much as a single binary one."""
+  return jnp.mean(jnp.sum(
+      optax.sigmoid_binary_cross_entropy(logits, targets), axis=-1))
+
+
 def softmax_cross_entropy(logits, labels):
   """Mean softmax cross-entropy against integer labels [...]."""
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
       logits, labels))
+
+
+def class_balanced_cross_entropy(logits, labels):
+  """Softmax cross-entropy averaged over the pixels of each true class, then
+  over the classes present: a class weighs the same however few its pixels.
+
+  Args:
+    logits: [..., C].
+    labels: [...] integer classes in 0..C-1.
+  """
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  onehot = jax.nn.one_hot(labels, logits.shape[-1]).reshape(
+      -1, logits.shape[-1])
+  counts = onehot.sum(0)
+  per_class = (ce.reshape(-1, 1) * onehot).sum(0) / jnp.maximum(counts, 1)
+  present = counts > 0
+  return jnp.sum(jnp.where(present, per_class, 0.0)) / jnp.maximum(
+      present.sum(), 1)
 
 
 def ssim(x, y, *, window_size=11, sigma=1.5, max_val=1.0, padding="same"):

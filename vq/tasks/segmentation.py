@@ -41,6 +41,7 @@ def default_config():
   c.model.aspp_width = 256        # deeplabv3
   c.model.aspp_rates = (6, 12, 18)
   c.model.image_head = False      # image-level logit (e.g. damage_level)
+  c.model.image_head_per_class = False  # a presence logit per class
   c.model.image_pool = "mean"     # image head: mean | max over the deepest map
   c.model.classification_guided = False  # image head gates masks at inference
   encoder_weights.add_config_fields(c.model)  # encoder_unet, deeplabv3
@@ -82,6 +83,8 @@ def default_config():
   c.loss.name = "softmax_ce"      # softmax_ce | softmax_ce_dice | bce | dice |
                                   # bce_dice
   c.loss.dice_over = "image"      # image | batch (Dice per class over it)
+  c.loss.class_balanced = False   # softmax: CE averaged per true class, then
+                                  # over the classes in the batch
   c.loss.mask_weight = 1.0        # 0 trains the image head on its own
   c.loss.image_weight = 0.2
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
@@ -108,23 +111,24 @@ FLIP_AXES = {"horizontal": 2, "vertical": 1}
 # Fields of config.model each architecture uses.
 ARCHITECTURE_FIELDS = {
     "unet": ("widths", "skip_connections", "space_to_depth", "image_head",
-             "image_pool", "classification_guided"),
+             "image_head_per_class", "image_pool", "classification_guided"),
     "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head",
-                     "image_pool", "classification_guided"),
+                     "image_head_per_class", "image_pool",
+                     "classification_guided"),
     "unet3plus": ("widths", "cat_width", "classification_guided"),
     "deeplabv3": ("encoder", "widths", "alpha", "aspp_width", "aspp_rates"),
 }
 
 
-def _build_model(m, outputs, padding, frozen_bn_layers):
+def _build_model(m, outputs, image_classes, padding, frozen_bn_layers):
   if m.architecture == "unet":
     return UNet(outputs, tuple(m.widths), m.skip_connections,
-                image_classes=int(m.image_head), image_pool=m.image_pool,
+                image_classes=image_classes, image_pool=m.image_pool,
                 space_to_depth=m.space_to_depth)
   encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers)
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
-                       image_classes=int(m.image_head),
+                       image_classes=image_classes,
                        image_pool=m.image_pool, **encoder)
   if m.architecture == "unet3plus":
     return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
@@ -177,6 +181,10 @@ class SegmentationTask(Task):
       raise config_base.ConfigError(
           "model.classification_guided needs the image head that gates the "
           f"masks: set model.image_head=True for {m.architecture!r}")
+    if m.image_head_per_class and not m.image_head:
+      raise config_base.ConfigError(
+          "model.image_head_per_class shapes the image head: set "
+          "model.image_head=True as well")
     config_base.check_choice("model.image_pool", m.image_pool,
                              ("mean", "max"))
     if m.space_to_depth < 1:
@@ -189,6 +197,10 @@ class SegmentationTask(Task):
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
+    if config.loss.class_balanced and not self.softmax:
+      raise config_base.ConfigError(
+          "loss.class_balanced weighs the classes of a softmax loss "
+          f"(softmax_ce, softmax_ce_dice); loss.name is {config.loss.name!r}")
     if config.eval.class_vote_radius < 0:
       raise config_base.ConfigError(
           f"eval.class_vote_radius must be 0 (off) or a radius in pixels, "
@@ -212,8 +224,11 @@ class SegmentationTask(Task):
     self.refine = tuple(n in config.eval.refine for n in self.class_names)
     for flip in config.eval.tta_flips:
       config_base.check_choice("eval.tta_flips", flip, tuple(FLIP_AXES))
+    image_classes = (self.num_classes if m.image_head_per_class
+                     else int(m.image_head))
     self.model = _build_model(m, self.num_classes + self.softmax,
-                              self.padding, self.frozen_bn_layers())
+                              image_classes, self.padding,
+                              self.frozen_bn_layers())
 
   def encoder(self):
     m = self.config.model
@@ -249,7 +264,10 @@ class SegmentationTask(Task):
     if self.softmax:
       # Background is class 0; a pixel in several classes takes the last.
       labels = jnp.max(mask * jnp.arange(1, self.num_classes + 1), axis=-1)
-      total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
+      cross_entropy = (losses.class_balanced_cross_entropy
+                       if self.config.loss.class_balanced
+                       else losses.softmax_cross_entropy)
+      total = cross_entropy(logits, labels.astype(jnp.int32))
       if name == "softmax_ce_dice":
         # Dice weighs every class alike, however few its pixels.
         total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask,
@@ -274,8 +292,12 @@ class SegmentationTask(Task):
                      len(levels)}
     total = c.mask_weight * terms["mask"]
     if "image_logits" in out:
-      terms["image"] = losses.binary_cross_entropy(
-          out["image_logits"][:, 0], batch["label"].astype(jnp.float32))
+      if self.config.model.image_head_per_class:
+        target = jnp.any(batch["mask"] > 0, axis=(1, 2))
+      else:
+        target = batch["label"][:, None] > 0
+      terms["image"] = losses.multilabel_cross_entropy(
+          out["image_logits"], target.astype(jnp.float32))
       total += c.image_weight * terms["image"]
     terms["loss"] = total
     return total, (terms, batch_stats)
@@ -284,12 +306,14 @@ class SegmentationTask(Task):
     """uint8 images -> {probs [N, H, W, C] of the defect classes,
     class_map [N, H, W] (softmax losses: the winning class, 0 background;
     with eval.class_vote_radius, voted over each pixel's neighbourhood),
-    image_probs [N] where the model has an image head}. With
+    image_probs [N] where the model has an image head (with
+    model.image_head_per_class: the largest of class_probs [N, C])}. With
     eval.tta_flips, the probabilities are averaged over the image and its
-    flips."""
+    flips. A classification-guided per-class head clears the probabilities
+    of the classes it finds absent (before the winning class is chosen)."""
     x = self.model_input(images)
     pixel = jax.nn.softmax if self.softmax else jax.nn.sigmoid
-    probs, image_probs = [], []
+    probs, head_probs = [], []
     for flip in (None, *self.config.eval.tta_flips):
       axis = FLIP_AXES.get(flip)
       view = x if axis is None else jnp.flip(x, axis)
@@ -297,18 +321,29 @@ class SegmentationTask(Task):
       p = pixel(out["logits"])
       probs.append(p if axis is None else jnp.flip(p, axis))
       if "image_logits" in out:
-        image_probs.append(jax.nn.sigmoid(out["image_logits"][:, 0]))
+        head_probs.append(jax.nn.sigmoid(out["image_logits"]))
     probs = sum(probs) / len(probs)
+    result = {}
+    m = self.config.model
+    if head_probs:
+      head_probs = sum(head_probs) / len(head_probs)
+      result["image_probs"] = jnp.max(head_probs, axis=-1)
+      if m.image_head_per_class:
+        result["class_probs"] = head_probs
+        if m.classification_guided:
+          present = (head_probs > 0.5)[:, None, None, :]
+          if self.softmax:
+            present = jnp.pad(present, ((0, 0),) * 3 + ((1, 0),),
+                              constant_values=True)
+          probs = probs * present
     if self.softmax:
       class_map = jnp.argmax(probs, axis=-1).astype(jnp.int32)
       if self.config.eval.class_vote_radius:
         class_map = vote_classes(probs[..., 1:], class_map,
                                  self.config.eval.class_vote_radius)
-      result = {"probs": probs[..., 1:], "class_map": class_map}
+      result.update(probs=probs[..., 1:], class_map=class_map)
     else:
-      result = {"probs": probs}
-    if image_probs:
-      result["image_probs"] = sum(image_probs) / len(image_probs)
+      result["probs"] = probs
     return result
 
   def postprocess(self, outputs, images):
@@ -333,7 +368,8 @@ class SegmentationTask(Task):
 
   def eval_step(self, variables, batch):
     out = self.predict(variables, batch["image"])
-    return {k: v for k, v in out.items() if k in ("masks", "image_probs")}
+    return {k: v for k, v in out.items()
+            if k in ("masks", "image_probs", "class_probs")}
 
   def evaluate(self, results, datasets):
     """IoU per class and its mean, Kaggle Dice, image-level rates, pictures;
@@ -342,6 +378,7 @@ class SegmentationTask(Task):
     del datasets
     inter = union = overlap = true_pixels = 0
     dice, found, truth, head, drawn, presence = [], [], [], [], [], []
+    class_head = []
     min_area = self.config.eval.defect_min_area
     for batch, out in results:
       keep = batch["batch_mask"]
@@ -356,6 +393,8 @@ class SegmentationTask(Task):
       truth.append(batch["label"][keep] > 0)
       if "image_probs" in out:
         head.append(out["image_probs"][keep] > 0.5)
+      if "class_probs" in out:
+        class_head.append(out["class_probs"][keep] > 0.5)
       for img, p, t in zip(batch["image"][keep], pred, true):
         if len(drawn) < self.config.eval.num_images:
           drawn.append(np.concatenate([visualize.overlay_masks(img, t),
@@ -373,13 +412,16 @@ class SegmentationTask(Task):
                                                     truth).items():
         scalars[f"image_head_{k}"] = v
     if self.num_classes > 1:
-      scalars.update(self._confusion(overlap, true_pixels, presence))
+      scalars.update(self._confusion(overlap, true_pixels, presence,
+                                     class_head))
     return scalars, ({"truth_vs_prediction": np.stack(drawn)} if drawn else {})
 
-  def _confusion(self, overlap, true_pixels, presence):
+  def _confusion(self, overlap, true_pixels, presence, class_head):
     """'confusion/A_on_B': the share of class B's pixels predicted as A;
     'image_precision/A', 'image_recall/A': class A predicted on an image
-    (on `eval.defect_min_area` pixels) against A in its truth."""
+    (on `eval.defect_min_area` pixels) against A in its truth;
+    'image_head_precision/A', 'image_head_recall/A': the same for a
+    per-class image head."""
     scalars = {}
     names = self.class_names
     for i, predicted in enumerate(names):
@@ -389,16 +431,20 @@ class SegmentationTask(Task):
               overlap[i, j] / true_pixels[j])
     found = np.concatenate([p for p, _ in presence])
     truth = np.concatenate([t for _, t in presence])
-    for k, name in enumerate(names):
-      rates = seg_metrics.binary_classification(found[:, k], truth[:, k])
-      scalars[f"image_precision/{name}"] = rates["precision"]
-      scalars[f"image_recall/{name}"] = rates["recall"]
+    decisions = {"image": found}
+    if class_head:
+      decisions["image_head"] = np.concatenate(class_head)
+    for prefix, decided in decisions.items():
+      for k, name in enumerate(names):
+        rates = seg_metrics.binary_classification(decided[:, k], truth[:, k])
+        scalars[f"{prefix}_precision/{name}"] = rates["precision"]
+        scalars[f"{prefix}_recall/{name}"] = rates["recall"]
     return scalars
 
   def to_record(self, outputs, image_hw):
     """{'masks': {class: Severstal RLE at the original size}, 'defect_area':
     {class: pixels}, 'defect_probability' where the model has an image
-    head}."""
+    head, 'class_probability' {class: p} where it has one per class}."""
     h, w = image_hw
     masks = cv2.resize(outputs["masks"].astype(np.uint8), (w, h),
                        interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
@@ -409,6 +455,10 @@ class SegmentationTask(Task):
         record["defect_area"][name] = int(masks[..., k].sum())
     if "image_probs" in outputs:
       record["defect_probability"] = round(float(outputs["image_probs"]), 4)
+    if "class_probs" in outputs:
+      record["class_probability"] = {
+          name: round(float(p), 4)
+          for name, p in zip(self.class_names, outputs["class_probs"])}
     return record
 
   def draw(self, image, record):
