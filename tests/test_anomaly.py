@@ -306,6 +306,16 @@ def test_folded_draem_keeps_full_resolution():
   config.model.space_to_depth = 0
   with pytest.raises(ValueError, match=r"model.space_to_depth must be 1 \(off"):
     AnomalyTask(config)
+  # Folded into 2x2 blocks, the 5 pooling levels need sides of 64s.
+  config.model.space_to_depth = 2
+  with pytest.raises(ValueError, match=r"data.image_size 32 must be a "
+                     r"multiple of 64 .* e.g. 64"):
+    AnomalyTask(config)
+  config.model.space_to_depth = 1
+  config.data.crop_size = 40
+  with pytest.raises(ValueError, match=r"data.crop_size 40 must be a "
+                     r"multiple of 32"):
+    AnomalyTask(config)
 
 
 def _tree(root, layout):

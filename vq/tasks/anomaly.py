@@ -86,6 +86,15 @@ class AnomalyTask(Task):
           f"model.space_to_depth must be 1 (off) or a block side of 2 or "
           f"more, got {config.model.space_to_depth}")
     self.size = int(config.data.image_size)
+    # The discriminative U-Net joins levels 1/32 the size (of the blocks).
+    multiple = 32 * config.model.space_to_depth
+    for field in ("image_size", "crop_size"):
+      side = int(config.data[field])
+      if side % multiple:
+        raise config_base.ConfigError(
+            f"data.{field} {side} must be a multiple of {multiple} (32 x "
+            f"model.space_to_depth {config.model.space_to_depth}); e.g. "
+            f"{config_base.nearest_multiple((side,), multiple)[0]}")
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width,
