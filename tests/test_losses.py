@@ -116,24 +116,3 @@ def test_focal_loss_equals_kornia_with_finite_gradients(gamma):
                              x.grad.permute(0, 2, 3, 1).numpy(), atol=1e-6,
                              rtol=1e-4)
 
-
-def test_class_balanced_cross_entropy_equals_weighted_sklearn_log_loss():
-  from sklearn.metrics import log_loss
-  rng = np.random.default_rng(0)
-  logits = rng.normal(size=(2, 6, 7, 4)).astype(np.float32)
-  labels = np.zeros((2, 6, 7), np.int32)   # background, a few of class 1,
-  labels[0, :2, :3] = 1                     # one pixel of class 3, no 2
-  labels[1, 5, 6] = 3
-  got = float(losses.class_balanced_cross_entropy(jnp.asarray(logits),
-                                                  jnp.asarray(labels)))
-  flat = labels.ravel()
-  z = logits.reshape(-1, 4).astype(np.float64)
-  probs = np.exp(z - z.max(1, keepdims=True))
-  probs /= probs.sum(1, keepdims=True)
-  # Weight 1 / (pixels of the pixel's class): each present class weighs 1.
-  weights = 1.0 / np.bincount(flat)[flat]
-  expected = log_loss(flat, probs, sample_weight=weights, labels=range(4))
-  assert got == pytest.approx(expected, rel=1e-5)
-  # The plain mean would weigh the single pixel of class 3 1/84.
-  assert got != pytest.approx(float(losses.softmax_cross_entropy(
-      jnp.asarray(logits), jnp.asarray(labels))), rel=1e-2)

@@ -133,7 +133,6 @@ def test_polygon_json_split(tmp_path):
      "'encoder_unet' does not use model.skip_connections .only unet"),
     ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
     ("eval.class_vote_radius", -1, "eval.class_vote_radius must be 0 .off."),
-    ("loss.class_balanced", True, "weighs the classes of a softmax loss"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")

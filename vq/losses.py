@@ -187,24 +187,6 @@ def softmax_cross_entropy(logits, labels):
       logits, labels))
 
 
-def class_balanced_cross_entropy(logits, labels):
-  """Softmax cross-entropy averaged over the pixels of each true class, then
-  over the classes present: a class weighs the same however few its pixels.
-
-  Args:
-    logits: [..., C].
-    labels: [...] integer classes in 0..C-1.
-  """
-  ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  onehot = jax.nn.one_hot(labels, logits.shape[-1]).reshape(
-      -1, logits.shape[-1])
-  counts = onehot.sum(0)
-  per_class = (ce.reshape(-1, 1) * onehot).sum(0) / jnp.maximum(counts, 1)
-  present = counts > 0
-  return jnp.sum(jnp.where(present, per_class, 0.0)) / jnp.maximum(
-      present.sum(), 1)
-
-
 def ssim(x, y, *, window_size=11, sigma=1.5, max_val=1.0, padding="same"):
   """Mean structural similarity of NHWC batches (Gaussian window).
 

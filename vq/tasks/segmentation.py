@@ -83,8 +83,6 @@ def default_config():
   c.loss.name = "softmax_ce"      # softmax_ce | softmax_ce_dice | bce | dice |
                                   # bce_dice
   c.loss.dice_over = "image"      # image | batch (Dice per class over it)
-  c.loss.class_balanced = False   # softmax: CE averaged per true class, then
-                                  # over the classes in the batch
   c.loss.mask_weight = 1.0        # 0 trains the image head on its own
   c.loss.image_weight = 0.2
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
@@ -197,10 +195,6 @@ class SegmentationTask(Task):
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
-    if config.loss.class_balanced and not self.softmax:
-      raise config_base.ConfigError(
-          "loss.class_balanced weighs the classes of a softmax loss "
-          f"(softmax_ce, softmax_ce_dice); loss.name is {config.loss.name!r}")
     if config.eval.class_vote_radius < 0:
       raise config_base.ConfigError(
           f"eval.class_vote_radius must be 0 (off) or a radius in pixels, "
@@ -264,10 +258,7 @@ class SegmentationTask(Task):
     if self.softmax:
       # Background is class 0; a pixel in several classes takes the last.
       labels = jnp.max(mask * jnp.arange(1, self.num_classes + 1), axis=-1)
-      cross_entropy = (losses.class_balanced_cross_entropy
-                       if self.config.loss.class_balanced
-                       else losses.softmax_cross_entropy)
-      total = cross_entropy(logits, labels.astype(jnp.int32))
+      total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
       if name == "softmax_ce_dice":
         # Dice weighs every class alike, however few its pixels.
         total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask,
