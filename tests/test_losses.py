@@ -116,3 +116,25 @@ def test_focal_loss_equals_kornia_with_finite_gradients(gamma):
                              x.grad.permute(0, 2, 3, 1).numpy(), atol=1e-6,
                              rtol=1e-4)
 
+
+
+def test_weighted_softmax_cross_entropy_equals_sklearn_log_loss():
+  from sklearn.metrics import log_loss
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(2, 5, 6, 3)).astype(np.float32)
+  labels = rng.integers(0, 3, (2, 5, 6))
+  weights = np.array([1.0, 4.0, 2.5])
+  got = float(losses.softmax_cross_entropy(
+      jnp.asarray(logits), jnp.asarray(labels), weights))
+  z = logits.reshape(-1, 3).astype(np.float64)
+  probs = np.exp(z - z.max(1, keepdims=True))
+  probs /= probs.sum(1, keepdims=True)
+  sample_weight = weights[labels.ravel()]
+  # log_loss divides by the weights' sum; the loss by the element count.
+  expected = log_loss(labels.ravel(), probs, sample_weight=sample_weight,
+                      labels=range(3)) * sample_weight.mean()
+  assert got == pytest.approx(expected, rel=1e-5)
+  unweighted = log_loss(labels.ravel(), probs, labels=range(3))
+  assert float(losses.softmax_cross_entropy(
+      jnp.asarray(logits), jnp.asarray(labels))) == pytest.approx(unweighted,
+                                                                   rel=1e-5)

@@ -133,12 +133,26 @@ def test_polygon_json_split(tmp_path):
      "'encoder_unet' does not use model.skip_connections .only unet"),
     ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
     ("eval.class_vote_radius", -1, "eval.class_vote_radius must be 0 .off."),
+    ("loss.class_weights", (1, 2, 2, 2), "weighs the classes of a softmax"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")
   config.update_from_flattened_dict({field: value})
   with pytest.raises(ValueError, match=message):
     SegmentationTask(config)
+
+
+def test_class_weights_need_one_per_class_and_the_background():
+  config = unet_steel.get_config("variant=test")   # softmax over 4 classes
+  config.loss.class_weights = (1, 2, 2, 2)
+  with pytest.raises(ValueError, match=r"needs 5 positive weights .the "
+                     r"background, then each class., got \(1.0, 2.0"):
+    SegmentationTask(config)
+  config.loss.class_weights = (1, 2, 0, 2, 2)
+  with pytest.raises(ValueError, match="needs 5 positive weights"):
+    SegmentationTask(config)
+  config.loss.class_weights = (1, 2, 2, 2, 2)
+  assert SegmentationTask(config).class_weights == (1.0, 2.0, 2.0, 2.0, 2.0)
 
 
 def test_space_to_depth_block_is_checked():

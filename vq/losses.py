@@ -181,10 +181,13 @@ def multilabel_cross_entropy(logits, targets):
       optax.sigmoid_binary_cross_entropy(logits, targets), axis=-1))
 
 
-def softmax_cross_entropy(logits, labels):
-  """Mean softmax cross-entropy against integer labels [...]."""
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
-      logits, labels))
+def softmax_cross_entropy(logits, labels, class_weights=None):
+  """Mean softmax cross-entropy against integer labels [...]; with
+  `class_weights` [C], each element's term weighted by its label's."""
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  if class_weights is not None:
+    loss = loss * jnp.asarray(class_weights, loss.dtype)[labels]
+  return jnp.mean(loss)
 
 
 def ssim(x, y, *, window_size=11, sigma=1.5, max_val=1.0, padding="same"):

@@ -83,6 +83,8 @@ def default_config():
   c.loss.name = "softmax_ce"      # softmax_ce | softmax_ce_dice | bce | dice |
                                   # bce_dice
   c.loss.dice_over = "image"      # image | batch (Dice per class over it)
+  c.loss.class_weights = ()       # softmax: cross-entropy weight of the
+                                  # background, then of each class
   c.loss.mask_weight = 1.0        # 0 trains the image head on its own
   c.loss.image_weight = 0.2
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
@@ -163,6 +165,22 @@ def _per_class(values, n, name):
   return values
 
 
+def _class_weights(loss, softmax, num_classes):
+  """loss.class_weights as a tuple (background first), or None."""
+  weights = tuple(float(w) for w in loss.class_weights)
+  if not weights:
+    return None
+  if not softmax:
+    raise config_base.ConfigError(
+        "loss.class_weights weighs the classes of a softmax loss (softmax_ce, "
+        f"softmax_ce_dice); loss.name is {loss.name!r}")
+  if len(weights) != num_classes + 1 or min(weights) <= 0:
+    raise config_base.ConfigError(
+        f"loss.class_weights needs {num_classes + 1} positive weights (the "
+        f"background, then each class), got {weights}")
+  return weights
+
+
 class SegmentationTask(Task):
   """U-Net, U-Net on an encoder, U-Net 3+ or DeepLabV3 on defect masks."""
 
@@ -195,6 +213,8 @@ class SegmentationTask(Task):
     self.class_names = ("defect",) if d.binary else tuple(d.class_names)
     self.num_classes = len(self.class_names)
     self.softmax = config.loss.name.startswith("softmax_ce")
+    self.class_weights = _class_weights(config.loss, self.softmax,
+                                        self.num_classes)
     if config.eval.class_vote_radius < 0:
       raise config_base.ConfigError(
           f"eval.class_vote_radius must be 0 (off) or a radius in pixels, "
@@ -258,7 +278,8 @@ class SegmentationTask(Task):
     if self.softmax:
       # Background is class 0; a pixel in several classes takes the last.
       labels = jnp.max(mask * jnp.arange(1, self.num_classes + 1), axis=-1)
-      total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32))
+      total = losses.softmax_cross_entropy(logits, labels.astype(jnp.int32),
+                                           self.class_weights)
       if name == "softmax_ce_dice":
         # Dice weighs every class alike, however few its pixels.
         total += losses.dice_loss(jax.nn.softmax(logits)[..., 1:], mask,
