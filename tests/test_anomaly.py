@@ -149,15 +149,15 @@ def test_training_crops_at_native_resolution(tmp_path):
 
 
 def test_a_config_that_shrinks_images_says_so(tmp_path, caplog):
-  _tree(str(tmp_path), "mvtec_ad")
+  _tree(str(tmp_path), "mvtec_ad", size=64)
   config = draem.get_config("variant=test")
   config.data.update({"source": "mvtec", "path": str(tmp_path),
-                      "categories": ("cat",), "image_size": 8})
+                      "categories": ("cat",), "image_size": 32})
   AnomalyTask(config).datasets()
-  assert "images are 16x16, the model sees 8x8: 2.0x smaller" in caplog.text
-  config.data.update({"image_size": 16, "crop_size": 32})
-  with pytest.raises(ValueError, match="crop_size=32 must be at most "
-                                       "data.image_size=16"):
+  assert "images are 64x64, the model sees 32x32: 2.0x smaller" in caplog.text
+  config.data.update({"image_size": 32, "crop_size": 64})
+  with pytest.raises(ValueError, match="crop_size=64 must be at most "
+                                       "data.image_size=32"):
     AnomalyTask(config).datasets()
 
 
@@ -318,8 +318,8 @@ def test_folded_draem_keeps_full_resolution():
     AnomalyTask(config)
 
 
-def _tree(root, layout):
-  good = np.full((16, 16, 3), 120, np.uint8)
+def _tree(root, layout, size=16):
+  good = np.full((size, size, 3), 120, np.uint8)
   test = "test" if layout == "mvtec_ad" else "test_public"
   defect = "crack" if layout == "mvtec_ad" else "bad"
   truth = (os.path.join(root, "cat", "ground_truth", defect)
@@ -332,7 +332,7 @@ def _tree(root, layout):
     write_image(os.path.join(root, "cat", "train", "good", f"{i}.png"), good)
   write_image(os.path.join(root, "cat", test, "good", "0.png"), good)
   write_image(os.path.join(root, "cat", test, defect, "0.png"), good)
-  mask = np.zeros((16, 16), np.uint8)
+  mask = np.zeros((size, size), np.uint8)
   mask[4:8, 4:8] = 255
   cv2.imwrite(os.path.join(truth, "0_mask.png"), mask)
   return truth, test, defect
