@@ -195,7 +195,7 @@ def _per_class_task(guided):
   return SegmentationTask(config)
 
 
-def test_per_class_image_head_learns_which_classes_a_crop_holds():
+def test_per_class_image_head_loss_is_a_sigmoid_cross_entropy_per_class():
   task = _per_class_task(guided=False)   # pits, lines, patches, cracks
   variables = task.init_variables(jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)

@@ -130,6 +130,13 @@ def check_choice(name, value, choices):
                      f"got {value!r}")
 
 
+def check_space_to_depth(block):
+  """model.space_to_depth: 1 (off) or the side of the pixel blocks."""
+  if block < 1:
+    raise ConfigError(f"model.space_to_depth must be 1 (off) or a block side "
+                      f"of 2 or more, got {block}")
+
+
 def nearest_multiple(hw, multiple):
   """(height, width) rounded to the nearest multiple (at least one)."""
   return tuple(max(multiple, round(v / multiple) * multiple) for v in hw)

@@ -81,10 +81,7 @@ class AnomalyTask(Task):
   def __init__(self, config):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring, SCORINGS)
-    if config.model.space_to_depth < 1:
-      raise config_base.ConfigError(
-          f"model.space_to_depth must be 1 (off) or a block side of 2 or "
-          f"more, got {config.model.space_to_depth}")
+    config_base.check_space_to_depth(config.model.space_to_depth)
     self.size = int(config.data.image_size)
     # The discriminative U-Net joins levels 1/32 the size (of the blocks).
     multiple = 32 * config.model.space_to_depth

@@ -203,10 +203,7 @@ class SegmentationTask(Task):
           "model.image_head=True as well")
     config_base.check_choice("model.image_pool", m.image_pool,
                              ("mean", "max"))
-    if m.space_to_depth < 1:
-      raise config_base.ConfigError(
-          f"model.space_to_depth must be 1 (off) or a block side of 2 or "
-          f"more, got {m.space_to_depth}")
+    config_base.check_space_to_depth(m.space_to_depth)
     config_base.check_choice("loss.name", config.loss.name, LOSSES)
     config_base.check_choice("loss.dice_over", config.loss.dice_over,
                              ("image", "batch"))
