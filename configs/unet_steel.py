@@ -58,6 +58,11 @@ def get_config(arg=None):
     c.data.image_size = (256, 1600)
     c.data.crop_size = (128, 256)
     c.data.defect_crop_share = 0.8
+    # No zoom or sub-pixel shift: resampling blurs 1-3 pixel pits and
+    # cracks, which the network then meets sharp on the native-resolution
+    # strips it is scored on (the crop's position already shifts them).
+    c.data.augment.scale = 0.0
+    c.data.augment.shift = 0.0
     # Softmax cross-entropy + Dice over the batch (so that the rare thin and
     # small classes are not pushed to zero on the crops without them). With
     # a sigmoid per class the Dice term rewarded predicting pits and cracks
