@@ -363,7 +363,9 @@ class SegmentationTask(Task):
                             self.num_classes + 1)[..., 1:]
     else:
       hard = outputs["probs"]
-    if "image_probs" in outputs and self.config.model.classification_guided:
+    m = self.config.model
+    if ("image_probs" in outputs and m.classification_guided and
+        not m.image_head_per_class):  # a per-class head cleared in forward
       hard = hard * (outputs["image_probs"] > 0.5)[:, None, None, None]
     e = self.config.eval
     guide = self.model_input(images)
