@@ -17,7 +17,7 @@ Variants (after the colon):
   data=severstal     a Severstal-format CSV and image folder
                      (data.train_path, data.image_dir): trained on 128x256
                      crops at native resolution, 80 % of them centred on a
-                     defect, softmax CE + batch Dice and an image head
+                     defect, flipped but never resampled, softmax CE + batch Dice and an image head
                      that clears the masks of strips it calls clean,
                      flips averaged and classes voted over 16 pixels at
                      test time,

@@ -83,6 +83,26 @@ def test_perlin_noise_statistics_and_seed():
       np.diff(maps[0], axis=1)).mean()
 
 
+def test_stroke_anomalies_are_thin_curves_inside_the_image():
+  rng = np.random.default_rng(4)
+  image = np.full((64, 64, 3), 100, np.uint8)
+  source = np.full((64, 64, 3), 250, np.uint8)
+  thin = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+  drawn = 0
+  for _ in range(20):
+    out, mask = anomaly_synthesis.synthesize_anomaly(
+        image, source, rng, stroke_probability=1.0)
+    np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
+    if mask.any():
+      drawn += 1
+      assert mask.shape == (64, 64) and set(np.unique(mask)) == {0, 1}
+      # At most 3 pixels wide: a 5x5 erosion removes the strokes but where
+      # they cross or turn sharply.
+      assert cv2.erode(mask, thin).sum() < 0.2 * mask.sum()
+      assert 4 <= mask.sum() < 0.25 * mask.size
+  assert 3 <= drawn <= 17
+
+
 def test_synthetic_anomaly_blends_inside_the_mask():
   rng = np.random.default_rng(1)
   image = np.full((32, 32, 3), 100, np.uint8)

@@ -60,6 +60,7 @@ class SyntheticAnomalyTransform:
   perlin_max_scale: int
   crop_size: int = 0
   self_source_probability: float = 0.0
+  stroke_probability: float = 0.0
 
   def __call__(self, record, rng):
     image = resize(record["image"], self.image_size)
@@ -78,7 +79,8 @@ class SyntheticAnomalyTransform:
       source = np.repeat(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)[..., None],
                          3, -1)
     augmented, mask = anomaly_synthesis.synthesize_anomaly(
-        image, source, rng, max_scale=self.perlin_max_scale)
+        image, source, rng, max_scale=self.perlin_max_scale,
+        stroke_probability=self.stroke_probability)
     return {"image": augmented, "clean": image, "mask": mask}
 
 
@@ -146,6 +148,6 @@ def datasets(data_config):
           d.image_size,
           anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
-          d.self_source_probability),
+          d.self_source_probability, d.stroke_probability),
       TestTransform(d.image_size, categories, defect_types),
       info={"defect_types": defect_types})

@@ -1,7 +1,8 @@
 """DRAEM's synthetic anomalies for training on normal images only.
 
 A Perlin-noise map (2^k lattice cells per axis, k drawn per axis, randomly
-rotated, thresholded at 0.5) selects a region of the normal image, and an
+rotated, thresholded at 0.5), or a few thin strokes, selects a region of
+the normal image, and an
 augmented texture from an anomaly-source set is blended into it with a
 random opacity. Half the samples stay clean (empty mask).
 """
@@ -212,19 +213,43 @@ def perlin_mask(rng, size, max_scale=5, threshold=0.5):
   return (noise > threshold).astype(np.uint8)
 
 
+def stroke_mask(rng, size, max_strokes=3):
+  """1 to `max_strokes` thin curved strokes (CutPaste's 'scar', bent): each
+  a random walk across 20-90 % of the image, 1-3 pixels wide; uint8
+  [size, size] 0/1."""
+  mask = np.zeros((size, size), np.uint8)
+  for _ in range(int(rng.integers(1, max_strokes + 1))):
+    length = rng.uniform(0.2, 0.9) * size
+    steps = max(2, int(length / 4))
+    heading = rng.uniform(0, 2 * np.pi)
+    point = rng.uniform(0.1, 0.9, 2) * size
+    points = [point]
+    for _ in range(steps):
+      heading += rng.normal(0, 0.3)
+      point = point + 4 * np.array([np.cos(heading), np.sin(heading)])
+      points.append(point)
+    line = np.round(points).astype(np.int32)
+    cv2.polylines(mask, [line], False, 1, int(rng.integers(1, 4)))
+  return mask
+
+
 def synthesize_anomaly(image, source, rng, max_scale=5, clean_probability=0.5,
-                       max_opacity_keep=0.8):
+                       max_opacity_keep=0.8, stroke_probability=0.0):
   """(augmented uint8 image, uint8 mask) from a normal image.
 
   With probability `clean_probability` the image is returned unchanged with
-  an empty mask. Otherwise inside the Perlin mask the result is
+  an empty mask. Otherwise inside the mask (a Perlin region, or with
+  probability `stroke_probability` thin strokes) the result is
   (1 - beta) * source + beta * image, beta ~ U(0, max_opacity_keep).
   """
   size = image.shape[0]
   empty = np.zeros(image.shape[:2], np.uint8)
   if rng.random() < clean_probability:
     return image, empty
-  mask = perlin_mask(rng, size, max_scale)
+  if stroke_probability and rng.random() < stroke_probability:
+    mask = stroke_mask(rng, size)
+  else:
+    mask = perlin_mask(rng, size, max_scale)
   if not mask.any():
     return image, empty
   beta = rng.uniform(0, max_opacity_keep)

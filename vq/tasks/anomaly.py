@@ -49,6 +49,8 @@ def default_config():
   c.data.perlin_max_scale = 5     # lattice cells 2^k per axis, k in 0..this
   # Share of anomalies whose source is the image itself, distorted.
   c.data.self_source_probability = 0.0
+  # Share of anomaly masks that are thin strokes instead of Perlin regions.
+  c.data.stroke_probability = 0.0
   c.data.rotate_probability = 0.3  # rotate the normal image (-90..90 deg)
   c.data.validation_fraction = 0.5  # of the test split, for the threshold
   c.data.split_seed = 0
