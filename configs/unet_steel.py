@@ -17,10 +17,9 @@ Variants (after the colon):
   data=severstal     a Severstal-format CSV and image folder
                      (data.train_path, data.image_dir): trained on 128x256
                      crops at native resolution, 80 % of them centred on a
-                     defect, flipped but never resampled, softmax CE + batch Dice and an image head
-                     that clears the masks of strips it calls clean,
-                     flips averaged and classes voted over 16 pixels at
-                     test time,
+                     defect, flipped but never resampled; softmax CE +
+                     batch Dice and an image head that clears the masks of
+                     strips it calls clean; flips averaged at test time,
                      evaluated on whole 256x1600 images (set
                      data.image_size to the images' own size).
   variant=test       a few steps on small strips for tests.
@@ -76,12 +75,9 @@ def get_config(arg=None):
     c.model.image_pool = "max"
     c.model.classification_guided = True
     c.loss.image_weight = 0.5
-    # Probabilities averaged over the strip and its two flips; each defect
-    # pixel takes the class most probable within 16 pixels (pits and cracks
-    # are told apart by their shape, not pixel by pixel), and pits and
+    # Probabilities averaged over the strip and its two flips; pits and
     # cracks need 120 pixels on a strip.
     c.eval.tta_flips = ("horizontal", "vertical")
-    c.eval.class_vote_radius = 16
     c.eval.min_areas = (120, 30, 30, 120)
     c.eval_batch_size = 8
     c.num_train_steps = 1000
