@@ -1,17 +1,23 @@
 """Severstal CSV, polygon JSON and mask-folder readers; the stratified split."""
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from vq.data import rle, segmentation_readers as readers, synthetic_car
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
+from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation import MaskTransform
 from vq.data.sources import report_resize
+
+sys.path.insert(0, ROOT)
+from configs import unet_steel  # noqa: E402
 
 
 def _images(folder, names, hw=(8, 20)):
@@ -211,6 +217,24 @@ def test_training_crops_and_native_evaluation():
   whole = transform(record)
   assert whole["image"].shape == (40, 300, 3)
   np.testing.assert_array_equal(whole["mask"], record["mask"])
+
+
+def test_the_severstal_recipe_crops_native_pixels_unresampled():
+  augment = augment_kwargs(unet_steel.get_config("data=severstal").data.augment)
+  augment.update(brightness=0.0, contrast=0.0)  # geometry alone
+  transform = MaskTransform((64, 200), ("a",), crop_hw=(32, 48),
+                            augment=augment)
+  rng = np.random.default_rng(3)
+  image = rng.integers(0, 256, (64, 200, 3), dtype=np.uint8)
+  record = {"image": image, "mask": np.zeros((64, 200, 1), np.uint8),
+            "label": 0}
+  views = [image, image[::-1], image[:, ::-1], image[::-1, ::-1]]
+  for _ in range(10):
+    crop = transform(record, rng)["image"]
+    # An exact window of the image or of a flipped copy: no pixel blended.
+    assert any(
+        (np.lib.stride_tricks.sliding_window_view(v, crop.shape) ==
+         crop).all(axis=(-3, -2, -1)).any() for v in views)
 
 
 def test_the_photo_steel_set_is_read_by_the_severstal_reader(tmp_path):
