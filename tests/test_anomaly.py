@@ -336,6 +336,11 @@ def test_folded_draem_keeps_full_resolution():
   with pytest.raises(ValueError, match=r"data.crop_size 40 must be a "
                      r"multiple of 32"):
     AnomalyTask(config)
+  config.data.crop_size = 0
+  config.data.stroke_probability = 1.5
+  with pytest.raises(ValueError, match=r"data.stroke_probability is a "
+                     r"probability \(0 to 1\), got 1.5"):
+    AnomalyTask(config)
 
 
 def _tree(root, layout, size=16):

@@ -130,6 +130,11 @@ def check_choice(name, value, choices):
                      f"got {value!r}")
 
 
+def check_probability(name, value):
+  if not 0.0 <= value <= 1.0:
+    raise ConfigError(f"{name} is a probability (0 to 1), got {value}")
+
+
 def check_space_to_depth(block):
   """model.space_to_depth: 1 (off) or the side of the pixel blocks."""
   if block < 1:

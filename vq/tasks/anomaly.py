@@ -84,6 +84,9 @@ class AnomalyTask(Task):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring, SCORINGS)
     config_base.check_space_to_depth(config.model.space_to_depth)
+    for field in ("rotate_probability", "self_source_probability",
+                  "stroke_probability"):
+      config_base.check_probability(f"data.{field}", config.data[field])
     self.size = int(config.data.image_size)
     # The discriminative U-Net joins levels 1/32 the size (of the blocks).
     multiple = 32 * config.model.space_to_depth
