@@ -219,17 +219,14 @@ def stroke_mask(rng, size, max_strokes=3):
   [size, size] 0/1."""
   mask = np.zeros((size, size), np.uint8)
   for _ in range(int(rng.integers(1, max_strokes + 1))):
-    length = rng.uniform(0.2, 0.9) * size
-    steps = max(2, int(length / 4))
+    steps = max(2, int(rng.uniform(0.2, 0.9) * size / 4))  # 4-pixel steps
     heading = rng.uniform(0, 2 * np.pi)
-    point = rng.uniform(0.1, 0.9, 2) * size
-    points = [point]
-    for _ in range(steps):
-      heading += rng.normal(0, 0.3)
-      point = point + 4 * np.array([np.cos(heading), np.sin(heading)])
-      points.append(point)
-    line = np.round(points).astype(np.int32)
-    cv2.polylines(mask, [line], False, 1, int(rng.integers(1, 4)))
+    start = rng.uniform(0.1, 0.9, 2) * size
+    headings = heading + np.cumsum(rng.normal(0, 0.3, steps))
+    moves = 4 * np.stack([np.cos(headings), np.sin(headings)], -1)
+    points = start + np.concatenate([[[0.0, 0.0]], np.cumsum(moves, 0)])
+    cv2.polylines(mask, [np.round(points).astype(np.int32)], False, 1,
+                  int(rng.integers(1, 4)))
   return mask
 
 
