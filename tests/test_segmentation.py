@@ -134,6 +134,8 @@ def test_polygon_json_split(tmp_path):
     ("eval.class_vote_radius", 4, "votes among the classes of a softmax"),
     ("eval.class_vote_radius", -1, "eval.class_vote_radius must be 0 .off."),
     ("loss.class_weights", (1, 2, 2, 2), "weighs the classes of a softmax"),
+    ("data.defect_crop_share", 80.0,
+     r"data.defect_crop_share is a probability \(0 to 1\), got 80.0"),
 ])
 def test_config_errors(field, value, message):
   config = unet_damage.get_config("variant=test")

@@ -204,6 +204,8 @@ class SegmentationTask(Task):
     config_base.check_choice("model.image_pool", m.image_pool,
                              ("mean", "max"))
     config_base.check_space_to_depth(m.space_to_depth)
+    config_base.check_probability("data.defect_crop_share",
+                                  d.defect_crop_share)
     config_base.check_choice("loss.name", config.loss.name, LOSSES)
     config_base.check_choice("loss.dice_over", config.loss.dice_over,
                              ("image", "batch"))
