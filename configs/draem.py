@@ -14,8 +14,9 @@ Arguments (after the colon, comma-separated):
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:
                      max / min of it.
-  variant=full       the published widths (128 / 64) at 256x256, batch 8,
-                     700 epochs' worth of steps of a category.
+  variant=full       the published recipe: widths 128 / 64 at 256x256,
+                     batch 8, 700 epochs' worth of steps of a category,
+                     Perlin anomalies only (no strokes).
   variant=test       a few steps at 32x32 for tests.
 """
 from vq import config_base
@@ -39,6 +40,7 @@ def get_config(arg=None):
   c.model.discriminative_width = 24
   c.data.image_size = 64
   c.data.perlin_max_scale = 4
+  c.data.stroke_probability = 0.3  # scratch-like anomalies (CutPaste's scar)
   c.eval.baseline_window = 11
   c.eval_batch_size = 32
   config_base.set_run(c, batch_size=8, num_train_steps=2200,
@@ -50,6 +52,7 @@ def get_config(arg=None):
     c.model.discriminative_width = 64
     c.data.image_size = 256
     c.data.perlin_max_scale = 5
+    c.data.stroke_probability = 0.0
     c.eval.baseline_window = 21
     c.eval.score_window = 32
     c.eval.score_stride = 4
