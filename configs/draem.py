@@ -13,7 +13,10 @@ Arguments (after the colon, comma-separated):
                      colour; weights 0.1, 0.2, 0.1).
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:
-                     max / min of it.
+                     max / min of it. scoring=memory: no network, a
+                     texture memory of the training images (local
+                     Gabor-energy descriptors; the map is each pixel's
+                     distance to the nearest normal one).
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
@@ -28,7 +31,7 @@ def get_config(arg=None):
   args = config_base.parse_arg(arg, variant=("default", "full", "test"),
                               category="all", colour=False,
                               scoring=("baseline", "filtered",
-                                       "filtered_ratio"))
+                                       "filtered_ratio", "memory"))
   c = config_base.trainer_config()
   c.update(anomaly.default_config())
   c.task = "anomaly"

@@ -45,6 +45,24 @@ def resize(image, size, interpolation=cv2.INTER_AREA):
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
+def normal_images(source, category, limit, size):
+  """uint8 [n, size, size, 3]: the first `limit` images of `category` in a
+  training source (all of them normal)."""
+  records = getattr(source, "records", None)
+  images = []
+  for i in range(len(source)):
+    if records is not None and records[i]["category"] != category:
+      continue
+    record = source[i]
+    if record["category"] == category:
+      images.append(resize(record["image"], size))
+      if len(images) == limit:
+        break
+  if not images:
+    raise ValueError(f"{category}: no training images")
+  return np.stack(images)
+
+
 def _is_grey(image):
   return bool(np.all(image[..., 0] == image[..., 1]) and
               np.all(image[..., 1] == image[..., 2]))

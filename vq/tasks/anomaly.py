@@ -5,7 +5,9 @@ network learns to restore the clean image (L2 + SSIM, optionally the
 colour-distribution loss), the discriminative network to segment the
 anomaly (focal loss). Evaluation reports image and pixel AUROC, pixel AP,
 AUPRO and F1 at a threshold chosen on a validation split, per category and
-averaged, for the baseline and the filtered scoring.
+averaged, for the baseline and the filtered scoring; eval.scoring=memory
+scores with a texture memory of the training images instead
+(`vq.ops.texture_memory`, no network).
 """
 import cv2
 import jax
@@ -20,10 +22,11 @@ from vq.data import embedded_textures, rle, tfds_records
 from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models.draem import DRAEM
-from vq.ops import anomaly_scoring
+from vq.ops import anomaly_scoring, texture_memory
 from vq.tasks.base import Task, apply_train
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
+MEMORY = "memory"  # the texture-memory scoring, computed only when chosen
 # Per category, stored with every evaluation; prediction decides with them.
 CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
 
@@ -62,7 +65,8 @@ def default_config():
   c.loss.focal_gamma = 2.0
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.scoring = "baseline"     # baseline | filtered | filtered_ratio
+  # baseline | filtered | filtered_ratio | memory
+  c.eval.scoring = "baseline"
   c.eval.baseline_window = 21
   c.eval.filter_weights = (0.2, 0.05)  # Laplacian 3x3, 5x5 detail weights
   c.eval.filter_noise = 0.01
@@ -71,6 +75,15 @@ def default_config():
   c.eval.score_window = 8
   c.eval.score_stride = 4
   c.eval.num_images = 8
+  # eval.scoring=memory: Gabor energy (wavelengths and sigma in pixels of
+  # data.image_size) of up to `images` training images per category,
+  # sampled every `stride` pixels.
+  c.eval.memory = ml_collections.ConfigDict()
+  c.eval.memory.wavelengths = (3.0, 6.0)
+  c.eval.memory.orientations = 8
+  c.eval.memory.sigma = 1.5
+  c.eval.memory.images = 40
+  c.eval.memory.stride = 2
   return c
 
 
@@ -82,7 +95,8 @@ class AnomalyTask(Task):
 
   def __init__(self, config):
     super().__init__(config)
-    config_base.check_choice("eval.scoring", config.eval.scoring, SCORINGS)
+    config_base.check_choice("eval.scoring", config.eval.scoring,
+                             SCORINGS + (MEMORY,))
     config_base.check_space_to_depth(config.model.space_to_depth)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
@@ -103,6 +117,7 @@ class AnomalyTask(Task):
                        config.model.space_to_depth)
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
+    self.memories = {}  # category -> (memory, mean, std), built on demand
 
   def select_category(self, category):
     """The category whose threshold `to_record` decides with ('' keeps the
@@ -112,12 +127,48 @@ class AnomalyTask(Task):
         raise ValueError(f"unknown category {category!r}; this run has "
                          f"{self.class_names}")
       self.category = category
+    if self.config.eval.scoring == MEMORY and self.category is not None:
+      self.memory_for(self.category)
     if self.category is None:
       logging.warning("this run has categories %s: name one with --category "
                       "for good/defective decisions", self.class_names)
     elif self.category not in self.calibration:
       logging.warning("no calibrated threshold for %r at this step (it was "
                       "not evaluated): scores only", self.category)
+
+  def memory_for(self, category, train=None):
+    """(memory, mean, std) of `category`'s training images for
+    eval.scoring=memory, read from `train` (default: the config's data)
+    once."""
+    if category not in self.memories:
+      m = self.config.eval.memory
+      train = self.datasets().train if train is None else train
+      images = anomaly_data.normal_images(train, category, m.images,
+                                          self.size)
+      features = np.concatenate([self._texture_features(images[i:i + 8])
+                                 for i in range(0, len(images), 8)])
+      self.memories[category] = texture_memory.build_memory(features,
+                                                            m.stride)
+    return self.memories[category]
+
+  def _texture_features(self, images):
+    m = self.config.eval.memory
+    bank = texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
+    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma)
+
+  def memory_maps(self, images, category):
+    """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
+    memory (which must have been built: `memory_for`)."""
+    if category not in self.memories:
+      raise ValueError(
+          f"eval.scoring={MEMORY} compares with a memory of a category's "
+          f"training images; none is built for {category!r} (vq.predict "
+          "builds it for --category from the run's data.path; exported "
+          "files carry the networks only)")
+    maps = [texture_memory.anomaly_maps(
+        self._texture_features(images[i:i + 4]), *self.memories[category])
+            for i in range(0, len(images), 4)]
+    return jnp.concatenate(maps)
 
   def calibrate(self, scalars):
     """{category: {threshold, score_min, score_max}} of the validation
@@ -190,9 +241,12 @@ class AnomalyTask(Task):
   def postprocess(self, outputs, images):
     """-> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the filtered map
     for the filtered scorings)}."""
-    del images
-    scores = self._scores(outputs["map"][..., None])
     scoring = self.config.eval.scoring
+    if scoring == MEMORY:
+      maps = self.memory_maps(images, self.category)
+      return {"score": anomaly_scoring.baseline_image_score(
+          maps[..., None], self.config.eval.baseline_window), "map": maps}
+    scores = self._scores(outputs["map"][..., None])
     return {"score": scores[f"score/{scoring}"],
             "map": (outputs["map"] if scoring == "baseline"
                     else scores["filtered_map"])}
@@ -214,6 +268,8 @@ class AnomalyTask(Task):
             for k in keys}
     outs = {k: np.concatenate([o[k][b["batch_mask"]] for b, o in results])
             for k in results[0][1]}
+    if self.config.eval.scoring == MEMORY:
+      outs.update(self._memory_outputs(host, datasets.train))
     scalars = {}
     per_category = []
     defect_types = datasets.info["defect_types"]
@@ -233,17 +289,38 @@ class AnomalyTask(Task):
     return scalars, {"input_reconstruction_map_truth": self._pictures(
         host, outs)}
 
+  def _memory_outputs(self, host, train):
+    """{'memory_map', 'score/memory'} of the evaluated images, each
+    against its category's texture memory."""
+    maps = np.zeros(host["image"].shape[:3], np.float32)
+    for c, name in enumerate(self.class_names):
+      sel = host["category"] == c
+      if sel.any():
+        self.memory_for(name, train)
+        maps[sel] = self.memory_maps(host["image"][sel], name)
+    scores = anomaly_scoring.baseline_image_score(
+        jnp.asarray(maps)[..., None], self.config.eval.baseline_window)
+    return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
+
+  def _map_key(self):
+    """The pixel map of eval.scoring (the filtered scorings report both)."""
+    return "memory_map" if self.config.eval.scoring == MEMORY else "map"
+
   def _category_metrics(self, host, outs):
     scoring = self.config.eval.scoring
     labels, truth = host["label"], host["mask"]
     m = {}
-    for s in SCORINGS:
-      m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"], labels)
+    for s in SCORINGS + (MEMORY,):
+      if f"score/{s}" in outs:
+        m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"],
+                                                      labels)
     m["image_auroc"] = m[f"image_auroc/{scoring}"]
     m["image_ap"] = anomaly_metrics.average_precision(
         outs[f"score/{scoring}"], labels)
-    for map_name in ("map", "filtered_map"):
-      suffix = "" if map_name == "map" else "/filtered"
+    for map_name, suffix in (("map", ""), ("filtered_map", "/filtered"),
+                             ("memory_map", "/memory")):
+      if map_name not in outs:
+        continue
       m["pixel_auroc" + suffix] = anomaly_metrics.auroc(outs[map_name], truth)
       m["pixel_ap" + suffix] = anomaly_metrics.average_precision(
           outs[map_name], truth)
@@ -277,7 +354,7 @@ class AnomalyTask(Task):
       m[f"{category}/{defect}/image_auroc"] = anomaly_metrics.auroc(
           outs[f"score/{scoring}"][sel], host["label"][sel])
       m[f"{category}/{defect}/pixel_auroc"] = anomaly_metrics.auroc(
-          outs["map"][sel], host["mask"][sel])
+          outs[self._map_key()][sel], host["mask"][sel])
     return m
 
   def _pictures(self, host, outs):
@@ -298,14 +375,24 @@ class AnomalyTask(Task):
       rows.append(np.concatenate([image, recon, heat, truth], 1))
     return np.stack(rows)
 
+  def region_level(self):
+    """The map value from which a pixel is anomalous: DRAEM's probability
+    0.5; a texture-memory distance at the category's calibrated image
+    threshold (none without a calibration)."""
+    if self.config.eval.scoring != MEMORY:
+      return 0.5
+    calibration = self.calibration.get(self.category)
+    return calibration["threshold"] if calibration else np.inf
+
   def to_record(self, outputs, image_hw):
     """{'score', 'map' (model resolution, 3 decimals), 'region': RLE of
-    map >= 0.5 at the original size, 'region_area' in pixels}; with the
-    category's calibration also 'category', 'normalized_score' and
-    'decision' (good | defective)."""
+    map >= `region_level()` at the original size, 'region_area' in
+    pixels}; with the category's calibration also 'category',
+    'normalized_score' and 'decision' (good | defective)."""
     h, w = image_hw
     anomaly_map = np.asarray(outputs["map"], np.float32)
-    region = cv2.resize((anomaly_map >= 0.5).astype(np.uint8), (w, h),
+    region = cv2.resize((anomaly_map >= self.region_level()).astype(np.uint8),
+                        (w, h),
                         interpolation=cv2.INTER_NEAREST)
     score = float(outputs["score"])
     record = {"score": round(score, 5)}
@@ -319,7 +406,10 @@ class AnomalyTask(Task):
     """The heat map blended over the image, the region outlined."""
     h, w = image.shape[:2]
     anomaly_map = cv2.resize(np.asarray(record["map"], np.float32), (w, h))
-    heat = cv2.applyColorMap(to_uint8(anomaly_map * 255),
+    level = self.region_level()
+    if not np.isfinite(level):
+      level = max(float(anomaly_map.max()), 1e-6) / 2
+    heat = cv2.applyColorMap(to_uint8(anomaly_map * 127.5 / level),
                              cv2.COLORMAP_JET)[..., ::-1]
     out = cv2.addWeighted(image, 0.6, heat, 0.4, 0)
     region = rle.decode(record["region"], (h, w)).astype(np.uint8)

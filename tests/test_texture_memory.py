@@ -1,0 +1,152 @@
+"""The texture-memory scoring: Gabor kernels and features against OpenCV,
+nearest distances against scikit-learn, a turned patch found, and the
+anomaly task's evaluation and prediction with eval.scoring=memory."""
+import os
+import sys
+
+import cv2
+import jax
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from vq.data import pipeline
+from vq.ops import texture_memory
+from vq.tasks.anomaly import AnomalyTask
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from configs import draem  # noqa: E402
+
+
+@pytest.mark.parametrize("wavelength,theta", [(3.0, 0.0), (6.0, 1.1),
+                                              (4.5, np.pi * 7 / 8)])
+def test_gabor_kernels_equal_opencv(wavelength, theta):
+  size = 15
+  for phase in (0.0, np.pi / 2):
+    expected = cv2.getGaborKernel((size, size), wavelength / 2, theta,
+                                  wavelength, texture_memory.ASPECT, phase,
+                                  cv2.CV_64F)
+    np.testing.assert_allclose(
+        texture_memory.gabor_kernel(wavelength, theta, phase, size),
+        expected, atol=1e-6)
+
+
+def _opencv_features(rgb, wavelengths, orientations, sigma):
+  """The features computed independently: OpenCV filters, mirrored
+  borders (BORDER_REFLECT_101), NumPy elsewhere."""
+  grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
+  grey = (grey - grey.mean()) / (grey.std() + 1e-6)
+  size = 2 * (int(1.5 * max(wavelengths)) | 1) + 1
+  radius = int(np.ceil(4 * sigma))
+  out = []
+  for wavelength in wavelengths:
+    for i in range(orientations):
+      theta = np.pi * i / orientations
+      even, odd = (cv2.getGaborKernel((size, size), wavelength / 2, theta,
+                                      wavelength, texture_memory.ASPECT, p,
+                                      cv2.CV_64F) for p in (0, np.pi / 2))
+      # filter2D correlates; the kernels are OpenCV's own layout.
+      re = cv2.filter2D(grey, -1, even - even.mean())
+      im = cv2.filter2D(grey, -1, odd)
+      energy = np.sqrt(re ** 2 + im ** 2)
+      blurred = cv2.GaussianBlur(energy, (2 * radius + 1,) * 2, sigma)
+      out.append(np.log(blurred + texture_memory.EPS))
+  return np.stack(out, -1)
+
+
+def test_features_equal_an_opencv_pipeline():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (2, 40, 36, 3), dtype=np.uint8)
+  images[1] = cv2.GaussianBlur(images[1], (0, 0), 1.5)  # another texture
+  bank = texture_memory.gabor_bank((3.0, 6.0), 4)
+  got = np.asarray(texture_memory.texture_features(images, bank, 1.5))
+  assert got.shape == (2, 40, 36, 8)
+  for i in range(2):
+    # From float RGB: OpenCV rounds a uint8 image's grey to integers.
+    rgb = images[i].astype(np.float32)
+    np.testing.assert_allclose(
+        got[i], _opencv_features(rgb, (3.0, 6.0), 4, 1.5), atol=2e-3)
+
+
+def test_nearest_distance_equals_scikit_learn():
+  rng = np.random.default_rng(1)
+  memory = rng.normal(size=(1000, 16)).astype(np.float32)
+  queries = rng.normal(size=(300, 16)).astype(np.float32)
+  expected = NearestNeighbors(n_neighbors=1).fit(memory).kneighbors(
+      queries)[0][:, 0]
+  # A block that does not divide the memory: the padding is never nearest.
+  got = texture_memory.nearest_distance(queries, memory, block=384)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def _grating(size, period, angle, phase=0.0):
+  y, x = np.mgrid[0:size, 0:size]
+  t = x * np.cos(angle) + y * np.sin(angle)
+  return 128 + 80 * np.sin(2 * np.pi * t / period + phase)
+
+
+def test_a_turned_patch_of_a_striped_surface_stands_out():
+  """Stripes of one orientation in memory; a test image whose centre disc
+  has them turned by 90 degrees (same brightness and contrast) is far from
+  the memory inside the disc only."""
+  bank = texture_memory.gabor_bank((3.0, 6.0), 8)
+  normals = np.stack([_grating(48, 5.0, 0.3, p) for p in (0.0, 1.0, 2.0)])
+  normals = np.repeat(normals[..., None], 3, -1).astype(np.uint8)
+  memory = texture_memory.build_memory(
+      texture_memory.texture_features(normals, bank, 1.5), stride=2)
+  test = _grating(48, 5.0, 0.3, 0.5)
+  y, x = np.mgrid[0:48, 0:48]
+  disc = (y - 24) ** 2 + (x - 24) ** 2 <= 8 ** 2
+  test[disc] = _grating(48, 5.0, 0.3 + np.pi / 2, 0.5)[disc]
+  test = np.repeat(test[..., None], 3, -1).astype(np.uint8)[None]
+  maps = np.asarray(texture_memory.anomaly_maps(
+      texture_memory.texture_features(test, bank, 1.5), *memory))[0]
+  inner = (y - 24) ** 2 + (x - 24) ** 2 <= 4 ** 2
+  outer = (y - 24) ** 2 + (x - 24) ** 2 >= 16 ** 2
+  assert maps[inner].min() > 3 * maps[outer].max()
+
+
+def test_anomaly_task_scores_with_the_memory(tmp_path):
+  """Evaluation reports the memory's image and pixel metrics next to the
+  networks'; prediction reads the category's training images and outlines
+  pixels at or above its calibrated threshold."""
+  config = draem.get_config("variant=test,category=brick,scoring=memory")
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.memory.images = 6
+  task = AnomalyTask(config)
+  data = task.datasets()
+  # The networks' outputs play no part in the memory's metrics: zeros of
+  # their shapes stand in for them (no compilation).
+  variables = jax.eval_shape(task.init_variables, jax.random.key(0))
+  results = []
+  for batch in pipeline.eval_batches(data.eval, data.eval_transform, 16):
+    inputs = {k: v for k, v in batch.items() if k != "batch_mask"}
+    shapes = jax.eval_shape(task.eval_step, variables, inputs)
+    results.append((batch, jax.tree.map(
+        lambda s: np.zeros(s.shape, s.dtype), shapes)))
+  scalars, _ = task.evaluate(results, data)
+  assert scalars["image_auroc"] == scalars["image_auroc/memory"]
+  for name in ("image_auroc/memory", "pixel_auroc/memory", "aupro/memory",
+               "image_auroc/baseline", "pixel_auroc",
+               "brick/scratch/pixel_auroc"):
+    assert 0.0 <= scalars[name] <= 1.0, name
+  # The defects of the embedded set differ from the memory's texture.
+  assert scalars["pixel_auroc/memory"] > 0.6
+
+  predictor = AnomalyTask(config)
+  predictor.calibration = predictor.calibrate(scalars)
+  with pytest.raises(ValueError, match="none is built for .brick."):
+    predictor.postprocess({"map": None}, results[0][0]["image"][:1])
+  predictor.select_category("brick")
+  images = results[0][0]["image"][:4]
+  out = jax.device_get(predictor.postprocess({"map": None}, images))
+  assert out["map"].shape == images.shape[:3]
+  threshold = scalars["brick/threshold"]
+  record = predictor.to_record(jax.tree.map(lambda x: x[0], out), (64, 64))
+  assert predictor.region_level() == threshold
+  expected_area = int(np.sum(cv2.resize(
+      (out["map"][0] >= threshold).astype(np.uint8), (64, 64),
+      interpolation=cv2.INTER_NEAREST)))
+  assert record["region_area"] == expected_area
+  assert record["decision"] == ("defective" if out["score"][0] >= threshold
+                                else "good")

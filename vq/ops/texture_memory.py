@@ -1,0 +1,119 @@
+"""Texture-memory anomaly maps: a memory of normal local texture, no training.
+
+Each pixel is described by the local energy of a bank of oriented Gabor
+filters (quadrature pairs, several wavelengths), smoothed and on a log
+scale: it says which orientations and scales the surface has around that
+pixel. The memory holds these descriptors sampled from normal images; a
+test pixel's anomaly is its distance to the nearest one (PatchCore's
+nearest-neighbour scoring, on fixed features instead of a pre-trained
+network). A swirl or a pinch turns or stretches the surface's grain, which
+changes the descriptor where colour and brightness do not change.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vq.ops.filters import gaussian_window, separable_filter
+
+GREY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB -> grey, as OpenCV's
+ASPECT = 0.7   # the Gabor envelope's y / x ratio
+EPS = 1e-3     # inside the log
+
+
+def gabor_kernel(wavelength, theta, phase, size):
+  """float32 [size, size], laid out as OpenCV's getGaborKernel with
+  sigma = wavelength / 2 and the envelope's aspect ASPECT."""
+  half = size // 2
+  y, x = np.mgrid[half:-half - 1:-1, half:-half - 1:-1].astype(np.float64)
+  xr = x * np.cos(theta) + y * np.sin(theta)
+  yr = -x * np.sin(theta) + y * np.cos(theta)
+  sigma = wavelength / 2
+  envelope = np.exp(-(xr ** 2 + ASPECT ** 2 * yr ** 2) / (2 * sigma ** 2))
+  return (envelope * np.cos(2 * np.pi * xr / wavelength + phase)).astype(
+      np.float32)
+
+
+def gabor_bank(wavelengths, orientations):
+  """[k, k, 1, 2 F] (HWIO): for each wavelength and orientation (F of them)
+  the even (zero-mean) and the odd kernel, side k = 3 x the longest
+  wavelength, rounded up to odd."""
+  size = 2 * (int(1.5 * max(wavelengths)) | 1) + 1
+  kernels = []
+  for wavelength in wavelengths:
+    for i in range(orientations):
+      theta = np.pi * i / orientations
+      even = gabor_kernel(wavelength, theta, 0.0, size)
+      kernels += [even - even.mean(),
+                  gabor_kernel(wavelength, theta, np.pi / 2, size)]
+  return np.stack(kernels, -1)[:, :, None, :]
+
+
+def _mirror_pad(images, radius):
+  """[N, H, W, C] with `radius` mirrored pixels (OpenCV's default border)
+  on each side."""
+  return jnp.pad(images, ((0, 0), (radius, radius), (radius, radius),
+                          (0, 0)), mode="reflect")
+
+
+def gaussian_blur(images, sigma):
+  """[N, H, W, C] -> the same, each channel blurred by a Gaussian of
+  radius ceil(4 sigma), mirrored borders."""
+  radius = int(np.ceil(4 * sigma))
+  blurred = separable_filter(_mirror_pad(images, radius),
+                             gaussian_window(2 * radius + 1, sigma))
+  return blurred[:, radius:-radius, radius:-radius]
+
+
+@functools.partial(jax.jit, static_argnames="sigma")
+def texture_features(images, bank, sigma):
+  """uint8 or float RGB [N, H, W, 3] -> [N, H, W, F]: log of the smoothed
+  local energy of each quadrature pair of `bank` (from `gabor_bank`), on
+  the grey image standardised per image (so lighting does not count)."""
+  grey = jnp.tensordot(images.astype(jnp.float32), jnp.asarray(GREY_WEIGHTS),
+                       axes=1)[..., None]
+  mean = grey.mean(axis=(1, 2, 3), keepdims=True)
+  std = grey.std(axis=(1, 2, 3), keepdims=True)
+  grey = (grey - mean) / (std + 1e-6)
+  radius = bank.shape[0] // 2
+  responses = jax.lax.conv_general_dilated(
+      _mirror_pad(grey, radius), jnp.asarray(bank), (1, 1), "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  energy = jnp.sqrt(responses[..., 0::2] ** 2 + responses[..., 1::2] ** 2)
+  return jnp.log(gaussian_blur(energy, sigma) + EPS)
+
+
+def build_memory(features, stride):
+  """[N, H, W, F] of normal images -> (memory [M, F] standardised per
+  feature, mean [F], std [F]), sampled every `stride` pixels."""
+  sampled = features[:, ::stride, ::stride].reshape(-1, features.shape[-1])
+  mean = sampled.mean(0)
+  std = sampled.std(0) + 1e-6
+  return (sampled - mean) / std, mean, std
+
+
+@functools.partial(jax.jit, static_argnames="block")
+def nearest_distance(queries, memory, block=4096):
+  """[Q, F], [M, F] -> [Q]: Euclidean distance to the nearest memory row
+  (the memory scanned `block` rows at a time)."""
+  m, f = memory.shape
+  pad = -m % block
+  # Padding rows far from everything are never the nearest.
+  memory = jnp.concatenate([memory, jnp.full((pad, f), 1e6, memory.dtype)])
+  blocks = memory.reshape(-1, block, f)
+  q2 = jnp.sum(queries ** 2, -1)
+
+  def step(best, rows):
+    d = q2[:, None] - 2 * queries @ rows.T + jnp.sum(rows ** 2, -1)[None]
+    return jnp.minimum(best, d.min(1)), None
+
+  best, _ = jax.lax.scan(step, jnp.full(q2.shape, jnp.inf), blocks)
+  return jnp.sqrt(jnp.maximum(best, 0.0))
+
+
+def anomaly_maps(features, memory, mean, std):
+  """[N, H, W, F] -> [N, H, W]: each pixel's distance to the memory."""
+  n, h, w, f = features.shape
+  queries = ((features - mean) / std).reshape(-1, f)
+  return nearest_distance(queries, memory).reshape(n, h, w)
