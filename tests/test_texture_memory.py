@@ -35,7 +35,8 @@ def _opencv_features(rgb, wavelengths, orientations, sigma):
   """The features computed independently: OpenCV filters, mirrored
   borders (BORDER_REFLECT_101), NumPy elsewhere."""
   grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
-  grey = (grey - grey.mean()) / (grey.std() + 1e-6)
+  std = grey.std()
+  grey = (grey - grey.mean()) / (std + 1e-6)
   size = 2 * (int(1.5 * max(wavelengths)) | 1) + 1
   radius = int(np.ceil(4 * sigma))
   out = []
@@ -51,6 +52,11 @@ def _opencv_features(rgb, wavelengths, orientations, sigma):
       energy = np.sqrt(re ** 2 + im ** 2)
       blurred = cv2.GaussianBlur(energy, (2 * radius + 1,) * 2, sigma)
       out.append(np.log(blurred + texture_memory.EPS))
+  r, g, b = np.moveaxis(rgb.astype(np.float64), -1, 0)
+  for channel in (grey, (r - g) / np.sqrt(2), (r + g - 2 * b) / np.sqrt(6)):
+    if channel is not grey:
+      channel = (channel - channel.mean()) / (std + 1e-6)
+    out.append(cv2.GaussianBlur(channel, (2 * radius + 1,) * 2, sigma))
   return np.stack(out, -1)
 
 
@@ -59,8 +65,11 @@ def test_features_equal_an_opencv_pipeline():
   images = rng.integers(0, 256, (2, 40, 36, 3), dtype=np.uint8)
   images[1] = cv2.GaussianBlur(images[1], (0, 0), 1.5)  # another texture
   bank = texture_memory.gabor_bank((3.0, 6.0), 4)
-  got = np.asarray(texture_memory.texture_features(images, bank, 1.5))
-  assert got.shape == (2, 40, 36, 8)
+  got = np.asarray(texture_memory.texture_features(images, bank, 1.5,
+                                                   colour=True))
+  assert got.shape == (2, 40, 36, 11)
+  texture_only = texture_memory.texture_features(images, bank, 1.5)
+  np.testing.assert_array_equal(texture_only, got[..., :8])
   for i in range(2):
     # From float RGB: OpenCV rounds a uint8 image's grey to integers.
     rgb = images[i].astype(np.float32)

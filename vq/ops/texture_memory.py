@@ -3,7 +3,8 @@
 Each pixel is described by the local energy of a bank of oriented Gabor
 filters (quadrature pairs, several wavelengths), smoothed and on a log
 scale: it says which orientations and scales the surface has around that
-pixel. The memory holds these descriptors sampled from normal images; a
+pixel, optionally with its local brightness and colour against the
+image's own. The memory holds these descriptors sampled from normal images; a
 test pixel's anomaly is its distance to the nearest one (PatchCore's
 nearest-neighbour scoring, on fixed features instead of a pre-trained
 network). A swirl or a pinch turns or stretches the surface's grain, which
@@ -66,11 +67,14 @@ def gaussian_blur(images, sigma):
   return blurred[:, radius:-radius, radius:-radius]
 
 
-@functools.partial(jax.jit, static_argnames="sigma")
-def texture_features(images, bank, sigma):
-  """uint8 or float RGB [N, H, W, 3] -> [N, H, W, F]: log of the smoothed
-  local energy of each quadrature pair of `bank` (from `gabor_bank`), on
-  the grey image standardised per image (so lighting does not count)."""
+@functools.partial(jax.jit, static_argnames=("sigma", "colour"))
+def texture_features(images, bank, sigma, colour=False):
+  """uint8 or float RGB [N, H, W, 3] -> [N, H, W, F (+ 3)]: log of the
+  smoothed local energy of each quadrature pair of `bank` (from
+  `gabor_bank`), on the grey image standardised per image (so lighting does
+  not count); with `colour`, also the smoothed standardised grey and two
+  opponent colours (red - green, yellow - blue) less their image means, in
+  units of the grey's standard deviation."""
   grey = jnp.tensordot(images.astype(jnp.float32), jnp.asarray(GREY_WEIGHTS),
                        axes=1)[..., None]
   mean = grey.mean(axis=(1, 2, 3), keepdims=True)
@@ -81,7 +85,17 @@ def texture_features(images, bank, sigma):
       _mirror_pad(grey, radius), jnp.asarray(bank), (1, 1), "VALID",
       dimension_numbers=("NHWC", "HWIO", "NHWC"))
   energy = jnp.sqrt(responses[..., 0::2] ** 2 + responses[..., 1::2] ** 2)
-  return jnp.log(gaussian_blur(energy, sigma) + EPS)
+  features = jnp.log(gaussian_blur(energy, sigma) + EPS)
+  if not colour:
+    return features
+  rgb = images.astype(jnp.float32)
+  opponent = jnp.stack([(rgb[..., 0] - rgb[..., 1]) / np.sqrt(2),
+                        (rgb[..., 0] + rgb[..., 1] - 2 * rgb[..., 2])
+                        / np.sqrt(6)], -1)
+  opponent = (opponent - opponent.mean(axis=(1, 2), keepdims=True)) / (
+      std + 1e-6)
+  local = gaussian_blur(jnp.concatenate([grey, opponent], -1), sigma)
+  return jnp.concatenate([features, local], -1)
 
 
 def build_memory(features, stride):

@@ -84,6 +84,7 @@ def default_config():
   c.eval.memory.sigma = 1.5
   c.eval.memory.images = 40
   c.eval.memory.stride = 2
+  c.eval.memory.colour = True     # + local brightness and colour
   return c
 
 
@@ -154,7 +155,8 @@ class AnomalyTask(Task):
   def _texture_features(self, images):
     m = self.config.eval.memory
     bank = texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
-    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma)
+    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma,
+                                           m.colour)
 
   def memory_maps(self, images, category):
     """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
