@@ -115,6 +115,17 @@ def test_a_turned_patch_of_a_striped_surface_stands_out():
   assert maps[inner].min() > 3 * maps[outer].max()
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("images", 0, "eval.memory.images must be a whole number >= 1, got 0"),
+    ("wavelengths", (3.0, -1.0), "eval.memory.wavelengths"),
+    ("sigma", 0.0, "eval.memory.sigma must be positive")])
+def test_unusable_memory_settings_are_named(field, value, message):
+  config = draem.get_config("variant=test,scoring=memory")
+  config.eval.memory[field] = value
+  with pytest.raises(ValueError, match=message):
+    AnomalyTask(config)
+
+
 def test_anomaly_task_scores_with_the_memory(tmp_path):
   """Evaluation reports the memory's image and pixel metrics next to the
   networks'; prediction reads the category's training images and outlines

@@ -99,6 +99,8 @@ class AnomalyTask(Task):
     config_base.check_choice("eval.scoring", config.eval.scoring,
                              SCORINGS + (MEMORY,))
     config_base.check_space_to_depth(config.model.space_to_depth)
+    if config.eval.scoring == MEMORY:
+      _check_memory_config(config.eval.memory)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
       config_base.check_probability(f"data.{field}", config.data[field])
@@ -423,6 +425,22 @@ class AnomalyTask(Task):
       out = visualize.caption(out, f"{record['decision']} "
                               f"{record['normalized_score']:.2f}")
     return out
+
+
+def _check_memory_config(m):
+  """Clear errors for settings the texture memory cannot use."""
+  problems = []
+  if not m.wavelengths or min(m.wavelengths) <= 0:
+    problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
+                    "be positive lengths in pixels (e.g. (3.0, 6.0))")
+  if m.sigma <= 0:
+    problems.append(f"eval.memory.sigma must be positive, got {m.sigma}")
+  for field in ("orientations", "images", "stride"):
+    if int(m[field]) < 1 or int(m[field]) != m[field]:
+      problems.append(f"eval.memory.{field} must be a whole number >= 1, "
+                      f"got {m[field]}")
+  if problems:
+    raise config_base.ConfigError("; ".join(problems))
 
 
 def decide(score, threshold, score_min, score_max):
