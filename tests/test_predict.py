@@ -87,6 +87,18 @@ def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
   assert os.path.isfile(tmp_path / "out" / "overlays" / "photo.jpg")
 
 
+def test_a_glob_of_folders_names_the_images_inside(tmp_path):
+  for part in ("a/test/good", "a/test/cut", "b/test/good"):
+    (tmp_path / part).mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / part / "000.png"), np.zeros((4, 4), np.uint8))
+  (tmp_path / "a" / "test" / "notes.txt").write_text("not an image")
+  files = predict._image_files(str(tmp_path / "*" / "test"))
+  assert [os.path.relpath(f, tmp_path) for f in files] == [
+      "a/test/cut/000.png", "a/test/good/000.png", "b/test/good/000.png"]
+  single = str(tmp_path / "a" / "test" / "cut" / "000.png")
+  assert predict._image_files(single) == [single]
+
+
 def test_bad_inputs_are_listed_and_the_rest_processed(runs, tmp_path):
   inputs = tmp_path / "in"
   inputs.mkdir()

@@ -40,14 +40,23 @@ class Frame:
                                                        error)
 
 
+def _folder_files(folder):
+  """The images and videos under `folder`, recursively, in order."""
+  files = []
+  for root, _, names in sorted(os.walk(folder)):
+    files += [os.path.join(root, n) for n in sorted(names)
+              if n.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
+  return files
+
+
 def _image_files(spec):
-  if os.path.isdir(spec):
-    files = []
-    for root, _, names in sorted(os.walk(spec)):
-      files += [os.path.join(root, n) for n in sorted(names)
-                if n.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
-    return files
-  return sorted(glob.glob(spec)) if glob.has_magic(spec) else [spec]
+  """The files `spec` names: a folder's images and videos, a glob's matches
+  (folders among them searched the same way), or the one file."""
+  matches = sorted(glob.glob(spec)) if glob.has_magic(spec) else [spec]
+  files = []
+  for path in matches:
+    files += _folder_files(path) if os.path.isdir(path) else [path]
+  return files
 
 
 def _video_frames(path, every_n_frames):
