@@ -144,7 +144,11 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
     shapes = jax.eval_shape(task.eval_step, variables, inputs)
     results.append((batch, jax.tree.map(
         lambda s: np.zeros(s.shape, s.dtype), shapes)))
-  scalars, _ = task.evaluate(results, data)
+  scalars, pictures = task.evaluate(results, data)
+  rows = pictures["input_reconstruction_map_truth"]
+  assert rows.shape[1:] == (32, 4 * 32, 3) and rows.dtype == np.uint8
+  # The heat map is the memory's (the networks' outputs are all zero here).
+  assert rows[:, :, 64:96].std() > 0
   assert scalars["image_auroc"] == scalars["image_auroc/memory"]
   for name in ("image_auroc/memory", "pixel_auroc/memory", "aupro/memory",
                "image_auroc/baseline", "pixel_auroc",

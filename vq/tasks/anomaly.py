@@ -290,8 +290,10 @@ class AnomalyTask(Task):
     for k in per_category[0]:
       if k not in CALIBRATION_KEYS:  # a mean threshold decides nothing
         scalars[k] = float(np.mean([m[k] for m in per_category]))
+    levels = [scalars[f"{name}/threshold"] if self._map_key() == "memory_map"
+              else 0.5 for name in self.class_names]
     return scalars, {"input_reconstruction_map_truth": self._pictures(
-        host, outs)}
+        host, outs, levels)}
 
   def _memory_outputs(self, host, train):
     """{'memory_map', 'score/memory'} of the evaluated images, each
@@ -361,18 +363,22 @@ class AnomalyTask(Task):
           outs[self._map_key()][sel], host["mask"][sel])
     return m
 
-  def _pictures(self, host, outs):
-    """Input | reconstruction | heatmap | truth with the predicted contour."""
+  def _pictures(self, host, outs, levels):
+    """Input | reconstruction | heatmap of the scoring's map | truth with the
+    contour where the map reaches its category's level (`levels`, by
+    category index; the heat map's middle)."""
     rows = []
     defective = np.flatnonzero(host["label"] == 1)
     for i in defective[:self.config.eval.num_images]:
       image = host["image"][i]
       recon = (outs["reconstruction"][i] * 255).astype(np.uint8)
-      heat = cv2.applyColorMap((outs["map"][i] * 255).astype(np.uint8),
+      anomaly_map = outs[self._map_key()][i]
+      level = levels[host["category"][i]]
+      heat = cv2.applyColorMap(to_uint8(anomaly_map * 127.5 / level),
                                cv2.COLORMAP_JET)[..., ::-1]
       truth = visualize.overlay_masks(image, host["mask"][i][..., None])
       contours, _ = cv2.findContours(
-          (outs["map"][i] > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
+          (anomaly_map >= level).astype(np.uint8), cv2.RETR_EXTERNAL,
           cv2.CHAIN_APPROX_NONE)
       truth = cv2.drawContours(np.ascontiguousarray(truth), contours, -1,
                                (255, 255, 0), 1)
