@@ -2,11 +2,13 @@ r"""An MVTec AD-layout anomaly set made from real texture photographs, for
 checking the anomaly defaults on data they were not tuned on.
 
   python -m vq.benchmarks.photo_anomaly --output=/tmp/vq/photo_anomaly \
-      [--patterns=/usr/share/gimp/2.0/patterns]
+      [--surfaces=held_out|confirmation] [--patterns=/usr/share/gimp/2.0/patterns]
 
 The surfaces are GIMP's photographic texture patterns (Debian's `gimp-data`
-package: wood, leather, marble, fabric, stone), none of which vq's embedded
-data or anomaly sources use. Each pattern is seamless: it is enlarged to a
+package), none of which vq's embedded data or anomaly sources use:
+`held_out` (wood, leather, marble, fabric, stone) or `confirmation`
+(burl wood, cork, paper, granite, slate; other patterns, another seed: a
+second set for checking choices made while looking at the first). Each pattern is seamless: it is enlarged to a
 period of at least 112 pixels, tiled, and cut into 128x128 images with
 random offsets, flips and slight lighting changes. The defects are drawn
 here by code separate from both DRAEM's training anomalies and the embedded
@@ -31,16 +33,24 @@ from absl import app, flags
 from vq.data.geometry import size_hw
 from vq.data.images import write_image
 
-CATEGORIES = {"wood": "Wood/walnut.pat", "leather": "Animal/leather.pat",
-              "marble": "Stone/pink_marble.pat", "fabric": "Fabric/burlap.pat",
-              "stone": "Stone/stone33.pat"}
+# name -> ({category: pattern}, seed)
+SURFACES = {
+    "held_out": ({"wood": "Wood/walnut.pat", "leather": "Animal/leather.pat",
+                  "marble": "Stone/pink_marble.pat",
+                  "fabric": "Fabric/burlap.pat", "stone": "Stone/stone33.pat"},
+                 2026),
+    "confirmation": ({"burlwood": "Wood/burlwood.pat",
+                      "cork": "Wood/corkboard.pat",
+                      "paper": "Paper/crinklepaper.pat",
+                      "granite": "Stone/granite1.pat",
+                      "slate": "Stone/slate.pat"}, 2027),
+}
 FOREIGN = ("Food/java.pat", "Food/choc_swirl.pat", "Water/ice.pat",
            "Legacy/pastel.pat", "Legacy/3dgreen.pat", "Sky/sky.pat")
 DEFECT_KINDS = ("foreign", "scratch", "warp", "discolour")
 IMAGE_SIZE = 128
 PATTERNS_DIR = "/usr/share/gimp/2.0/patterns"  # Debian's gimp-data
 MIN_PERIOD = 112
-SEED = 2026
 
 
 def read_pattern(path):
@@ -219,30 +229,37 @@ def write_category(output, name, pattern, foreign_patterns, rng, num_train,
 
 
 def write_dataset(output, patterns_dir, num_train=200, num_good=40,
-                  num_per_kind=15, seed=SEED):
+                  num_per_kind=15, surfaces="held_out"):
+  if surfaces not in SURFACES:
+    raise ValueError(f"surfaces must be one of {sorted(SURFACES)}, got "
+                     f"{surfaces!r}")
   if os.path.exists(output) and os.listdir(output):
     raise FileExistsError(f"{output} is not empty")
+  categories, seed = SURFACES[surfaces]
   patterns = load_patterns(patterns_dir,
-                           list(CATEGORIES.values()) + list(FOREIGN))
-  surfaces = patterns[:len(CATEGORIES)]
-  foreign_patterns = patterns[len(CATEGORIES):]
+                           list(categories.values()) + list(FOREIGN))
+  foreign_patterns = patterns[len(categories):]
   rng = np.random.default_rng(seed)
-  for name, pattern in zip(CATEGORIES, surfaces):
+  for name, pattern in zip(categories, patterns):
     write_category(output, name, pattern, foreign_patterns, rng, num_train,
                    num_good, num_per_kind)
 
 
 def main(argv):
   del argv
+  categories = SURFACES[flags.FLAGS.surfaces][0]
   write_dataset(flags.FLAGS.output, flags.FLAGS.patterns,
-                num_train=flags.FLAGS.train_images)
-  print(f"wrote {len(CATEGORIES)} categories x {len(DEFECT_KINDS)} defect "
-        f"kinds to {flags.FLAGS.output}")
+                num_train=flags.FLAGS.train_images,
+                surfaces=flags.FLAGS.surfaces)
+  print(f"wrote {len(categories)} categories ({', '.join(categories)}) x "
+        f"{len(DEFECT_KINDS)} defect kinds to {flags.FLAGS.output}")
 
 
 if __name__ == "__main__":
   flags.DEFINE_string("output", None, "folder to write (must be empty)")
   define_patterns_flag()
+  flags.DEFINE_enum("surfaces", "held_out", sorted(SURFACES),
+                    "which five patterns (and seed) make the set")
   flags.DEFINE_integer("train_images", 200, "normal training images per "
                        "category")
   flags.mark_flag_as_required("output")
