@@ -16,7 +16,10 @@ Arguments (after the colon, comma-separated):
                      max / min of it. scoring=memory: no network, a
                      texture memory of the training images (local
                      Gabor-energy descriptors; the map is each pixel's
-                     distance to the nearest normal one).
+                     distance to the nearest normal one). scoring=fused:
+                     the mean of DRAEM's map and the memory's, each
+                     divided by its 0.99 quantile on 16 normal training
+                     images per category.
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
@@ -31,7 +34,7 @@ def get_config(arg=None):
   args = config_base.parse_arg(arg, variant=("default", "full", "test"),
                               category="all", colour=False,
                               scoring=("baseline", "filtered",
-                                       "filtered_ratio", "memory"))
+                                       "filtered_ratio", "memory", "fused"))
   c = config_base.trainer_config()
   c.update(anomaly.default_config())
   c.task = "anomaly"

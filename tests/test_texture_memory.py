@@ -8,6 +8,7 @@ import cv2
 import jax
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from vq.data import pipeline
@@ -174,3 +175,66 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
   assert record["region_area"] == expected_area
   assert record["decision"] == ("defective" if out["score"][0] >= threshold
                                 else "good")
+
+
+def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
+  """eval.scoring=fused: the evaluation reads reference training images
+  after the memory's, divides each map by its 0.99 quantile there, averages
+  the two and scores only the test images; prediction fuses with the
+  calibrated scales. Expected values from NumPy, OpenCV and scikit-learn."""
+  config = draem.get_config("variant=test,category=brick,scoring=fused")
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.memory.images = 4
+  config.eval.reference_images = 3
+  task = AnomalyTask(config)
+  data = task.datasets()
+  source = task.eval_source(data)
+  assert len(source) == len(data.eval) + 3
+  assert [int(source[len(data.eval) + i]["label"]) for i in range(3)] == \
+      [-1] * 3
+  # A known stand-in for the network's map: the red channel.
+  variables = jax.eval_shape(task.init_variables, jax.random.key(0))
+  results = []
+  for batch in pipeline.eval_batches(source, data.eval_transform, 16):
+    inputs = {k: v for k, v in batch.items() if k != "batch_mask"}
+    shapes = jax.eval_shape(task.eval_step, variables, inputs)
+    out = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    out["map"] = batch["image"][..., 0].astype(np.float32) / 255
+    results.append((batch, out))
+  scalars, _ = task.evaluate(results, data)
+
+  keep = np.concatenate([b["batch_mask"] for b, _ in results])
+  images = np.concatenate([b["image"] for b, _ in results])[keep]
+  labels = np.concatenate([b["label"] for b, _ in results])[keep]
+  masks = np.concatenate([b["mask"] for b, _ in results])[keep]
+  draem_maps = images[..., 0].astype(np.float32) / 255
+  memory_maps = np.asarray(task.memory_maps(images, "brick"))
+  reference = labels < 0
+  draem_scale = np.quantile(draem_maps[reference], 0.99)
+  memory_scale = np.quantile(memory_maps[reference], 0.99)
+  np.testing.assert_allclose(scalars["brick/draem_scale"], draem_scale,
+                             rtol=1e-5)
+  np.testing.assert_allclose(scalars["brick/memory_scale"], memory_scale,
+                             rtol=1e-5)
+  fused = 0.5 * (draem_maps / draem_scale + memory_maps / memory_scale)
+  window = config.eval.baseline_window
+  scores = np.array([cv2.boxFilter(m, -1, (window, window),
+                                   borderType=cv2.BORDER_CONSTANT).max()
+                     for m in fused])
+  test = ~reference
+  np.testing.assert_allclose(
+      scalars["image_auroc"], roc_auc_score(labels[test], scores[test]),
+      atol=1e-6)
+  np.testing.assert_allclose(
+      scalars["pixel_auroc/fused"],
+      roc_auc_score(masks[test].ravel(), fused[test].ravel()), atol=1e-6)
+
+  predictor = AnomalyTask(config)
+  predictor.select_category("brick")
+  with pytest.raises(ValueError, match="has none at this step"):
+    predictor.postprocess({"map": draem_maps[:2]}, images[:2])
+  predictor.calibration = predictor.calibrate(scalars)
+  out = jax.device_get(predictor.postprocess({"map": draem_maps[:2]},
+                                             images[:2]))
+  np.testing.assert_allclose(out["map"], fused[:2], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out["score"], scores[:2], rtol=1e-5)

@@ -38,7 +38,8 @@ def evaluate(workdir, config=None, step="best", name=""):
   data = task.datasets()
   eval_step = jax.jit(task.eval_step)
   results = []
-  for batch in pipeline.eval_batches(data.eval, data.eval_transform,
+  for batch in pipeline.eval_batches(task.eval_source(data),
+                                     data.eval_transform,
                                      config.eval_batch_size,
                                      config.data_threads):
     inputs = {k: v for k, v in batch.items() if k != "batch_mask"}

@@ -166,7 +166,8 @@ def _evaluate(task, data, eval_step, state, config, mesh):
   """Runs the jitted eval step over the held-out split on every process."""
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   results = []
-  for batch in pipeline.eval_batches(data.eval, data.eval_transform,
+  for batch in pipeline.eval_batches(task.eval_source(data),
+                                     data.eval_transform,
                                      config.eval_batch_size,
                                      config.data_threads):
     inputs = sharding.replicated_batch_as_global(

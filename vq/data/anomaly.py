@@ -20,6 +20,42 @@ class MVTecImages(RecordSource):
                 defect_type=r["defect_type"])
 
 
+class WithReferences:
+  """The test records, then normal training images labelled -1 (neither
+  good nor defective): evaluated beside the test split, they give each
+  category's maps on normal images their scale (eval.scoring=fused)."""
+
+  def __init__(self, test, train, reference_indices):
+    self.test, self.train = test, train
+    self.reference_indices = list(reference_indices)
+
+  def __len__(self):
+    return len(self.test) + len(self.reference_indices)
+
+  def __getitem__(self, index):
+    if index < len(self.test):
+      return self.test[index]
+    record = self.train[self.reference_indices[index - len(self.test)]]
+    return dict(record, label=np.int32(-1), defect_type="good",
+                mask=np.zeros(record["image"].shape[:2], np.uint8))
+
+
+def reference_indices(train_categories, categories, offset, count):
+  """Training indices `offset .. offset + count` of each category (in the
+  order of `categories`)."""
+  indices = []
+  for category in categories:
+    own = [i for i, c in enumerate(train_categories) if c == category]
+    if len(own) < offset + count:
+      raise ValueError(
+          f"{category}: {len(own)} training images; the fused scoring "
+          f"scales its maps on images {offset}..{offset + count - 1} (after "
+          f"the {offset} of the texture memory): lower eval.memory.images "
+          "or eval.reference_images")
+    indices += own[offset:offset + count]
+  return indices
+
+
 def _embedded(d):
   unknown = set(d.categories) - set(embedded_textures.CATEGORIES)
   if unknown:
@@ -117,27 +153,31 @@ class TestTransform:
             "label": record["label"],
             "category": np.int32(self.categories.index(record["category"])),
             "defect": np.int32(self.defect_types.index(record["defect_type"])
-                               if record["label"] else -1)}
+                               if record["label"] > 0 else -1)}
 
 
 def _tfds(d):
   """(train, test sources of a prepared dataset limited to
-  `data.categories`, the test records' labels without their pixels)."""
+  `data.categories`, the test records' labels without their pixels, the
+  training images' categories)."""
   train, test = tfds_records.pair(d)
   keep = lambda values: [i for i, c in enumerate(values)
                          if c in set(d.categories)]
   columns = {k: test.values(k) for k in ("label", "category", "defect_type")}
   kept = keep(columns["category"])
   labels = [{k: v[i] for k, v in columns.items()} for i in kept]
-  return (Subset(train, keep(train.values("category"))), Subset(test, kept),
-          labels)
+  train_categories = train.values("category")
+  kept_train = keep(train_categories)
+  return (Subset(train, kept_train), Subset(test, kept), labels,
+          [train_categories[i] for i in kept_train])
 
 
 def datasets(data_config):
-  """Sources per category; info['defect_types'] names the test defects."""
+  """Sources per category; info['defect_types'] names the test defects,
+  info['train_categories'] each training image's category."""
   d = data_config
   if d.source == "tfds":
-    train, test, records = _tfds(d)
+    train, test, records, train_categories = _tfds(d)
   else:
     root, layout = select(SOURCES, d, "anomaly")
     train, records = [], []
@@ -145,6 +185,7 @@ def datasets(data_config):
       category_train, category_test = mvtec.read_mvtec(root, category, layout)
       train += category_train
       records += category_test
+    train_categories = [r["category"] for r in train]
     train, test = MVTecImages(train), MVTecImages(records)
   categories = tuple(d.categories)
   for category in categories:
@@ -168,4 +209,5 @@ def datasets(data_config):
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
           d.self_source_probability, d.stroke_probability),
       TestTransform(d.image_size, categories, defect_types),
-      info={"defect_types": defect_types})
+      info={"defect_types": defect_types,
+            "train_categories": train_categories})

@@ -7,6 +7,9 @@ size 3 and 5 with a little Gaussian noise), i.e. an unsharp-masking step run
 backwards that keeps low frequencies and drops noise, then mixed with an
 average-pooled copy of the original; image scores are read from it with a
 stride-4 pooling, as its maximum or as max / min.
+
+Fused scoring: the network's map and the texture memory's, each divided by
+its scale on normal images (a high quantile of their pixels), averaged.
 """
 import jax
 import jax.numpy as jnp
@@ -49,3 +52,14 @@ def strided_score(maps, *, window=8, stride=4, ratio=False, eps=1e-2):
   if not ratio:
     return top
   return top / (jnp.min(pooled, axis=(1, 2, 3)) + eps)
+
+
+def map_scale(maps, quantile=0.99, floor=1e-3):
+  """The `quantile` of normal images' map values (at least `floor`): the
+  unit a map is divided by before it is fused with another."""
+  return jnp.maximum(jnp.quantile(jnp.ravel(maps), quantile), floor)
+
+
+def fused_map(draem_map, memory_map, draem_scale, memory_scale):
+  """The mean of two anomaly maps, each in units of its normal scale."""
+  return 0.5 * (draem_map / draem_scale + memory_map / memory_scale)

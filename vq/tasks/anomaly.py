@@ -7,7 +7,9 @@ anomaly (focal loss). Evaluation reports image and pixel AUROC, pixel AP,
 AUPRO and F1 at a threshold chosen on a validation split, per category and
 averaged, for the baseline and the filtered scoring; eval.scoring=memory
 scores with a texture memory of the training images instead
-(`vq.ops.texture_memory`, no network).
+(`vq.ops.texture_memory`, no network), eval.scoring=fused with the mean of
+the network's and the memory's maps, each in units of its scale on normal
+training images that the evaluation reads beside the test split.
 """
 import cv2
 import jax
@@ -27,8 +29,11 @@ from vq.tasks.base import Task, apply_train
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
 MEMORY = "memory"  # the texture-memory scoring, computed only when chosen
+FUSED = "fused"    # DRAEM's map and the memory's, scaled on normal images
+MEMORY_SCORINGS = (MEMORY, FUSED)
 # Per category, stored with every evaluation; prediction decides with them.
 CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
+SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
 
 
 def default_config():
@@ -65,7 +70,7 @@ def default_config():
   c.loss.focal_gamma = 2.0
 
   c.eval = ml_collections.ConfigDict()
-  # baseline | filtered | filtered_ratio | memory
+  # baseline | filtered | filtered_ratio | memory | fused
   c.eval.scoring = "baseline"
   c.eval.baseline_window = 21
   c.eval.filter_weights = (0.2, 0.05)  # Laplacian 3x3, 5x5 detail weights
@@ -85,6 +90,11 @@ def default_config():
   c.eval.memory.images = 40
   c.eval.memory.stride = 2
   c.eval.memory.colour = True     # + local brightness and colour
+  # eval.scoring=fused: each map's unit is this quantile of its pixels on
+  # `reference_images` training images per category (those after the
+  # memory's), evaluated beside the test split.
+  c.eval.reference_images = 16
+  c.eval.reference_quantile = 0.99
   return c
 
 
@@ -97,10 +107,12 @@ class AnomalyTask(Task):
   def __init__(self, config):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring,
-                             SCORINGS + (MEMORY,))
+                             SCORINGS + MEMORY_SCORINGS)
     config_base.check_space_to_depth(config.model.space_to_depth)
-    if config.eval.scoring == MEMORY:
+    if config.eval.scoring in MEMORY_SCORINGS:
       _check_memory_config(config.eval.memory)
+    if config.eval.scoring == FUSED:
+      _check_reference_config(config.eval)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
       config_base.check_probability(f"data.{field}", config.data[field])
@@ -130,7 +142,8 @@ class AnomalyTask(Task):
         raise ValueError(f"unknown category {category!r}; this run has "
                          f"{self.class_names}")
       self.category = category
-    if self.config.eval.scoring == MEMORY and self.category is not None:
+    if (self.config.eval.scoring in MEMORY_SCORINGS and
+        self.category is not None):
       self.memory_for(self.category)
     if self.category is None:
       logging.warning("this run has categories %s: name one with --category "
@@ -176,8 +189,10 @@ class AnomalyTask(Task):
 
   def calibrate(self, scalars):
     """{category: {threshold, score_min, score_max}} of the validation
-    half (as in anomalib, the normalised score is 0.5 at the threshold)."""
-    return {c: {k: scalars[f"{c}/{k}"] for k in CALIBRATION_KEYS}
+    half (as in anomalib, the normalised score is 0.5 at the threshold),
+    with the maps' scales under eval.scoring=fused."""
+    return {c: {k: scalars[f"{c}/{k}"] for k in CALIBRATION_KEYS + SCALE_KEYS
+                if f"{c}/{k}" in scalars}
             for c in self.class_names
             if all(f"{c}/{k}" in scalars for k in CALIBRATION_KEYS)}
 
@@ -187,6 +202,17 @@ class AnomalyTask(Task):
 
   def datasets(self):
     return anomaly_data.datasets(self.config.data)
+
+  def eval_source(self, datasets):
+    """The test split; under eval.scoring=fused followed by the reference
+    training images (label -1) that scale the maps."""
+    if self.config.eval.scoring != FUSED:
+      return datasets.eval
+    return anomaly_data.WithReferences(
+        datasets.eval, datasets.train, anomaly_data.reference_indices(
+            datasets.info["train_categories"], self.class_names,
+            self.config.eval.memory.images,
+            self.config.eval.reference_images))
 
   def resize_input(self, image):
     return anomaly_data.resize(image, self.size)
@@ -246,8 +272,11 @@ class AnomalyTask(Task):
     """-> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the filtered map
     for the filtered scorings)}."""
     scoring = self.config.eval.scoring
-    if scoring == MEMORY:
+    if scoring in MEMORY_SCORINGS:
       maps = self.memory_maps(images, self.category)
+      if scoring == FUSED:
+        maps = anomaly_scoring.fused_map(outputs["map"], maps,
+                                         **self._scales(self.category))
       return {"score": anomaly_scoring.baseline_image_score(
           maps[..., None], self.config.eval.baseline_window), "map": maps}
     scores = self._scores(outputs["map"][..., None])
@@ -272,9 +301,13 @@ class AnomalyTask(Task):
             for k in keys}
     outs = {k: np.concatenate([o[k][b["batch_mask"]] for b, o in results])
             for k in results[0][1]}
-    if self.config.eval.scoring == MEMORY:
-      outs.update(self._memory_outputs(host, datasets.train))
     scalars = {}
+    if self.config.eval.scoring in MEMORY_SCORINGS:
+      outs.update(self._memory_outputs(host, datasets.train))
+    if self.config.eval.scoring == FUSED:
+      host, outs, scales = self._fused_outputs(host, outs)
+      scalars.update({f"{c}/{k}": v for c, s in scales.items()
+                      for k, v in s.items()})
     per_category = []
     defect_types = datasets.info["defect_types"]
     for c, name in enumerate(self.class_names):
@@ -290,7 +323,7 @@ class AnomalyTask(Task):
     for k in per_category[0]:
       if k not in CALIBRATION_KEYS:  # a mean threshold decides nothing
         scalars[k] = float(np.mean([m[k] for m in per_category]))
-    levels = [scalars[f"{name}/threshold"] if self._map_key() == "memory_map"
+    levels = [scalars[f"{name}/threshold"] if self._map_key() != "map"
               else 0.5 for name in self.class_names]
     return scalars, {"input_reconstruction_map_truth": self._pictures(
         host, outs, levels)}
@@ -308,15 +341,52 @@ class AnomalyTask(Task):
         jnp.asarray(maps)[..., None], self.config.eval.baseline_window)
     return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
 
+  def _fused_outputs(self, host, outs):
+    """(host, outs) of the test images with 'fused_map' and 'score/fused'
+    added, {category: its maps' scales} measured on the reference images."""
+    reference = host["label"] < 0
+    quantile = self.config.eval.reference_quantile
+    scales = {name: {
+        "draem_scale": float(anomaly_scoring.map_scale(
+            outs["map"][sel], quantile)),
+        "memory_scale": float(anomaly_scoring.map_scale(
+            outs["memory_map"][sel], quantile))}
+              for c, name in enumerate(self.class_names)
+              for sel in [reference & (host["category"] == c)]}
+    host = {k: v[~reference] for k, v in host.items()}
+    outs = {k: v[~reference] for k, v in outs.items()}
+    maps = np.zeros_like(outs["map"])
+    for c, name in enumerate(self.class_names):
+      sel = host["category"] == c
+      maps[sel] = anomaly_scoring.fused_map(outs["map"][sel],
+                                            outs["memory_map"][sel],
+                                            **scales[name])
+    outs["fused_map"] = maps
+    outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
+        jnp.asarray(maps)[..., None], self.config.eval.baseline_window))
+    return host, outs, scales
+
+  def _scales(self, category):
+    """The calibrated scales of `category`'s maps (eval.scoring=fused)."""
+    calibration = self.calibration.get(category, {})
+    if not all(k in calibration for k in SCALE_KEYS):
+      raise ValueError(
+          f"eval.scoring={FUSED} divides each map by its scale on normal "
+          f"images, measured when the run is evaluated with it; "
+          f"{category!r} has none at this step (evaluate it with "
+          f"--config.eval.scoring={FUSED} first)")
+    return {k: calibration[k] for k in SCALE_KEYS}
+
   def _map_key(self):
     """The pixel map of eval.scoring (the filtered scorings report both)."""
-    return "memory_map" if self.config.eval.scoring == MEMORY else "map"
+    return {MEMORY: "memory_map", FUSED: "fused_map"}.get(
+        self.config.eval.scoring, "map")
 
   def _category_metrics(self, host, outs):
     scoring = self.config.eval.scoring
     labels, truth = host["label"], host["mask"]
     m = {}
-    for s in SCORINGS + (MEMORY,):
+    for s in SCORINGS + MEMORY_SCORINGS:
       if f"score/{s}" in outs:
         m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"],
                                                       labels)
@@ -324,7 +394,8 @@ class AnomalyTask(Task):
     m["image_ap"] = anomaly_metrics.average_precision(
         outs[f"score/{scoring}"], labels)
     for map_name, suffix in (("map", ""), ("filtered_map", "/filtered"),
-                             ("memory_map", "/memory")):
+                             ("memory_map", "/memory"),
+                             ("fused_map", "/fused")):
       if map_name not in outs:
         continue
       m["pixel_auroc" + suffix] = anomaly_metrics.auroc(outs[map_name], truth)
@@ -387,9 +458,9 @@ class AnomalyTask(Task):
 
   def region_level(self):
     """The map value from which a pixel is anomalous: DRAEM's probability
-    0.5; a texture-memory distance at the category's calibrated image
-    threshold (none without a calibration)."""
-    if self.config.eval.scoring != MEMORY:
+    0.5; the memory's or the fused map's value at the category's calibrated
+    image threshold (none without a calibration)."""
+    if self.config.eval.scoring not in MEMORY_SCORINGS:
       return 0.5
     calibration = self.calibration.get(self.category)
     return calibration["threshold"] if calibration else np.inf
@@ -407,8 +478,9 @@ class AnomalyTask(Task):
     score = float(outputs["score"])
     record = {"score": round(score, 5)}
     if self.category in self.calibration:
-      record.update(category=self.category,
-                    **decide(score, **self.calibration[self.category]))
+      calibration = self.calibration[self.category]
+      record.update(category=self.category, **decide(
+          score, *(calibration[k] for k in CALIBRATION_KEYS)))
     return dict(record, map=np.round(anomaly_map, 3).tolist(),
                 region=rle.encode(region), region_area=int(region.sum()))
 
@@ -447,6 +519,19 @@ def _check_memory_config(m):
                       f"got {m[field]}")
   if problems:
     raise config_base.ConfigError("; ".join(problems))
+
+
+def _check_reference_config(e):
+  """Clear errors for reference settings the fused scoring cannot use."""
+  if int(e.reference_images) < 1 or int(e.reference_images) != \
+      e.reference_images:
+    raise config_base.ConfigError(
+        f"eval.reference_images must be a whole number >= 1, got "
+        f"{e.reference_images}")
+  if not 0 < e.reference_quantile <= 1:
+    raise config_base.ConfigError(
+        f"eval.reference_quantile must be in (0, 1], got "
+        f"{e.reference_quantile}")
 
 
 def decide(score, threshold, score_min, score_max):

@@ -107,6 +107,10 @@ class Task(abc.ABC):
     """Jit-able: what `evaluate` needs from one batch (default: predict)."""
     return self.predict(variables, batch["image"])
 
+  def eval_source(self, datasets):
+    """The records `eval_step` runs over (default: the held-out split)."""
+    return datasets.eval
+
   @abc.abstractmethod
   def evaluate(self, results, datasets):
     """[(host batch, host eval_step outputs)] -> (scalars, pictures)."""
