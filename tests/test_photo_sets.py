@@ -1,4 +1,4 @@
-"""The held-out real-photo detection and damage sets: written in the
+"""The held-out real-photo anomaly, detection and damage sets: written in the
 published formats and read back by vq's readers."""
 import struct
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vq.benchmarks import photo_anomaly, photo_damage, photo_detection
-from vq.data import polygons, segmentation_readers
+from vq.data import mvtec, polygons, segmentation_readers
 from vq.data.images import read_image
 from vq.data.voc import read_voc
 
@@ -111,3 +111,31 @@ def test_traced_polygons_cover_the_drawn_damage(draw):
 def test_a_missing_patterns_folder_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match="gimp-data"):
     photo_detection.write_dataset(str(tmp_path / "out"), str(tmp_path))
+
+
+def test_the_confirmation_anomaly_set_is_read_by_the_mvtec_reader(tmp_path):
+  """--surfaces=confirmation: five other patterns, each an MVTec AD
+  category with every defect kind and its masks."""
+  categories, _ = photo_anomaly.SURFACES["confirmation"]
+  assert not set(categories.values()) & set(
+      photo_anomaly.SURFACES["held_out"][0].values())
+  rng = np.random.default_rng(1)
+  for name in list(categories.values()) + list(photo_anomaly.FOREIGN):
+    image = np.clip(rng.uniform(40, 200, 3) + rng.normal(0, 20, (50, 70, 3)),
+                    0, 255)
+    _write_pattern(tmp_path / "patterns" / name, image.astype(np.uint8))
+  output = str(tmp_path / "set")
+  photo_anomaly.write_dataset(output, str(tmp_path / "patterns"), num_train=3,
+                              num_good=2, num_per_kind=1,
+                              surfaces="confirmation")
+  for category in categories:
+    train, test = mvtec.read_mvtec(output, category)
+    assert len(train) == 3
+    assert sorted(r["defect_type"] for r in test) == sorted(
+        ["good"] * 2 + list(photo_anomaly.DEFECT_KINDS))
+    for record in test:
+      loaded = mvtec.load_record(record)
+      assert loaded["image"].shape == (128, 128, 3)
+      assert (loaded["mask"].sum() > 0) == (record["defect_type"] != "good")
+  with pytest.raises(ValueError, match="surfaces must be one of"):
+    photo_anomaly.write_dataset(str(tmp_path / "other"), "", surfaces="x")
