@@ -11,15 +11,17 @@ Arguments (after the colon, comma-separated):
                      data.source=mvtec, data.path=ROOT, e.g. category=carpet).
   colour=1           the colour-distribution loss (histogram, 1/PSNR, mean
                      colour; weights 0.1, 0.2, 0.1).
+  scoring=fused      (the default; variant=full: baseline, as published)
+                     the mean of DRAEM's map and the texture memory's
+                     (below), each divided by its 0.99 quantile on 16
+                     normal training images per category.
+  scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:
                      max / min of it. scoring=memory: no network, a
                      texture memory of the training images (local
                      Gabor-energy descriptors; the map is each pixel's
-                     distance to the nearest normal one). scoring=fused:
-                     the mean of DRAEM's map and the memory's, each
-                     divided by its 0.99 quantile on 16 normal training
-                     images per category.
+                     distance to the nearest normal one).
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
@@ -33,15 +35,16 @@ from vq.tasks import anomaly
 def get_config(arg=None):
   args = config_base.parse_arg(arg, variant=("default", "full", "test"),
                               category="all", colour=False,
-                              scoring=("baseline", "filtered",
-                                       "filtered_ratio", "memory", "fused"))
+                              scoring=("default", "fused", "baseline",
+                                       "filtered", "filtered_ratio",
+                                       "memory"))
   c = config_base.trainer_config()
   c.update(anomaly.default_config())
   c.task = "anomaly"
   c.data.categories = (embedded_textures.CATEGORIES if args.category == "all"
                        else (args.category,))
   c.loss.colour = args.colour
-  c.eval.scoring = args.scoring
+  c.eval.scoring = "fused" if args.scoring == "default" else args.scoring
   c.model.reconstructive_width = 16
   c.model.discriminative_width = 24
   c.data.image_size = 64
@@ -59,6 +62,8 @@ def get_config(arg=None):
     c.data.image_size = 256
     c.data.perlin_max_scale = 5
     c.data.stroke_probability = 0.0
+    if args.scoring == "default":
+      c.eval.scoring = "baseline"
     c.eval.baseline_window = 21
     c.eval.score_window = 32
     c.eval.score_stride = 4

@@ -11,7 +11,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
+from vq import export
 from vq.data import pipeline
+from vq.predict import load_exported
 from vq.ops import texture_memory
 from vq.tasks.anomaly import AnomalyTask
 
@@ -238,3 +240,42 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
                                              images[:2]))
   np.testing.assert_allclose(out["map"], fused[:2], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(out["score"], scores[:2], rtol=1e-5)
+
+
+def test_a_stablehlo_export_of_a_memory_scoring_names_its_category(
+    monkeypatch, tmp_path):
+  config = draem.get_config("variant=test,scoring=fused")
+  task = AnomalyTask(config)
+  monkeypatch.setattr(export.runs, "load_run",
+                      lambda workdir, step: (config, task, None, 4))
+  with pytest.raises(ValueError, match=r"--category \(one of brick, grass, "
+                     r"gravel\)"):
+    export.export_run("RUN", "stablehlo", str(tmp_path / "m.stablehlo"))
+
+
+@pytest.mark.slow  # compiles DRAEM and the memory into StableHLO (~30 s)
+def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
+                                                        tmp_path):
+  config = draem.get_config("variant=test,scoring=fused")
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.memory.images = 4
+  task = AnomalyTask(config)
+  variables = task.init_variables(jax.random.key(0))
+  task.calibration = {"brick": {"threshold": 1.0, "score_min": 0.0,
+                                "score_max": 2.0, "draem_scale": 0.5,
+                                "memory_scale": 2.0}}
+  monkeypatch.setattr(export.runs, "load_run",
+                      lambda workdir, step: (config, task, variables, 4))
+  path = str(tmp_path / "m.stablehlo")
+  assert export.export_run("RUN", "stablehlo", path,
+                           category="brick")["category"] == "brick"
+  loaded, predict_fn = load_exported(path)
+  loaded.select_category("")
+  assert loaded.category == "brick" and not loaded.memories
+  images = np.random.default_rng(0).integers(
+      0, 256, (3, *task.input_shape)).astype(np.uint8)
+  got, expected = predict_fn(images), task.predict(variables, images)
+  for k in expected:
+    np.testing.assert_allclose(got[k], expected[k], rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="holds the texture memory of 'brick'"):
+    loaded.select_category("grass")

@@ -2,6 +2,7 @@ r"""A trained run as a deployable file: ONNX or serialised StableHLO.
 
   python -m vq.export --workdir=RUN --format=onnx --output=model.onnx
   python -m vq.export --workdir=RUN --format=stablehlo --output=model.stablehlo
+  python -m vq.export --workdir=RUN --format=stablehlo --category=wood ...
 
 ONNX (through jax2onnx) holds the task's `forward`: the network and its
 activations up to the data-dependent post-processing (NMS, mask policy,
@@ -10,7 +11,10 @@ holds the whole `predict`, post-processing included. Both take uint8 NHWC
 images of the run's input size with any batch size, carry the weights, and
 carry what a server needs (task, input size, scaling, class names,
 thresholds): ONNX in its metadata properties (`vq` key, JSON), StableHLO in
-OUTPUT.json beside it.
+OUTPUT.json beside it. An anomaly run scored with a texture memory
+(eval.scoring=memory or fused) exports to StableHLO for one `--category`,
+whose memory is compiled in; its ONNX file holds the networks, and
+prediction builds the memory from the run's training images.
 """
 import json
 import os
@@ -31,7 +35,9 @@ FORMATS = ("onnx", "stablehlo")
 def metadata(task, step, fmt):
   """What a server needs to feed the model and read its outputs."""
   h, w, c = task.input_shape
+  category = getattr(task, "category", None)
   return {"task": task.name, "format": fmt, "step": int(step),
+          **({"category": category} if category else {}),
           "input": {"shape": ["batch", h, w, c], "dtype": "uint8",
                     "layout": "NHWC", "channels": "RGB",
                     "model_input": preprocessing.DESCRIPTIONS[
@@ -62,11 +68,19 @@ def export_stablehlo(task, variables):
   return exported.serialize()
 
 
-def export_run(workdir, fmt, output, step="best"):
-  """Writes the export (and for StableHLO its JSON); returns metadata."""
+def export_run(workdir, fmt, output, step="best", category=""):
+  """Writes the export (and for StableHLO its JSON); returns metadata.
+  `category`: an anomaly run's category to decide for (and, for a texture
+  memory scoring's StableHLO file, the memory to compile in)."""
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   _, task, variables, step = runs.load_run(workdir, step)
+  if fmt == "stablehlo" and task.needs_training_images and not category:
+    raise ValueError(
+        f"{workdir}: eval.scoring={task.config.eval.scoring} compiles a "
+        "category's texture memory into the StableHLO file: name it with "
+        f"--category (one of {', '.join(task.class_names)})")
+  task.select_category(category)
   meta = metadata(task, step, fmt)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   if fmt == "onnx":
@@ -90,7 +104,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
-  meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step)
+  meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step,
+                    FLAGS.category)
   print(f"{meta['task']} step {meta['step']} -> {FLAGS.output}")
 
 
@@ -99,5 +114,8 @@ if __name__ == "__main__":
   flags.DEFINE_enum("format", "onnx", FORMATS, "onnx or stablehlo.")
   flags.DEFINE_string("output", None, "The file to write.")
   flags.DEFINE_string("step", "best", "best, latest or a step number.")
+  flags.DEFINE_string("category", "", "Anomaly runs: the category to "
+                      "decide for (a texture memory scoring's StableHLO "
+                      "file compiles its memory in).")
   flags.mark_flags_as_required(["workdir", "output"])
   app.run(main)

@@ -204,7 +204,10 @@ def load_exported(path, overrides=None):
     meta = json.load(f)
   with open(path, "rb") as f:
     exported = jax.export.deserialize(bytearray(f.read()))
-  return _task_from_metadata(meta), exported.call
+  task = _task_from_metadata(meta)
+  if meta.get("category"):
+    task.use_compiled_memory(meta["category"])
+  return task, exported.call
 
 
 def _task_from_metadata(meta, overrides=None):
@@ -212,6 +215,8 @@ def _task_from_metadata(meta, overrides=None):
       ml_collections.ConfigDict(runs.tuples(meta["settings"])), overrides)
   task = get_task_class(config.task)(config)
   task.calibration = meta.get("calibration", {})
+  if meta.get("category"):
+    task.category = meta["category"]
   return task
 
 

@@ -133,6 +133,8 @@ class AnomalyTask(Task):
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
     self.memories = {}  # category -> (memory, mean, std), built on demand
+    self.needs_training_images = config.eval.scoring in MEMORY_SCORINGS
+    self.compiled_category = None  # a StableHLO file's, memory compiled in
 
   def select_category(self, category):
     """The category whose threshold `to_record` decides with ('' keeps the
@@ -141,9 +143,13 @@ class AnomalyTask(Task):
       if category not in self.class_names:
         raise ValueError(f"unknown category {category!r}; this run has "
                          f"{self.class_names}")
+      if self.compiled_category not in (None, category):
+        raise ValueError(
+            f"this StableHLO file holds the texture memory of "
+            f"{self.compiled_category!r}, not {category!r}: export the run "
+            f"with --category={category}")
       self.category = category
-    if (self.config.eval.scoring in MEMORY_SCORINGS and
-        self.category is not None):
+    if self.needs_training_images and self.category is not None:
       self.memory_for(self.category)
     if self.category is None:
       logging.warning("this run has categories %s: name one with --category "
@@ -151,6 +157,12 @@ class AnomalyTask(Task):
     elif self.category not in self.calibration:
       logging.warning("no calibrated threshold for %r at this step (it was "
                       "not evaluated): scores only", self.category)
+
+  def use_compiled_memory(self, category):
+    """A StableHLO export's task: its post-processing, `category`'s memory
+    included, is compiled into the file."""
+    self.category = self.compiled_category = category
+    self.needs_training_images = False
 
   def memory_for(self, category, train=None):
     """(memory, mean, std) of `category`'s training images for
@@ -178,12 +190,17 @@ class AnomalyTask(Task):
     memory (which must have been built: `memory_for`)."""
     if category not in self.memories:
       raise ValueError(
-          f"eval.scoring={MEMORY} compares with a memory of a category's "
-          f"training images; none is built for {category!r} (vq.predict "
-          "builds it for --category from the run's data.path; exported "
-          "files carry the networks only)")
+          f"eval.scoring={self.config.eval.scoring} compares with a memory "
+          f"of a category's training images; none is built for "
+          f"{category!r} (vq.predict builds it for --category from the "
+          "run's data.path; vq.export --category compiles one into a "
+          "StableHLO file)")
+    memory = self.memories[category]
+    if not isinstance(images.shape[0], int):  # an export's symbolic batch
+      return texture_memory.anomaly_maps(self._texture_features(images),
+                                         *memory)
     maps = [texture_memory.anomaly_maps(
-        self._texture_features(images[i:i + 4]), *self.memories[category])
+        self._texture_features(images[i:i + 4]), *memory)
             for i in range(0, len(images), 4)]
     return jnp.concatenate(maps)
 

@@ -59,6 +59,10 @@ class Task(abc.ABC):
     del scalars
     return {}
 
+  # Whether `postprocess` reads the run's training images (a memory of
+  # them); such a StableHLO export compiles them in for one category.
+  needs_training_images = False
+
   def select_category(self, category):
     """The category prediction decides for (`vq.predict --category`); only
     anomaly runs, trained on several categories, have one to choose."""
