@@ -231,6 +231,11 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
       scalars["pixel_auroc/fused"],
       roc_auc_score(masks[test].ravel(), fused[test].ravel()), atol=1e-6)
 
+  config.eval.reference_images = 400
+  with pytest.raises(ValueError, match="brick: 200 training images; the "
+                     "fused scoring scales its maps on images 4..403"):
+    AnomalyTask(config).datasets()
+  config.eval.reference_images = 3
   predictor = AnomalyTask(config)
   predictor.select_category("brick")
   with pytest.raises(ValueError, match="has none at this step"):

@@ -218,18 +218,23 @@ class AnomalyTask(Task):
     return (self.size, self.size, 3)
 
   def datasets(self):
-    return anomaly_data.datasets(self.config.data)
+    data = anomaly_data.datasets(self.config.data)
+    if self.config.eval.scoring == FUSED:
+      self._reference_indices(data)  # too few training images: say so now
+    return data
+
+  def _reference_indices(self, datasets):
+    return anomaly_data.reference_indices(
+        datasets.info["train_categories"], self.class_names,
+        self.config.eval.memory.images, self.config.eval.reference_images)
 
   def eval_source(self, datasets):
     """The test split; under eval.scoring=fused followed by the reference
     training images (label -1) that scale the maps."""
     if self.config.eval.scoring != FUSED:
       return datasets.eval
-    return anomaly_data.WithReferences(
-        datasets.eval, datasets.train, anomaly_data.reference_indices(
-            datasets.info["train_categories"], self.class_names,
-            self.config.eval.memory.images,
-            self.config.eval.reference_images))
+    return anomaly_data.WithReferences(datasets.eval, datasets.train,
+                                       self._reference_indices(datasets))
 
   def resize_input(self, image):
     return anomaly_data.resize(image, self.size)
