@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from vq import export
+from vq.data import anomaly as anomaly_data
 from vq.data import pipeline
 from vq.predict import load_exported
 from vq.ops import texture_memory
@@ -231,11 +232,6 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
       scalars["pixel_auroc/fused"],
       roc_auc_score(masks[test].ravel(), fused[test].ravel()), atol=1e-6)
 
-  config.eval.reference_images = 400
-  with pytest.raises(ValueError, match="brick: 200 training images; the "
-                     "fused scoring scales its maps on images 4..403"):
-    AnomalyTask(config).datasets()
-  config.eval.reference_images = 3
   predictor = AnomalyTask(config)
   predictor.select_category("brick")
   with pytest.raises(ValueError, match="has none at this step"):
@@ -245,6 +241,15 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
                                              images[:2]))
   np.testing.assert_allclose(out["map"], fused[:2], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(out["score"], scores[:2], rtol=1e-5)
+
+
+def test_small_categories_split_their_images_between_memory_and_references():
+  split = anomaly_data.reference_split
+  assert split("a", 200, 40, 16) == (40, 16)
+  assert split("a", 30, 40, 16) == (23, 7)
+  assert split("a", 3, 40, 16) == (2, 1)
+  with pytest.raises(ValueError, match="a: 1 training image.*at least 2"):
+    split("a", 1, 40, 16)
 
 
 def test_a_stablehlo_export_of_a_memory_scoring_names_its_category(

@@ -40,19 +40,28 @@ class WithReferences:
                 mask=np.zeros(record["image"].shape[:2], np.uint8))
 
 
-def reference_indices(train_categories, categories, offset, count):
-  """Training indices `offset .. offset + count` of each category (in the
-  order of `categories`)."""
+def reference_split(category, num_train, memory_images, reference_images):
+  """(m, r): a category's first m training images make the texture
+  memory, the next r are references. With too few images for both, a
+  quarter of them (at least one) are references and the rest the memory."""
+  if num_train < 2:
+    raise ValueError(f"{category}: {num_train} training image(s); the fused "
+                     "scoring needs at least 2 (one for the texture memory, "
+                     "one to scale the maps)")
+  references = min(reference_images, max(1, num_train // 4))
+  return min(memory_images, num_train - references), references
+
+
+def reference_indices(train_categories, categories, memory_images,
+                      reference_images):
+  """The reference training images of each category (`reference_split`),
+  as indices into the training source, in the order of `categories`."""
   indices = []
   for category in categories:
     own = [i for i, c in enumerate(train_categories) if c == category]
-    if len(own) < offset + count:
-      raise ValueError(
-          f"{category}: {len(own)} training images; the fused scoring "
-          f"scales its maps on images {offset}..{offset + count - 1} (after "
-          f"the {offset} of the texture memory): lower eval.memory.images "
-          "or eval.reference_images")
-    indices += own[offset:offset + count]
+    m, r = reference_split(category, len(own), memory_images,
+                           reference_images)
+    indices += own[m:m + r]
   return indices
 
 

@@ -164,14 +164,17 @@ class AnomalyTask(Task):
     self.category = self.compiled_category = category
     self.needs_training_images = False
 
-  def memory_for(self, category, train=None):
-    """(memory, mean, std) of `category`'s training images for
-    eval.scoring=memory, read from `train` (default: the config's data)
-    once."""
+  def memory_for(self, category, datasets=None):
+    """(memory, mean, std) of `category`'s training images for the memory
+    scorings, read from `datasets` (default: the config's data) once: the
+    first eval.memory.images (under eval.scoring=fused, fewer when the
+    references need them)."""
     if category not in self.memories:
       m = self.config.eval.memory
-      train = self.datasets().train if train is None else train
-      images = anomaly_data.normal_images(train, category, m.images,
+      datasets = self.datasets() if datasets is None else datasets
+      count = (self._split(datasets, category)[0]
+               if self.config.eval.scoring == FUSED else m.images)
+      images = anomaly_data.normal_images(datasets.train, category, count,
                                           self.size)
       features = np.concatenate([self._texture_features(images[i:i + 8])
                                  for i in range(0, len(images), 8)])
@@ -219,9 +222,25 @@ class AnomalyTask(Task):
 
   def datasets(self):
     data = anomaly_data.datasets(self.config.data)
-    if self.config.eval.scoring == FUSED:
-      self._reference_indices(data)  # too few training images: say so now
+    if self.config.eval.scoring == FUSED:  # too few images: say so now
+      for category in self.class_names:
+        m, r = self._split(data, category)
+        if (m, r) != (self.config.eval.memory.images,
+                      self.config.eval.reference_images):
+          logging.warning("%s: %d training images; the fused scoring uses "
+                          "%d for the texture memory, %d to scale the maps",
+                          category, self._num_train(data, category), m, r)
     return data
+
+  @staticmethod
+  def _num_train(datasets, category):
+    return datasets.info["train_categories"].count(category)
+
+  def _split(self, datasets, category):
+    """(memory images, reference images) of `category`."""
+    return anomaly_data.reference_split(
+        category, self._num_train(datasets, category),
+        self.config.eval.memory.images, self.config.eval.reference_images)
 
   def _reference_indices(self, datasets):
     return anomaly_data.reference_indices(
@@ -325,7 +344,7 @@ class AnomalyTask(Task):
             for k in results[0][1]}
     scalars = {}
     if self.config.eval.scoring in MEMORY_SCORINGS:
-      outs.update(self._memory_outputs(host, datasets.train))
+      outs.update(self._memory_outputs(host, datasets))
     if self.config.eval.scoring == FUSED:
       host, outs, scales = self._fused_outputs(host, outs)
       scalars.update({f"{c}/{k}": v for c, s in scales.items()
@@ -350,14 +369,14 @@ class AnomalyTask(Task):
     return scalars, {"input_reconstruction_map_truth": self._pictures(
         host, outs, levels)}
 
-  def _memory_outputs(self, host, train):
+  def _memory_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
     against its category's texture memory."""
     maps = np.zeros(host["image"].shape[:3], np.float32)
     for c, name in enumerate(self.class_names):
       sel = host["category"] == c
       if sel.any():
-        self.memory_for(name, train)
+        self.memory_for(name, datasets)
         maps[sel] = self.memory_maps(host["image"][sel], name)
     scores = anomaly_scoring.baseline_image_score(
         jnp.asarray(maps)[..., None], self.config.eval.baseline_window)
