@@ -25,7 +25,8 @@ Arguments (after the colon, comma-separated):
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
-  variant=test       a few steps at 32x32 for tests.
+  variant=test       a few steps at 32x32 for tests (texture memory of 8
+                     images, 4 references per category).
 """
 from vq import config_base
 from vq.data import embedded_textures
@@ -80,6 +81,8 @@ def get_config(arg=None):
     c.model.discriminative_width = 4
     c.data.image_size = 32
     c.eval.baseline_window = 5
+    c.eval.memory.images = 8
+    c.eval.reference_images = 4
     config_base.few_step_run(c)
     c.eval_batch_size = 16
   return c
