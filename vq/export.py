@@ -80,6 +80,8 @@ def export_run(workdir, fmt, output, step="best", category=""):
         f"{workdir}: eval.scoring={task.config.eval.scoring} compiles a "
         "category's texture memory into the StableHLO file: name it with "
         f"--category (one of {', '.join(task.class_names)})")
+  if fmt == "onnx":  # the networks only: prediction builds any memory
+    task.needs_training_images = False
   task.select_category(category)
   meta = metadata(task, step, fmt)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

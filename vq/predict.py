@@ -205,7 +205,7 @@ def load_exported(path, overrides=None):
   with open(path, "rb") as f:
     exported = jax.export.deserialize(bytearray(f.read()))
   task = _task_from_metadata(meta)
-  if meta.get("category"):
+  if task.needs_training_images:  # the category's memory is compiled in
     task.use_compiled_memory(meta["category"])
   return task, exported.call
 

@@ -52,13 +52,18 @@ def reference_split(category, num_train, memory_images, reference_images):
   return min(memory_images, num_train - references), references
 
 
+def category_indices(train_categories, category):
+  """Indices of `category`'s images in the training source, in order."""
+  return [i for i, c in enumerate(train_categories) if c == category]
+
+
 def reference_indices(train_categories, categories, memory_images,
                       reference_images):
   """The reference training images of each category (`reference_split`),
   as indices into the training source, in the order of `categories`."""
   indices = []
   for category in categories:
-    own = [i for i, c in enumerate(train_categories) if c == category]
+    own = category_indices(train_categories, category)
     m, r = reference_split(category, len(own), memory_images,
                            reference_images)
     indices += own[m:m + r]
@@ -90,22 +95,14 @@ def resize(image, size, interpolation=cv2.INTER_AREA):
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
-def normal_images(source, category, limit, size):
-  """uint8 [n, size, size, 3]: the first `limit` images of `category` in a
-  training source (all of them normal)."""
-  records = getattr(source, "records", None)
-  images = []
-  for i in range(len(source)):
-    if records is not None and records[i]["category"] != category:
-      continue
-    record = source[i]
-    if record["category"] == category:
-      images.append(resize(record["image"], size))
-      if len(images) == limit:
-        break
-  if not images:
+def normal_images(datasets, category, limit, size):
+  """uint8 [n, size, size, 3]: the first `limit` training images of
+  `category` (all of them normal), read from `datasets.train`."""
+  own = category_indices(datasets.info["train_categories"], category)
+  if not own:
     raise ValueError(f"{category}: no training images")
-  return np.stack(images)
+  return np.stack([resize(datasets.train[i]["image"], size)
+                   for i in own[:limit]])
 
 
 def _is_grey(image):

@@ -174,7 +174,7 @@ class AnomalyTask(Task):
       datasets = self.datasets() if datasets is None else datasets
       count = (self._split(datasets, category)[0]
                if self.config.eval.scoring == FUSED else m.images)
-      images = anomaly_data.normal_images(datasets.train, category, count,
+      images = anomaly_data.normal_images(datasets, category, count,
                                           self.size)
       features = np.concatenate([self._texture_features(images[i:i + 8])
                                  for i in range(0, len(images), 8)])
