@@ -14,19 +14,22 @@ Arguments (after the colon, comma-separated):
   scoring=fused      (the default; variant=full: baseline, as published)
                      the mean of DRAEM's map and the texture memory's
                      (below), each divided by its 0.99 quantile on 16
-                     normal training images per category.
+                     normal training images per category. Images are
+                     scored at 128x128: the networks see them shrunk to
+                     64x64, their map is enlarged back.
   scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:
                      max / min of it. scoring=memory: no network, a
                      texture memory of the training images (local
-                     Gabor-energy descriptors; the map is each pixel's
+                     Gabor-energy descriptors at wavelengths 2, 4 and 8
+                     pixels of 128x128; the map is each pixel's
                      distance to the nearest normal one).
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
-  variant=test       a few steps at 32x32 for tests (texture memory of 8
-                     images, 4 references per category).
+  variant=test       a few steps at 32x32 for tests (texture memory at
+                     32x32 of 8 images, 4 references per category).
 """
 from vq import config_base
 from vq.data import embedded_textures
@@ -52,6 +55,12 @@ def get_config(arg=None):
   c.data.perlin_max_scale = 4
   c.data.stroke_probability = 0.3  # scratch-like anomalies (CutPaste's scar)
   c.eval.baseline_window = 11
+  # The memory scores images at twice the networks' side, where defects a
+  # few pixels wide keep their fine detail.
+  c.eval.memory.image_size = 128
+  c.eval.memory.wavelengths = (2.0, 4.0, 8.0)
+  c.eval.memory.sigma = 2.0
+  c.eval.memory.stride = 4
   c.eval_batch_size = 32
   config_base.set_run(c, batch_size=8, num_train_steps=2200,
                       best_metric="image_auroc",
@@ -63,6 +72,7 @@ def get_config(arg=None):
     c.data.image_size = 256
     c.data.perlin_max_scale = 5
     c.data.stroke_probability = 0.0
+    c.eval.memory.image_size = 0  # the networks' 256
     if args.scoring == "default":
       c.eval.scoring = "baseline"
     c.eval.baseline_window = 21
@@ -81,6 +91,7 @@ def get_config(arg=None):
     c.model.discriminative_width = 4
     c.data.image_size = 32
     c.eval.baseline_window = 5
+    c.eval.memory.image_size = 0
     c.eval.memory.images = 8
     c.eval.reference_images = 4
     config_base.few_step_run(c)

@@ -180,16 +180,23 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
                                 else "good")
 
 
-def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
+@pytest.mark.parametrize("memory_size,window", [(0, 5), (64, 9)])
+def test_fused_scoring_scales_each_map_on_reference_images(
+    tmp_path, memory_size, window):
   """eval.scoring=fused: the evaluation reads reference training images
   after the memory's, divides each map by its 0.99 quantile there, averages
   the two and scores only the test images; prediction fuses with the
-  calibrated scales. Expected values from NumPy, OpenCV and scikit-learn."""
+  calibrated scales. With eval.memory.image_size twice data.image_size the
+  images are scored at 64x64 (the network's map enlarged, the window
+  scaled). Expected values from NumPy, OpenCV and scikit-learn."""
   config = draem.get_config("variant=test,category=brick,scoring=fused")
   config.data.cache_dir = str(tmp_path / "cache")
   config.eval.memory.images = 4
+  config.eval.memory.image_size = memory_size
   config.eval.reference_images = 3
   task = AnomalyTask(config)
+  side = memory_size or 32
+  assert task.input_shape == (side, side, 3)
   data = task.datasets()
   source = task.eval_source(data)
   assert len(source) == len(data.eval) + 3
@@ -205,6 +212,8 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
     out["map"] = batch["image"][..., 0].astype(np.float32) / 255
     results.append((batch, out))
   scalars, _ = task.evaluate(results, data)
+  assert results[0][0]["image"].shape[1:] == (side, side, 3)
+  assert results[0][0]["mask"].shape[1:] == (side, side)
 
   keep = np.concatenate([b["batch_mask"] for b, _ in results])
   images = np.concatenate([b["image"] for b, _ in results])[keep]
@@ -220,7 +229,6 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
   np.testing.assert_allclose(scalars["brick/memory_scale"], memory_scale,
                              rtol=1e-5)
   fused = 0.5 * (draem_maps / draem_scale + memory_maps / memory_scale)
-  window = config.eval.baseline_window
   scores = np.array([cv2.boxFilter(m, -1, (window, window),
                                    borderType=cv2.BORDER_CONSTANT).max()
                      for m in fused])
@@ -234,13 +242,53 @@ def test_fused_scoring_scales_each_map_on_reference_images(tmp_path):
 
   predictor = AnomalyTask(config)
   predictor.select_category("brick")
+  # The network's map comes at its own side, 32: enlarged bilinearly.
+  network_maps = np.stack([cv2.resize(m, (32, 32), interpolation=cv2.INTER_AREA)
+                           for m in draem_maps[:2]])
   with pytest.raises(ValueError, match="has none at this step"):
-    predictor.postprocess({"map": draem_maps[:2]}, images[:2])
+    predictor.postprocess({"map": network_maps}, images[:2])
   predictor.calibration = predictor.calibrate(scalars)
-  out = jax.device_get(predictor.postprocess({"map": draem_maps[:2]},
+  out = jax.device_get(predictor.postprocess({"map": network_maps},
                                              images[:2]))
-  np.testing.assert_allclose(out["map"], fused[:2], rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(out["score"], scores[:2], rtol=1e-5)
+  enlarged = np.stack([cv2.resize(m, (side, side),
+                                  interpolation=cv2.INTER_LINEAR)
+                       for m in network_maps])
+  expected = 0.5 * (enlarged / draem_scale + memory_maps[:2] / memory_scale)
+  np.testing.assert_allclose(out["map"], expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out["score"], [
+      cv2.boxFilter(m, -1, (window, window),
+                    borderType=cv2.BORDER_CONSTANT).max() for m in expected],
+                             rtol=1e-5)
+
+
+def test_a_memory_image_size_the_network_cannot_shrink_from_is_named():
+  config = draem.get_config("variant=test,scoring=fused")
+  config.eval.memory.image_size = 48
+  with pytest.raises(ValueError, match="eval.memory.image_size 48 must be a "
+                     "whole multiple of data.image_size 32"):
+    AnomalyTask(config)
+
+
+def test_the_network_reads_an_area_shrink_of_the_scored_images():
+  """At eval.memory.image_size = 2 x data.image_size the networks see the
+  images as OpenCV's INTER_AREA shrinks them; their maps come back at the
+  scored side."""
+  config = draem.get_config("variant=test,scoring=fused")
+  config.eval.memory.image_size = 64
+  task = AnomalyTask(config)
+  images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3),
+                                             dtype=np.uint8)
+  expected = np.stack([cv2.resize(i.astype(np.float32), (32, 32),
+                                  interpolation=cv2.INTER_AREA)
+                       for i in images]) / 255
+  np.testing.assert_allclose(task.network_input(images), expected,
+                             atol=1e-6)
+  variables = jax.eval_shape(task.init_variables, jax.random.key(0))
+  out = jax.eval_shape(task.eval_step, variables, {"image": images})
+  assert out["map"].shape == out["filtered_map"].shape == (2, 64, 64)
+  assert out["reconstruction"].shape == (2, 64, 64, 3)
+  assert jax.eval_shape(task.forward, variables,
+                        images)["map"].shape == (2, 32, 32)
 
 
 def test_small_categories_split_their_images_between_memory_and_references():
@@ -289,3 +337,18 @@ def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
     np.testing.assert_allclose(got[k], expected[k], rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match="holds the texture memory of 'brick'"):
     loaded.select_category("grass")
+
+
+def test_images_smaller_than_the_scored_side_reach_the_network_unchanged():
+  """A 32x32 image scored at 64x64 is enlarged by repeating its pixels:
+  the networks read it exactly as it was, the memory sees its pixels."""
+  config = draem.get_config("variant=test,scoring=fused")
+  config.eval.memory.image_size = 64
+  task = AnomalyTask(config)
+  image = np.random.default_rng(0).integers(0, 256, (32, 32, 3),
+                                            dtype=np.uint8)
+  enlarged = task.resize_input(image)
+  np.testing.assert_array_equal(enlarged[::2, ::2], image)
+  np.testing.assert_array_equal(enlarged[1::2, 1::2], image)
+  np.testing.assert_allclose(task.network_input(enlarged[None])[0],
+                             image / 255, atol=1e-6)

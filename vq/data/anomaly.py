@@ -89,9 +89,16 @@ def _mvtec(d):
 SOURCES = {"embedded": _embedded, "mvtec": _mvtec}  # and "tfds" (_tfds)
 
 
-def resize(image, size, interpolation=cv2.INTER_AREA):
+def resize(image, size, interpolation=None):
+  """-> size x size; by default area-averaged when shrinking, pixels
+  repeated when enlarging (so that the networks, reading a whole-factor
+  enlargement shrunk back by `layers.block_mean`, see the image as it
+  was)."""
   if image.shape[:2] == (size, size):
     return image
+  if interpolation is None:
+    interpolation = (cv2.INTER_AREA if min(image.shape[:2]) >= size
+                     else cv2.INTER_NEAREST)
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
@@ -178,8 +185,9 @@ def _tfds(d):
           [train_categories[i] for i in kept_train])
 
 
-def datasets(data_config):
-  """Sources per category; info['defect_types'] names the test defects,
+def datasets(data_config, eval_size=0):
+  """Sources per category; test images are read at `eval_size` (0:
+  data.image_size); info['defect_types'] names the test defects,
   info['train_categories'] each training image's category."""
   d = data_config
   if d.source == "tfds":
@@ -214,6 +222,6 @@ def datasets(data_config):
           anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
           d.self_source_probability, d.stroke_probability),
-      TestTransform(d.image_size, categories, defect_types),
+      TestTransform(eval_size or d.image_size, categories, defect_types),
       info={"defect_types": defect_types,
             "train_categories": train_categories})

@@ -156,3 +156,13 @@ def resize_bilinear(x, hw):
   cols = _interpolation_matrix(x.shape[2], hw[1])
   return jnp.einsum("hH,nHWc,wW->nhwc", rows, x.astype(jnp.float32), cols,
                     precision=jax.lax.Precision.HIGHEST).astype(x.dtype)
+
+
+def block_mean(x, factor):
+  """NHWC mean over factor x factor blocks: a shrink by a whole factor, as
+  OpenCV's INTER_AREA (any batch size, exportable)."""
+  if factor == 1:
+    return x
+  _, h, w, c = x.shape
+  return x.reshape(x.shape[0], h // factor, factor, w // factor, factor,
+                   c).mean((2, 4))

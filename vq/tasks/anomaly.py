@@ -11,6 +11,8 @@ scores with a texture memory of the training images instead
 the network's and the memory's maps, each in units of its scale on normal
 training images that the evaluation reads beside the test split.
 """
+import hashlib
+
 import cv2
 import jax
 import jax.numpy as jnp
@@ -23,6 +25,7 @@ from vq.data import anomaly as anomaly_data
 from vq.data import embedded_textures, rle, tfds_records
 from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
+from vq.models import layers
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring, texture_memory
 from vq.tasks.base import Task, apply_train
@@ -81,9 +84,13 @@ def default_config():
   c.eval.score_stride = 4
   c.eval.num_images = 8
   # eval.scoring=memory: Gabor energy (wavelengths and sigma in pixels of
-  # data.image_size) of up to `images` training images per category,
-  # sampled every `stride` pixels.
+  # the memory's image_size) of up to `images` training images per
+  # category, sampled every `stride` pixels.
   c.eval.memory = ml_collections.ConfigDict()
+  # The side the memory scorings read images at, a whole multiple of
+  # data.image_size (the network sees them shrunk to it; its map is
+  # enlarged back); 0: data.image_size.
+  c.eval.memory.image_size = 0
   c.eval.memory.wavelengths = (3.0, 6.0)
   c.eval.memory.orientations = 8
   c.eval.memory.sigma = 1.5
@@ -126,6 +133,7 @@ class AnomalyTask(Task):
             f"data.{field} {side} must be a multiple of {multiple} (32 x "
             f"model.space_to_depth {config.model.space_to_depth}); e.g. "
             f"{config_base.nearest_multiple((side,), multiple)[0]}")
+    self.score_size = _score_size(config)
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width,
@@ -133,6 +141,7 @@ class AnomalyTask(Task):
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
     self.memories = {}  # category -> (memory, mean, std), built on demand
+    self.evaluated_maps = {}  # category -> (images' digest, memory maps)
     self.needs_training_images = config.eval.scoring in MEMORY_SCORINGS
     self.compiled_category = None  # a StableHLO file's, memory compiled in
 
@@ -175,7 +184,7 @@ class AnomalyTask(Task):
       count = (self._split(datasets, category)[0]
                if self.config.eval.scoring == FUSED else m.images)
       images = anomaly_data.normal_images(datasets, category, count,
-                                          self.size)
+                                          self.score_size)
       features = np.concatenate([self._texture_features(images[i:i + 8])
                                  for i in range(0, len(images), 8)])
       self.memories[category] = texture_memory.build_memory(features,
@@ -218,10 +227,12 @@ class AnomalyTask(Task):
 
   @property
   def input_shape(self):
-    return (self.size, self.size, 3)
+    """The scoring's side: data.image_size, or under the memory scorings
+    eval.memory.image_size (the network's input is shrunk from it)."""
+    return (self.score_size, self.score_size, 3)
 
   def datasets(self):
-    data = anomaly_data.datasets(self.config.data)
+    data = anomaly_data.datasets(self.config.data, self.score_size)
     if self.config.eval.scoring == FUSED:  # too few images: say so now
       for category in self.class_names:
         m, r = self._split(data, category)
@@ -256,10 +267,26 @@ class AnomalyTask(Task):
                                        self._reference_indices(datasets))
 
   def resize_input(self, image):
-    return anomaly_data.resize(image, self.size)
+    return anomaly_data.resize(image, self.score_size)
 
   def init_variables(self, rng):
-    return self.model.init(rng, self.dummy_input())
+    return self.model.init(rng, jnp.zeros((1, self.size, self.size, 3)))
+
+  def network_input(self, images):
+    """uint8 images of the input shape -> the networks' float input at
+    data.image_size."""
+    return layers.block_mean(self.model_input(images),
+                             self.score_size // self.size)
+
+  def to_score_size(self, maps):
+    """[N, h, w] or [N, h, w, C] network outputs -> bilinearly enlarged to
+    the scoring's side (unchanged when it is data.image_size)."""
+    if maps.shape[1] == self.score_size:
+      return maps
+    hw = (self.score_size, self.score_size)
+    if maps.ndim == 3:
+      return layers.resize_bilinear(maps[..., None], hw)[..., 0]
+    return layers.resize_bilinear(maps, hw)
 
   # Model, loss, evaluation --------------------------------------------------
 
@@ -290,7 +317,8 @@ class AnomalyTask(Task):
   def forward(self, variables, images):
     """uint8 images -> {'map' [N, H, W]}: the discriminative network's
     anomaly probability (the scorings run on it)."""
-    out = self.model.apply(variables, self.model_input(images), train=False)
+    out = self.model.apply(variables, self.network_input(images),
+                           train=False)
     return {"map": jax.nn.softmax(out["logits"])[..., 1]}
 
   def _scores(self, maps):
@@ -316,22 +344,27 @@ class AnomalyTask(Task):
     if scoring in MEMORY_SCORINGS:
       maps = self.memory_maps(images, self.category)
       if scoring == FUSED:
-        maps = anomaly_scoring.fused_map(outputs["map"], maps,
-                                         **self._scales(self.category))
+        maps = anomaly_scoring.fused_map(self.to_score_size(outputs["map"]),
+                                         maps, **self._scales(self.category))
       return {"score": anomaly_scoring.baseline_image_score(
-          maps[..., None], self.config.eval.baseline_window), "map": maps}
+          maps[..., None], self.memory_window), "map": maps}
     scores = self._scores(outputs["map"][..., None])
     return {"score": scores[f"score/{scoring}"],
             "map": (outputs["map"] if scoring == "baseline"
                     else scores["filtered_map"])}
 
   def eval_step(self, variables, batch):
-    out = self.model.apply(variables, self.model_input(batch["image"]),
+    """The network's map, reconstruction and scores; the maps and the
+    reconstruction at the scoring's side (scores at the network's)."""
+    out = self.model.apply(variables, self.network_input(batch["image"]),
                            train=False)
     maps = jax.nn.softmax(out["logits"])[..., 1:]
-    return {"map": maps[..., 0],
-            "reconstruction": jnp.clip(out["reconstruction"], 0, 1),
-            **self._scores(maps)}
+    scores = self._scores(maps)
+    scores["filtered_map"] = self.to_score_size(scores["filtered_map"])
+    return {"map": self.to_score_size(maps[..., 0]),
+            "reconstruction": self.to_score_size(
+                jnp.clip(out["reconstruction"], 0, 1)),
+            **scores}
 
   def evaluate(self, results, datasets):
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,
@@ -376,11 +409,21 @@ class AnomalyTask(Task):
     for c, name in enumerate(self.class_names):
       sel = host["category"] == c
       if sel.any():
-        self.memory_for(name, datasets)
-        maps[sel] = self.memory_maps(host["image"][sel], name)
+        maps[sel] = self._evaluated_memory_maps(host["image"][sel], name,
+                                                datasets)
     scores = anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.config.eval.baseline_window)
+        jnp.asarray(maps)[..., None], self.memory_window)
     return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
+
+  def _evaluated_memory_maps(self, images, category, datasets):
+    """`memory_maps` of evaluated images, kept for the next evaluation
+    (the memory and the test images do not change during training)."""
+    digest = hashlib.sha1(images.tobytes()).hexdigest()
+    if self.evaluated_maps.get(category, ("",))[0] != digest:
+      self.memory_for(category, datasets)
+      self.evaluated_maps[category] = (
+          digest, np.asarray(self.memory_maps(images, category)))
+    return self.evaluated_maps[category][1]
 
   def _fused_outputs(self, host, outs):
     """(host, outs) of the test images with 'fused_map' and 'score/fused'
@@ -404,8 +447,15 @@ class AnomalyTask(Task):
                                             **scales[name])
     outs["fused_map"] = maps
     outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.config.eval.baseline_window))
+        jnp.asarray(maps)[..., None], self.memory_window))
     return host, outs, scales
+
+  @property
+  def memory_window(self):
+    """The memory scorings' image-score window: eval.baseline_window
+    scaled to the scoring's side (odd)."""
+    window = self.config.eval.baseline_window * self.score_size // self.size
+    return window - 1 + window % 2
 
   def _scales(self, category):
     """The calibrated scales of `category`'s maps (eval.scoring=fused)."""
@@ -544,6 +594,23 @@ class AnomalyTask(Task):
       out = visualize.caption(out, f"{record['decision']} "
                               f"{record['normalized_score']:.2f}")
     return out
+
+
+def _score_size(config):
+  """The side images are scored at (`AnomalyTask.input_shape`)."""
+  size = int(config.data.image_size)
+  if config.eval.scoring not in MEMORY_SCORINGS:
+    return size
+  side = config.eval.memory.image_size
+  if not side:
+    return size
+  if side != int(side) or int(side) % size:
+    raise config_base.ConfigError(
+        f"eval.memory.image_size {config.eval.memory.image_size} must be a "
+        f"whole multiple of data.image_size {size} (the network reads the "
+        f"images shrunk to it by a whole factor), e.g. {2 * size}; 0 scores "
+        f"at data.image_size")
+  return int(side)
 
 
 def _check_memory_config(m):
