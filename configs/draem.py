@@ -61,6 +61,7 @@ def get_config(arg=None):
   c.eval.memory.wavelengths = (2.0, 4.0, 8.0)
   c.eval.memory.sigma = 2.0
   c.eval.memory.stride = 4
+  c.eval.memory.map_stride = 2
   c.eval_batch_size = 32
   config_base.set_run(c, batch_size=8, num_train_steps=2200,
                       best_metric="image_auroc",

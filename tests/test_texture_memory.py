@@ -92,6 +92,26 @@ def test_nearest_distance_equals_scikit_learn():
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_strided_maps_search_block_means_and_enlarge_bilinearly():
+  """map_stride 2: the distance of each 2x2 block's mean feature to the
+  memory (scikit-learn), enlarged by OpenCV's bilinear resize."""
+  rng = np.random.default_rng(2)
+  features = rng.normal(size=(2, 12, 16, 5)).astype(np.float32)
+  memory, mean, std = texture_memory.build_memory(
+      rng.normal(size=(3, 12, 16, 5)).astype(np.float32), stride=1)
+  got = np.asarray(texture_memory.anomaly_maps(features, memory, mean, std,
+                                               stride=2))
+  blocks = features.reshape(2, 6, 2, 8, 2, 5).mean((2, 4))
+  search = NearestNeighbors(n_neighbors=1).fit(np.asarray(memory))
+  for image, expected_blocks in zip(got, blocks):
+    distances = search.kneighbors(((expected_blocks - mean) / std).reshape(
+        -1, 5))[0].reshape(6, 8).astype(np.float32)
+    np.testing.assert_allclose(
+        image, cv2.resize(distances, (16, 12),
+                          interpolation=cv2.INTER_LINEAR),
+        rtol=1e-4, atol=1e-4)
+
+
 def _grating(size, period, angle, phase=0.0):
   y, x = np.mgrid[0:size, 0:size]
   t = x * np.cos(angle) + y * np.sin(angle)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vq.models import layers
 from vq.ops.filters import gaussian_window, separable_filter
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB -> grey, as OpenCV's
@@ -126,8 +127,12 @@ def nearest_distance(queries, memory, block=4096):
   return jnp.sqrt(jnp.maximum(best, 0.0))
 
 
-def anomaly_maps(features, memory, mean, std):
-  """[N, H, W, F] -> [N, H, W]: each pixel's distance to the memory."""
+def anomaly_maps(features, memory, mean, std, stride=1):
+  """[N, H, W, F] -> [N, H, W]: each pixel's distance to the memory; with
+  `stride` > 1, that of the features averaged over stride x stride blocks,
+  enlarged back bilinearly (stride^2 times fewer searches)."""
   n, h, w, f = features.shape
-  queries = ((features - mean) / std).reshape(-1, f)
-  return nearest_distance(queries, memory).reshape(n, h, w)
+  queries = (layers.block_mean(features, stride) - mean) / std
+  maps = nearest_distance(queries.reshape(-1, f), memory).reshape(
+      n, h // stride, w // stride, 1)
+  return layers.resize_bilinear(maps, (h, w))[..., 0]

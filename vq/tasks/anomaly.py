@@ -96,6 +96,9 @@ def default_config():
   c.eval.memory.sigma = 1.5
   c.eval.memory.images = 40
   c.eval.memory.stride = 2
+  # Test pixels searched every map_stride pixels (their features averaged
+  # over the block), the map enlarged back: a whole divisor of the side.
+  c.eval.memory.map_stride = 1
   c.eval.memory.colour = True     # + local brightness and colour
   # eval.scoring=fused: each map's unit is this quantile of its pixels on
   # `reference_images` training images per category (those after the
@@ -208,11 +211,12 @@ class AnomalyTask(Task):
           "run's data.path; vq.export --category compiles one into a "
           "StableHLO file)")
     memory = self.memories[category]
+    stride = self.config.eval.memory.map_stride
     if not isinstance(images.shape[0], int):  # an export's symbolic batch
       return texture_memory.anomaly_maps(self._texture_features(images),
-                                         *memory)
+                                         *memory, stride)
     maps = [texture_memory.anomaly_maps(
-        self._texture_features(images[i:i + 4]), *memory)
+        self._texture_features(images[i:i + 4]), *memory, stride)
             for i in range(0, len(images), 4)]
     return jnp.concatenate(maps)
 
@@ -601,15 +605,17 @@ def _score_size(config):
   size = int(config.data.image_size)
   if config.eval.scoring not in MEMORY_SCORINGS:
     return size
-  side = config.eval.memory.image_size
-  if not side:
-    return size
+  m = config.eval.memory
+  side = m.image_size or size
   if side != int(side) or int(side) % size:
     raise config_base.ConfigError(
-        f"eval.memory.image_size {config.eval.memory.image_size} must be a "
-        f"whole multiple of data.image_size {size} (the network reads the "
-        f"images shrunk to it by a whole factor), e.g. {2 * size}; 0 scores "
-        f"at data.image_size")
+        f"eval.memory.image_size {m.image_size} must be a whole multiple of "
+        f"data.image_size {size} (the network reads the images shrunk to it "
+        f"by a whole factor), e.g. {2 * size}; 0 scores at data.image_size")
+  if int(side) % m.map_stride:
+    raise config_base.ConfigError(
+        f"eval.memory.map_stride {m.map_stride} must divide the memory's "
+        f"side {int(side)}")
   return int(side)
 
 
@@ -621,7 +627,7 @@ def _check_memory_config(m):
                     "be positive lengths in pixels (e.g. (3.0, 6.0))")
   if m.sigma <= 0:
     problems.append(f"eval.memory.sigma must be positive, got {m.sigma}")
-  for field in ("orientations", "images", "stride"):
+  for field in ("orientations", "images", "stride", "map_stride"):
     if int(m[field]) < 1 or int(m[field]) != m[field]:
       problems.append(f"eval.memory.{field} must be a whole number >= 1, "
                       f"got {m[field]}")
