@@ -237,6 +237,10 @@ class AnomalyTask(Task):
 
   def datasets(self):
     data = anomaly_data.datasets(self.config.data, self.score_size)
+    if self.score_size != self.size:
+      logging.info("the networks read images at %dx%d; the texture memory "
+                   "scores them at %dx%d (eval.memory.image_size)", self.size,
+                   self.size, self.score_size, self.score_size)
     if self.config.eval.scoring == FUSED:  # too few images: say so now
       for category in self.class_names:
         m, r = self._split(data, category)
@@ -319,8 +323,9 @@ class AnomalyTask(Task):
     return terms["loss"], (terms, batch_stats)
 
   def forward(self, variables, images):
-    """uint8 images -> {'map' [N, H, W]}: the discriminative network's
-    anomaly probability (the scorings run on it)."""
+    """uint8 images of the input shape -> {'map' [N, h, w]}: the
+    discriminative network's anomaly probability at data.image_size (the
+    scorings run on it)."""
     out = self.model.apply(variables, self.network_input(images),
                            train=False)
     return {"map": jax.nn.softmax(out["logits"])[..., 1]}
@@ -561,7 +566,7 @@ class AnomalyTask(Task):
     return calibration["threshold"] if calibration else np.inf
 
   def to_record(self, outputs, image_hw):
-    """{'score', 'map' (model resolution, 3 decimals), 'region': RLE of
+    """{'score', 'map' (at the input shape, 3 decimals), 'region': RLE of
     map >= `region_level()` at the original size, 'region_area' in
     pixels}; with the category's calibration also 'category',
     'normalized_score' and 'decision' (good | defective)."""
