@@ -361,7 +361,8 @@ def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
 
 def test_images_smaller_than_the_scored_side_reach_the_network_unchanged():
   """A 32x32 image scored at 64x64 is enlarged by repeating its pixels:
-  the networks read it exactly as it was, the memory sees its pixels."""
+  the networks read it exactly as it was (a 48x48 one as training shrinks
+  it), the memory sees its pixels."""
   config = draem.get_config("variant=test,scoring=fused")
   config.eval.memory.image_size = 64
   task = AnomalyTask(config)
@@ -372,3 +373,10 @@ def test_images_smaller_than_the_scored_side_reach_the_network_unchanged():
   np.testing.assert_array_equal(enlarged[1::2, 1::2], image)
   np.testing.assert_allclose(task.network_input(enlarged[None])[0],
                              image / 255, atol=1e-6)
+  # Between the two sides: the networks see OpenCV's training-time shrink.
+  larger = np.random.default_rng(1).integers(0, 256, (48, 48, 3),
+                                             dtype=np.uint8)
+  np.testing.assert_allclose(
+      task.network_input(task.resize_input(larger)[None])[0],
+      cv2.resize(larger, (32, 32), interpolation=cv2.INTER_AREA) / 255,
+      atol=1e-6)

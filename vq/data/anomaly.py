@@ -89,27 +89,33 @@ def _mvtec(d):
 SOURCES = {"embedded": _embedded, "mvtec": _mvtec}  # and "tfds" (_tfds)
 
 
-def resize(image, size, interpolation=None):
-  """-> size x size; by default area-averaged when shrinking, pixels
-  repeated when enlarging (so that the networks, reading a whole-factor
-  enlargement shrunk back by `layers.block_mean`, see the image as it
-  was)."""
+def resize(image, size, interpolation=cv2.INTER_AREA):
   if image.shape[:2] == (size, size):
     return image
-  if interpolation is None:
-    interpolation = (cv2.INTER_AREA if min(image.shape[:2]) >= size
-                     else cv2.INTER_NEAREST)
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
-def normal_images(datasets, category, limit, size):
-  """uint8 [n, size, size, 3]: the first `limit` training images of
-  `category` (all of them normal), read from `datasets.train`."""
+def scored_image(image, network_size, score_size):
+  """`image` at the scored side (a whole multiple of the networks'): shrunk
+  to it when large enough, else read at the networks' side as in training
+  and its pixels repeated, so that `layers.block_mean` gives the networks
+  exactly their training-time view."""
+  if min(image.shape[:2]) >= score_size:
+    return resize(image, score_size)
+  factor = score_size // network_size
+  return np.repeat(np.repeat(resize(image, network_size), factor, 0),
+                   factor, 1)
+
+
+def normal_images(datasets, category, limit, network_size, score_size):
+  """uint8 [n, score_size, score_size, 3]: the first `limit` training
+  images of `category` (all of them normal), read from `datasets.train`
+  (`scored_image`)."""
   own = category_indices(datasets.info["train_categories"], category)
   if not own:
     raise ValueError(f"{category}: no training images")
-  return np.stack([resize(datasets.train[i]["image"], size)
-                   for i in own[:limit]])
+  return np.stack([scored_image(datasets.train[i]["image"], network_size,
+                                score_size) for i in own[:limit]])
 
 
 def _is_grey(image):
@@ -153,15 +159,17 @@ class SyntheticAnomalyTransform:
 
 @dataclasses.dataclass(frozen=True)
 class TestTransform:
-  """Test image -> {image, mask, label, category index, defect index (-1 for
-  good images)}."""
+  """Test image -> {image, mask at the scored side (`scored_image`), label,
+  category index, defect index (-1 for good images)}."""
   image_size: int
+  score_size: int
   categories: tuple
   defect_types: tuple
 
   def __call__(self, record):
-    return {"image": resize(record["image"], self.image_size),
-            "mask": resize(record["mask"], self.image_size,
+    return {"image": scored_image(record["image"], self.image_size,
+                                  self.score_size),
+            "mask": resize(record["mask"], self.score_size,
                             cv2.INTER_NEAREST),
             "label": record["label"],
             "category": np.int32(self.categories.index(record["category"])),
@@ -222,6 +230,7 @@ def datasets(data_config, eval_size=0):
           anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
           d.self_source_probability, d.stroke_probability),
-      TestTransform(eval_size or d.image_size, categories, defect_types),
+      TestTransform(d.image_size, eval_size or d.image_size, categories,
+                    defect_types),
       info={"defect_types": defect_types,
             "train_categories": train_categories})

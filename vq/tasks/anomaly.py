@@ -187,7 +187,7 @@ class AnomalyTask(Task):
       count = (self._split(datasets, category)[0]
                if self.config.eval.scoring == FUSED else m.images)
       images = anomaly_data.normal_images(datasets, category, count,
-                                          self.score_size)
+                                          self.size, self.score_size)
       features = np.concatenate([self._texture_features(images[i:i + 8])
                                  for i in range(0, len(images), 8)])
       self.memories[category] = texture_memory.build_memory(features,
@@ -275,7 +275,7 @@ class AnomalyTask(Task):
                                        self._reference_indices(datasets))
 
   def resize_input(self, image):
-    return anomaly_data.resize(image, self.score_size)
+    return anomaly_data.scored_image(image, self.size, self.score_size)
 
   def init_variables(self, rng):
     return self.model.init(rng, jnp.zeros((1, self.size, self.size, 3)))
