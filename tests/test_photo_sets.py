@@ -115,12 +115,17 @@ def test_a_missing_patterns_folder_is_named(tmp_path):
     photo_detection.write_dataset(str(tmp_path / "out"), str(tmp_path))
 
 
-def test_the_confirmation_anomaly_set_is_read_by_the_mvtec_reader(tmp_path):
-  """--surfaces=confirmation: five other patterns, each an MVTec AD
-  category with every defect kind and its masks."""
-  categories, _ = photo_anomaly.SURFACES["confirmation"]
-  assert not set(categories.values()) & set(
-      photo_anomaly.SURFACES["held_out"][0].values())
+@pytest.mark.parametrize("surfaces", ["confirmation", "acceptance"])
+def test_the_other_anomaly_sets_are_read_by_the_mvtec_reader(tmp_path,
+                                                             surfaces):
+  """--surfaces=confirmation|acceptance: five patterns no other set uses,
+  each an MVTec AD category with every defect kind and its masks."""
+  categories, _ = photo_anomaly.SURFACES[surfaces]
+  others = [p for name, (c, _) in photo_anomaly.SURFACES.items()
+            if name != surfaces for p in c.values()]
+  assert not set(categories.values()) & set(others)
+  assert len({seed for _, seed in photo_anomaly.SURFACES.values()}) == len(
+      photo_anomaly.SURFACES)
   rng = np.random.default_rng(1)
   for name in list(categories.values()) + list(photo_anomaly.FOREIGN):
     image = np.clip(rng.uniform(40, 200, 3) + rng.normal(0, 20, (50, 70, 3)),
@@ -129,7 +134,7 @@ def test_the_confirmation_anomaly_set_is_read_by_the_mvtec_reader(tmp_path):
   output = str(tmp_path / "set")
   photo_anomaly.write_dataset(output, str(tmp_path / "patterns"), num_train=3,
                               num_good=2, num_per_kind=1,
-                              surfaces="confirmation")
+                              surfaces=surfaces)
   for category in categories:
     train, test = mvtec.read_mvtec(output, category)
     assert len(train) == 3

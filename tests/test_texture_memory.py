@@ -204,8 +204,8 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
 def test_fused_scoring_scales_each_map_on_reference_images(
     tmp_path, memory_size, window):
   """eval.scoring=fused: the evaluation reads reference training images
-  after the memory's, divides each map by its 0.99 quantile there, averages
-  the two and scores only the test images; prediction fuses with the
+  after the memory's, divides each map by its 0.99 quantile there, adds
+  DRAEM's excess over 1 to the memory's and scores only the test images; prediction fuses with the
   calibrated scales. With eval.memory.image_size twice data.image_size the
   images are scored at 64x64 (the network's map enlarged, the window
   scaled). Expected values from NumPy, OpenCV and scikit-learn."""
@@ -248,7 +248,9 @@ def test_fused_scoring_scales_each_map_on_reference_images(
                              rtol=1e-5)
   np.testing.assert_allclose(scalars["brick/memory_scale"], memory_scale,
                              rtol=1e-5)
-  fused = 0.5 * (draem_maps / draem_scale + memory_maps / memory_scale)
+  fused = memory_maps / memory_scale + np.maximum(
+      draem_maps / draem_scale - 1, 0)
+  assert 0 < np.mean(draem_maps > draem_scale) < 0.5  # both terms count
   scores = np.array([cv2.boxFilter(m, -1, (window, window),
                                    borderType=cv2.BORDER_CONSTANT).max()
                      for m in fused])
@@ -273,7 +275,8 @@ def test_fused_scoring_scales_each_map_on_reference_images(
   enlarged = np.stack([cv2.resize(m, (side, side),
                                   interpolation=cv2.INTER_LINEAR)
                        for m in network_maps])
-  expected = 0.5 * (enlarged / draem_scale + memory_maps[:2] / memory_scale)
+  expected = memory_maps[:2] / memory_scale + np.maximum(
+      enlarged / draem_scale - 1, 0)
   np.testing.assert_allclose(out["map"], expected, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(out["score"], [
       cv2.boxFilter(m, -1, (window, window),

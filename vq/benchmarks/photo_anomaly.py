@@ -2,14 +2,17 @@ r"""An MVTec AD-layout anomaly set made from real texture photographs, for
 checking the anomaly defaults on data they were not tuned on.
 
   python -m vq.benchmarks.photo_anomaly --output=/tmp/vq/photo_anomaly \
-      [--surfaces=held_out|confirmation] [--patterns=/usr/share/gimp/2.0/patterns]
+      [--surfaces=held_out|confirmation|acceptance] \
+      [--patterns=/usr/share/gimp/2.0/patterns]
 
 The surfaces are GIMP's photographic texture patterns (Debian's `gimp-data`
 package), none of which vq's embedded data or anomaly sources use:
-`held_out` (wood, leather, marble, fabric, stone) or `confirmation`
+`held_out` (wood, leather, marble, fabric, stone), `confirmation`
 (burl wood, cork, paper, granite, slate; other patterns, another seed: a
-second set for checking choices made while looking at the first). Each pattern is seamless: it is enlarged to a
-period of at least 112 pixels, tiled, and cut into 128x128 images with
+second set for checking choices made while looking at the first) or
+`acceptance` (brushed metal, wood grain, white marble, bark, relief stone;
+a third set, for the figures of choices made while looking at the other
+two). Each pattern is seamless: it is enlarged to a period of at least 112 pixels, tiled, and cut into 128x128 images with
 random offsets, flips and slight lighting changes. The defects are drawn
 here by code separate from both DRAEM's training anomalies and the embedded
 test defects:
@@ -44,6 +47,10 @@ SURFACES = {
                       "paper": "Paper/crinklepaper.pat",
                       "granite": "Stone/granite1.pat",
                       "slate": "Stone/slate.pat"}, 2027),
+    "acceptance": ({"metal": "Paper/paper.pat", "grain": "Wood/wood3.pat",
+                    "white_marble": "Stone/marble1.pat",
+                    "bark": "Wood/bark.pat", "relief": "Stone/cracked.pat"},
+                   2028),
 }
 FOREIGN = ("Food/java.pat", "Food/choc_swirl.pat", "Water/ice.pat",
            "Legacy/pastel.pat", "Legacy/3dgreen.pat", "Sky/sky.pat")

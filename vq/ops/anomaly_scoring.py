@@ -8,8 +8,9 @@ backwards that keeps low frequencies and drops noise, then mixed with an
 average-pooled copy of the original; image scores are read from it with a
 stride-4 pooling, as its maximum or as max / min.
 
-Fused scoring: the network's map and the texture memory's, each divided by
-its scale on normal images (a high quantile of their pixels), averaged.
+Fused scoring: the texture memory's map in units of its scale on normal
+images (a high quantile of their pixels), plus the network's map where it
+rises above its own scale, in units of it.
 """
 import jax
 import jax.numpy as jnp
@@ -61,5 +62,9 @@ def map_scale(maps, quantile=0.99, floor=1e-3):
 
 
 def fused_map(draem_map, memory_map, draem_scale, memory_scale):
-  """The mean of two anomaly maps, each in units of its normal scale."""
-  return 0.5 * (draem_map / draem_scale + memory_map / memory_scale)
+  """The memory's map in units of its normal scale plus DRAEM's excess over
+  its own: on surfaces unlike its training anomalies DRAEM's map is noisy
+  at the level of normal pixels, and only what it finds above that level
+  is added."""
+  return memory_map / memory_scale + jnp.maximum(
+      draem_map / draem_scale - 1.0, 0.0)
