@@ -12,9 +12,10 @@ Arguments (after the colon, comma-separated):
   colour=1           the colour-distribution loss (histogram, 1/PSNR, mean
                      colour; weights 0.1, 0.2, 0.1).
   scoring=fused      (the default; variant=full: baseline, as published)
-                     the mean of DRAEM's map and the texture memory's
-                     (below), each divided by its 0.99 quantile on 16
-                     normal training images per category. Images are
+                     the texture memory's map (below) plus DRAEM's
+                     where it rises above its normal level, each divided
+                     by its 0.99 quantile on 16 normal training images
+                     per category. Images are
                      scored at 128x128: the networks see them shrunk to
                      64x64, their map is enlarged back.
   scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.

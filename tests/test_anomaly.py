@@ -431,9 +431,13 @@ def _check_predict_decides_with_the_stored_threshold(tmp_path, stored):
   with open(tmp_path / "out" / "predictions.jsonl") as f:
     records = [json.loads(line) for line in f]
   threshold = stored["brick/threshold"]
-  for r in records:
-    assert r["category"] == "brick"
-    assert r["decision"] == ("defective" if r["score"] >= threshold - 1e-5
+  # Scores are written to 5 decimals: those that close to the threshold
+  # (the image that set it among them) may fall on either side.
+  clear = [r for r in records if abs(r["score"] - threshold) > 1e-5]
+  assert len(clear) >= len(records) - 2, (threshold, records)
+  assert all(r["category"] == "brick" for r in records)
+  for r in clear:
+    assert r["decision"] == ("defective" if r["score"] >= threshold
                              else "good")
     assert (r["normalized_score"] >= 0.5) == (r["decision"] == "defective")
 

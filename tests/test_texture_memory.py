@@ -240,7 +240,7 @@ def test_fused_scoring_scales_each_map_on_reference_images(
   labels = np.concatenate([b["label"] for b, _ in results])[keep]
   masks = np.concatenate([b["mask"] for b, _ in results])[keep]
   draem_maps = images[..., 0].astype(np.float32) / 255
-  memory_maps = np.asarray(task.memory_maps(images, "brick"))
+  memory_maps = np.asarray(task.texture.maps(images, "brick"))
   reference = labels < 0
   draem_scale = np.quantile(draem_maps[reference], 0.99)
   memory_scale = np.quantile(memory_maps[reference], 0.99)
@@ -352,7 +352,7 @@ def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
                            category="brick")["category"] == "brick"
   loaded, predict_fn = load_exported(path)
   loaded.select_category("")
-  assert loaded.category == "brick" and not loaded.memories
+  assert loaded.category == "brick" and not loaded.texture.memories
   images = np.random.default_rng(0).integers(
       0, 256, (3, *task.input_shape)).astype(np.uint8)
   got, expected = predict_fn(images), task.predict(variables, images)

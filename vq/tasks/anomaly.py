@@ -7,12 +7,11 @@ anomaly (focal loss). Evaluation reports image and pixel AUROC, pixel AP,
 AUPRO and F1 at a threshold chosen on a validation split, per category and
 averaged, for the baseline and the filtered scoring; eval.scoring=memory
 scores with a texture memory of the training images instead
-(`vq.ops.texture_memory`, no network), eval.scoring=fused with the mean of
-the network's and the memory's maps, each in units of its scale on normal
-training images that the evaluation reads beside the test split.
+(`vq.tasks.anomaly_memory`, no network), eval.scoring=fused with the
+memory's map plus the network's where it rises above its normal level,
+each in units of its scale on normal training images that the evaluation
+reads beside the test split.
 """
-import hashlib
-
 import cv2
 import jax
 import jax.numpy as jnp
@@ -27,16 +26,14 @@ from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models import layers
 from vq.models.draem import DRAEM
-from vq.ops import anomaly_scoring, texture_memory
+from vq.ops import anomaly_scoring
+from vq.tasks.anomaly_memory import (FUSED, MEMORY, MEMORY_SCORINGS,
+                                     SCALE_KEYS, TextureScoring)
 from vq.tasks.base import Task, apply_train
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
-MEMORY = "memory"  # the texture-memory scoring, computed only when chosen
-FUSED = "fused"    # DRAEM's map and the memory's, scaled on normal images
-MEMORY_SCORINGS = (MEMORY, FUSED)
 # Per category, stored with every evaluation; prediction decides with them.
 CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
-SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
 
 
 def default_config():
@@ -119,10 +116,6 @@ class AnomalyTask(Task):
     config_base.check_choice("eval.scoring", config.eval.scoring,
                              SCORINGS + MEMORY_SCORINGS)
     config_base.check_space_to_depth(config.model.space_to_depth)
-    if config.eval.scoring in MEMORY_SCORINGS:
-      _check_memory_config(config.eval.memory)
-    if config.eval.scoring == FUSED:
-      _check_reference_config(config.eval)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
       config_base.check_probability(f"data.{field}", config.data[field])
@@ -136,15 +129,14 @@ class AnomalyTask(Task):
             f"data.{field} {side} must be a multiple of {multiple} (32 x "
             f"model.space_to_depth {config.model.space_to_depth}); e.g. "
             f"{config_base.nearest_multiple((side,), multiple)[0]}")
-    self.score_size = _score_size(config)
+    self.texture = TextureScoring(config, config.data.categories, self.size)
+    self.score_size = self.texture.score_size
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width,
                        config.model.space_to_depth)
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
-    self.memories = {}  # category -> (memory, mean, std), built on demand
-    self.evaluated_maps = {}  # category -> (images' digest, memory maps)
     self.needs_training_images = config.eval.scoring in MEMORY_SCORINGS
     self.compiled_category = None  # a StableHLO file's, memory compiled in
 
@@ -176,49 +168,10 @@ class AnomalyTask(Task):
     self.category = self.compiled_category = category
     self.needs_training_images = False
 
-  def memory_for(self, category, datasets=None):
-    """(memory, mean, std) of `category`'s training images for the memory
-    scorings, read from `datasets` (default: the config's data) once: the
-    first eval.memory.images (under eval.scoring=fused, fewer when the
-    references need them)."""
-    if category not in self.memories:
-      m = self.config.eval.memory
-      datasets = self.datasets() if datasets is None else datasets
-      count = (self._split(datasets, category)[0]
-               if self.config.eval.scoring == FUSED else m.images)
-      images = anomaly_data.normal_images(datasets, category, count,
-                                          self.size, self.score_size)
-      features = np.concatenate([self._texture_features(images[i:i + 8])
-                                 for i in range(0, len(images), 8)])
-      self.memories[category] = texture_memory.build_memory(features,
-                                                            m.stride)
-    return self.memories[category]
-
-  def _texture_features(self, images):
-    m = self.config.eval.memory
-    bank = texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
-    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma,
-                                           m.colour)
-
-  def memory_maps(self, images, category):
-    """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
-    memory (which must have been built: `memory_for`)."""
-    if category not in self.memories:
-      raise ValueError(
-          f"eval.scoring={self.config.eval.scoring} compares with a memory "
-          f"of a category's training images; none is built for "
-          f"{category!r} (vq.predict builds it for --category from the "
-          "run's data.path; vq.export --category compiles one into a "
-          "StableHLO file)")
-    memory = self.memories[category]
-    stride = self.config.eval.memory.map_stride
-    if not isinstance(images.shape[0], int):  # an export's symbolic batch
-      return texture_memory.anomaly_maps(self._texture_features(images),
-                                         *memory, stride)
-    maps = [texture_memory.anomaly_maps(
-        self._texture_features(images[i:i + 4]), *memory, stride)
-            for i in range(0, len(images), 4)]
-    return jnp.concatenate(maps)
+  def memory_for(self, category):
+    """`category`'s texture memory, built from the config's data once."""
+    if category not in self.texture.memories:
+      self.texture.memory_for(category, self.datasets())
 
   def calibrate(self, scalars):
     """{category: {threshold, score_min, score_max}} of the validation
@@ -243,36 +196,22 @@ class AnomalyTask(Task):
                    self.size, self.score_size, self.score_size)
     if self.config.eval.scoring == FUSED:  # too few images: say so now
       for category in self.class_names:
-        m, r = self._split(data, category)
+        m, r = self.texture.split(data, category)
         if (m, r) != (self.config.eval.memory.images,
                       self.config.eval.reference_images):
           logging.warning("%s: %d training images; the fused scoring uses "
                           "%d for the texture memory, %d to scale the maps",
-                          category, self._num_train(data, category), m, r)
+                          category,
+                          data.info["train_categories"].count(category), m, r)
     return data
-
-  @staticmethod
-  def _num_train(datasets, category):
-    return datasets.info["train_categories"].count(category)
-
-  def _split(self, datasets, category):
-    """(memory images, reference images) of `category`."""
-    return anomaly_data.reference_split(
-        category, self._num_train(datasets, category),
-        self.config.eval.memory.images, self.config.eval.reference_images)
-
-  def _reference_indices(self, datasets):
-    return anomaly_data.reference_indices(
-        datasets.info["train_categories"], self.class_names,
-        self.config.eval.memory.images, self.config.eval.reference_images)
 
   def eval_source(self, datasets):
     """The test split; under eval.scoring=fused followed by the reference
     training images (label -1) that scale the maps."""
     if self.config.eval.scoring != FUSED:
       return datasets.eval
-    return anomaly_data.WithReferences(datasets.eval, datasets.train,
-                                       self._reference_indices(datasets))
+    return anomaly_data.WithReferences(
+        datasets.eval, datasets.train, self.texture.reference_indices(datasets))
 
   def resize_input(self, image):
     return anomaly_data.scored_image(image, self.size, self.score_size)
@@ -351,12 +290,12 @@ class AnomalyTask(Task):
     for the filtered scorings)}."""
     scoring = self.config.eval.scoring
     if scoring in MEMORY_SCORINGS:
-      maps = self.memory_maps(images, self.category)
+      maps = self.texture.maps(images, self.category)
       if scoring == FUSED:
         maps = anomaly_scoring.fused_map(self.to_score_size(outputs["map"]),
                                          maps, **self._scales(self.category))
       return {"score": anomaly_scoring.baseline_image_score(
-          maps[..., None], self.memory_window), "map": maps}
+          maps[..., None], self.texture.window), "map": maps}
     scores = self._scores(outputs["map"][..., None])
     return {"score": scores[f"score/{scoring}"],
             "map": (outputs["map"] if scoring == "baseline"
@@ -386,9 +325,9 @@ class AnomalyTask(Task):
             for k in results[0][1]}
     scalars = {}
     if self.config.eval.scoring in MEMORY_SCORINGS:
-      outs.update(self._memory_outputs(host, datasets))
+      outs.update(self.texture.evaluated_outputs(host, datasets))
     if self.config.eval.scoring == FUSED:
-      host, outs, scales = self._fused_outputs(host, outs)
+      host, outs, scales = self.texture.fused_outputs(host, outs)
       scalars.update({f"{c}/{k}": v for c, s in scales.items()
                       for k, v in s.items()})
     per_category = []
@@ -410,61 +349,6 @@ class AnomalyTask(Task):
               else 0.5 for name in self.class_names]
     return scalars, {"input_reconstruction_map_truth": self._pictures(
         host, outs, levels)}
-
-  def _memory_outputs(self, host, datasets):
-    """{'memory_map', 'score/memory'} of the evaluated images, each
-    against its category's texture memory."""
-    maps = np.zeros(host["image"].shape[:3], np.float32)
-    for c, name in enumerate(self.class_names):
-      sel = host["category"] == c
-      if sel.any():
-        maps[sel] = self._evaluated_memory_maps(host["image"][sel], name,
-                                                datasets)
-    scores = anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.memory_window)
-    return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
-
-  def _evaluated_memory_maps(self, images, category, datasets):
-    """`memory_maps` of evaluated images, kept for the next evaluation
-    (the memory and the test images do not change during training)."""
-    digest = hashlib.sha1(images.tobytes()).hexdigest()
-    if self.evaluated_maps.get(category, ("",))[0] != digest:
-      self.memory_for(category, datasets)
-      self.evaluated_maps[category] = (
-          digest, np.asarray(self.memory_maps(images, category)))
-    return self.evaluated_maps[category][1]
-
-  def _fused_outputs(self, host, outs):
-    """(host, outs) of the test images with 'fused_map' and 'score/fused'
-    added, {category: its maps' scales} measured on the reference images."""
-    reference = host["label"] < 0
-    quantile = self.config.eval.reference_quantile
-    scales = {name: {
-        "draem_scale": float(anomaly_scoring.map_scale(
-            outs["map"][sel], quantile)),
-        "memory_scale": float(anomaly_scoring.map_scale(
-            outs["memory_map"][sel], quantile))}
-              for c, name in enumerate(self.class_names)
-              for sel in [reference & (host["category"] == c)]}
-    host = {k: v[~reference] for k, v in host.items()}
-    outs = {k: v[~reference] for k, v in outs.items()}
-    maps = np.zeros_like(outs["map"])
-    for c, name in enumerate(self.class_names):
-      sel = host["category"] == c
-      maps[sel] = anomaly_scoring.fused_map(outs["map"][sel],
-                                            outs["memory_map"][sel],
-                                            **scales[name])
-    outs["fused_map"] = maps
-    outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.memory_window))
-    return host, outs, scales
-
-  @property
-  def memory_window(self):
-    """The memory scorings' image-score window: eval.baseline_window
-    scaled to the scoring's side (odd)."""
-    window = self.config.eval.baseline_window * self.score_size // self.size
-    return window - 1 + window % 2
 
   def _scales(self, category):
     """The calibrated scales of `category`'s maps (eval.scoring=fused)."""
@@ -603,54 +487,6 @@ class AnomalyTask(Task):
       out = visualize.caption(out, f"{record['decision']} "
                               f"{record['normalized_score']:.2f}")
     return out
-
-
-def _score_size(config):
-  """The side images are scored at (`AnomalyTask.input_shape`)."""
-  size = int(config.data.image_size)
-  if config.eval.scoring not in MEMORY_SCORINGS:
-    return size
-  m = config.eval.memory
-  side = m.image_size or size
-  if side != int(side) or int(side) % size:
-    raise config_base.ConfigError(
-        f"eval.memory.image_size {m.image_size} must be a whole multiple of "
-        f"data.image_size {size} (the network reads the images shrunk to it "
-        f"by a whole factor), e.g. {2 * size}; 0 scores at data.image_size")
-  if int(side) % m.map_stride:
-    raise config_base.ConfigError(
-        f"eval.memory.map_stride {m.map_stride} must divide the memory's "
-        f"side {int(side)}")
-  return int(side)
-
-
-def _check_memory_config(m):
-  """Clear errors for settings the texture memory cannot use."""
-  problems = []
-  if not m.wavelengths or min(m.wavelengths) <= 0:
-    problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
-                    "be positive lengths in pixels (e.g. (3.0, 6.0))")
-  if m.sigma <= 0:
-    problems.append(f"eval.memory.sigma must be positive, got {m.sigma}")
-  for field in ("orientations", "images", "stride", "map_stride"):
-    if int(m[field]) < 1 or int(m[field]) != m[field]:
-      problems.append(f"eval.memory.{field} must be a whole number >= 1, "
-                      f"got {m[field]}")
-  if problems:
-    raise config_base.ConfigError("; ".join(problems))
-
-
-def _check_reference_config(e):
-  """Clear errors for reference settings the fused scoring cannot use."""
-  if int(e.reference_images) < 1 or int(e.reference_images) != \
-      e.reference_images:
-    raise config_base.ConfigError(
-        f"eval.reference_images must be a whole number >= 1, got "
-        f"{e.reference_images}")
-  if not 0 < e.reference_quantile <= 1:
-    raise config_base.ConfigError(
-        f"eval.reference_quantile must be in (0, 1], got "
-        f"{e.reference_quantile}")
 
 
 def decide(score, threshold, score_min, score_max):

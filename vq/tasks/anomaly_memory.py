@@ -1,0 +1,197 @@
+"""The anomaly task's texture-memory scorings (eval.scoring=memory, fused).
+
+A memory of each category's training images (`vq.ops.texture_memory`, no
+network), the memory maps of evaluated images (kept between a run's
+evaluations), and under eval.scoring=fused the scales of DRAEM's map and
+the memory's, measured on reference training images read after the test
+split.
+"""
+import hashlib
+
+import jax.numpy as jnp
+import numpy as np
+
+from vq import config_base
+from vq.data import anomaly as anomaly_data
+from vq.ops import anomaly_scoring, texture_memory
+
+MEMORY = "memory"  # the texture memory's map alone
+FUSED = "fused"    # the memory's map plus DRAEM's excess over its scale
+MEMORY_SCORINGS = (MEMORY, FUSED)
+SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
+
+
+class TextureScoring:
+  """Per-category texture memories at the scoring's side (`score_size`),
+  built on demand from training images."""
+
+  def __init__(self, config, class_names, network_size):
+    e = config.eval
+    if e.scoring in MEMORY_SCORINGS:
+      _check_memory_config(e.memory)
+    if e.scoring == FUSED:
+      _check_reference_config(e)
+    self.config = config
+    self.class_names = tuple(class_names)
+    self.network_size = network_size
+    self.score_size = score_size(config)
+    self.memories = {}  # category -> (memory, mean, std)
+    self.evaluated_maps = {}  # category -> (images' digest, memory maps)
+
+  @property
+  def window(self):
+    """The image-score window: eval.baseline_window scaled to the
+    scoring's side (odd)."""
+    window = (self.config.eval.baseline_window * self.score_size
+              // self.network_size)
+    return window - 1 + window % 2
+
+  def split(self, datasets, category):
+    """(memory images, reference images) of `category`."""
+    return anomaly_data.reference_split(
+        category, datasets.info["train_categories"].count(category),
+        self.config.eval.memory.images, self.config.eval.reference_images)
+
+  def reference_indices(self, datasets):
+    return anomaly_data.reference_indices(
+        datasets.info["train_categories"], self.class_names,
+        self.config.eval.memory.images, self.config.eval.reference_images)
+
+  def memory_for(self, category, datasets):
+    """(memory, mean, std) of `category`'s training images, read from
+    `datasets` once: the first eval.memory.images (under eval.scoring=fused,
+    fewer when the references need them)."""
+    if category not in self.memories:
+      m = self.config.eval.memory
+      count = (self.split(datasets, category)[0]
+               if self.config.eval.scoring == FUSED else m.images)
+      images = anomaly_data.normal_images(datasets, category, count,
+                                          self.network_size, self.score_size)
+      features = np.concatenate([self.features(images[i:i + 8])
+                                 for i in range(0, len(images), 8)])
+      self.memories[category] = texture_memory.build_memory(features,
+                                                            m.stride)
+    return self.memories[category]
+
+  def features(self, images):
+    m = self.config.eval.memory
+    bank = texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
+    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma,
+                                           m.colour)
+
+  def maps(self, images, category):
+    """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
+    memory (which must have been built: `memory_for`)."""
+    if category not in self.memories:
+      raise ValueError(
+          f"eval.scoring={self.config.eval.scoring} compares with a memory "
+          f"of a category's training images; none is built for "
+          f"{category!r} (vq.predict builds it for --category from the "
+          "run's data.path; vq.export --category compiles one into a "
+          "StableHLO file)")
+    memory = self.memories[category]
+    stride = self.config.eval.memory.map_stride
+    if not isinstance(images.shape[0], int):  # an export's symbolic batch
+      return texture_memory.anomaly_maps(self.features(images), *memory,
+                                         stride)
+    maps = [texture_memory.anomaly_maps(self.features(images[i:i + 4]),
+                                        *memory, stride)
+            for i in range(0, len(images), 4)]
+    return jnp.concatenate(maps)
+
+  def evaluated_outputs(self, host, datasets):
+    """{'memory_map', 'score/memory'} of the evaluated images, each
+    against its category's texture memory."""
+    maps = np.zeros(host["image"].shape[:3], np.float32)
+    for c, name in enumerate(self.class_names):
+      sel = host["category"] == c
+      if sel.any():
+        maps[sel] = self._kept_maps(host["image"][sel], name, datasets)
+    scores = anomaly_scoring.baseline_image_score(
+        jnp.asarray(maps)[..., None], self.window)
+    return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
+
+  def _kept_maps(self, images, category, datasets):
+    """`maps` of evaluated images, kept for the next evaluation (the
+    memory and the test images do not change during training)."""
+    digest = hashlib.sha1(images.tobytes()).hexdigest()
+    if self.evaluated_maps.get(category, ("",))[0] != digest:
+      self.memory_for(category, datasets)
+      self.evaluated_maps[category] = (
+          digest, np.asarray(self.maps(images, category)))
+    return self.evaluated_maps[category][1]
+
+  def fused_outputs(self, host, outs):
+    """(host, outs) of the test images with 'fused_map' and 'score/fused'
+    added, {category: its maps' scales} measured on the reference images
+    (label -1, dropped from host and outs)."""
+    reference = host["label"] < 0
+    quantile = self.config.eval.reference_quantile
+    scales = {name: {
+        "draem_scale": float(anomaly_scoring.map_scale(
+            outs["map"][sel], quantile)),
+        "memory_scale": float(anomaly_scoring.map_scale(
+            outs["memory_map"][sel], quantile))}
+              for c, name in enumerate(self.class_names)
+              for sel in [reference & (host["category"] == c)]}
+    host = {k: v[~reference] for k, v in host.items()}
+    outs = {k: v[~reference] for k, v in outs.items()}
+    maps = np.zeros_like(outs["map"])
+    for c, name in enumerate(self.class_names):
+      sel = host["category"] == c
+      maps[sel] = anomaly_scoring.fused_map(outs["map"][sel],
+                                            outs["memory_map"][sel],
+                                            **scales[name])
+    outs["fused_map"] = maps
+    outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
+        jnp.asarray(maps)[..., None], self.window))
+    return host, outs, scales
+
+
+def score_size(config):
+  """The side images are scored at: data.image_size, or under the memory
+  scorings eval.memory.image_size (0: data.image_size)."""
+  size = int(config.data.image_size)
+  if config.eval.scoring not in MEMORY_SCORINGS:
+    return size
+  m = config.eval.memory
+  side = m.image_size or size
+  if side != int(side) or int(side) % size:
+    raise config_base.ConfigError(
+        f"eval.memory.image_size {m.image_size} must be a whole multiple of "
+        f"data.image_size {size} (the network reads the images shrunk to it "
+        f"by a whole factor), e.g. {2 * size}; 0 scores at data.image_size")
+  if int(side) % m.map_stride:
+    raise config_base.ConfigError(
+        f"eval.memory.map_stride {m.map_stride} must divide the memory's "
+        f"side {int(side)}")
+  return int(side)
+
+
+def _check_memory_config(m):
+  """Clear errors for settings the texture memory cannot use."""
+  problems = []
+  if not m.wavelengths or min(m.wavelengths) <= 0:
+    problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
+                    "be positive lengths in pixels (e.g. (3.0, 6.0))")
+  if m.sigma <= 0:
+    problems.append(f"eval.memory.sigma must be positive, got {m.sigma}")
+  for field in ("orientations", "images", "stride", "map_stride"):
+    if int(m[field]) < 1 or int(m[field]) != m[field]:
+      problems.append(f"eval.memory.{field} must be a whole number >= 1, "
+                      f"got {m[field]}")
+  if problems:
+    raise config_base.ConfigError("; ".join(problems))
+
+
+def _check_reference_config(e):
+  """Clear errors for reference settings the fused scoring cannot use."""
+  if int(e.reference_images) < 1 or int(e.reference_images) != \
+      e.reference_images:
+    raise config_base.ConfigError(
+        f"eval.reference_images must be a whole number >= 1, got "
+        f"{e.reference_images}")
+  if not 0 < e.reference_quantile <= 1:
+    raise config_base.ConfigError(
+        f"eval.reference_quantile must be in (0, 1], got "
+        f"{e.reference_quantile}")
