@@ -97,6 +97,31 @@ def test_an_unknown_config_field_is_one_message(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("tool,args", [
+    ("vq.predict", ["--input=.", "--output=out"]),
+    ("vq.export", ["--format=onnx", "--output=m.onnx"]),
+    ("vq.evaluate", []),
+])
+def test_the_tools_report_a_run_without_checkpoints_in_one_message(
+    tmp_path, tool, args):
+  """Every command-line tool reports a user's mistake in one line (exit
+  status 1); -v=1 adds the traceback."""
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(
+      unet_steel.get_config("variant=test").to_json())
+  command = [sys.executable, "-m", tool, f"--workdir={run}", *args]
+  result = subprocess.run(command, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 1, result.stderr
+  assert f"no checkpoint in {run}/checkpoints" in result.stderr
+  assert "Traceback" not in result.stderr
+  if tool == "vq.predict":
+    verbose = subprocess.run(command + ["-v=1"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
 def test_the_data_check_leaves_bad_records_out_and_reports_them(
     test_config, tmp_path):
   root = _yolo_tree(tmp_path / "yolo")

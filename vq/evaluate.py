@@ -23,6 +23,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base, runs  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
@@ -83,6 +84,7 @@ def _run_config_from_argv(argv):
 FLAGS = flags.FLAGS
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -27,6 +27,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 from vq.models import preprocessing  # noqa: E402
 
 FORMATS = ("onnx", "stablehlo")
@@ -102,6 +103,7 @@ def export_run(workdir, fmt, output, step="best", category=""):
 FLAGS = flags.FLAGS
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")

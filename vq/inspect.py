@@ -24,6 +24,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import predict  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 from vq.inspection import gate as gate_lib  # noqa: E402
 from vq.inspection.pipeline import (InspectionPipeline, Stage,  # noqa: E402
                                     StageStats)
@@ -182,6 +183,7 @@ def stage_table(summary):
 FLAGS = flags.FLAGS
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -9,7 +9,6 @@ vq/distributed.py and docs/scaling.md).
 """
 import logging
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorBoard writer's TF
 
@@ -17,15 +16,8 @@ from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import config_base, distributed, train  # noqa: E402
-from vq.checkpoint import (CheckpointCorruptError,  # noqa: E402
-                           CheckpointMismatchError)
-from vq.data.check import DataCheckError  # noqa: E402
-from vq.data.errors import AnnotationError  # noqa: E402
-
-USER_ERRORS = (config_base.ConfigError, AnnotationError, DataCheckError,
-               CheckpointMismatchError, CheckpointCorruptError,
-               FileNotFoundError, train.NonFiniteLossError)
+from vq import distributed, train  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -47,17 +39,13 @@ class _OnlyWarningsFrom(logging.Filter):
         f"/{n}/" in record.pathname for n in self.names)
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   absl_logging.get_absl_handler().addFilter(_OnlyWarningsFrom("orbax"))
   distributed.initialize_if_launched()
-  try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except USER_ERRORS as e:
-    # What the user must fix, said in one message, not a traceback.
-    absl_logging.error("%s: %s", type(e).__name__, e)
-    sys.exit(1)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_image, write_image  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -274,6 +275,7 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
 FLAGS = flags.FLAGS
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")

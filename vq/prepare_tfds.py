@@ -26,6 +26,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base  # noqa: E402
+from vq.cli import reports_user_errors  # noqa: E402
 from vq.data import check, tfds_records  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -50,6 +51,7 @@ def prepare(config, name, data_dir="", threads=2):
   return path, report
 
 
+@reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
