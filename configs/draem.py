@@ -15,9 +15,9 @@ Arguments (after the colon, comma-separated):
                      the texture memory's map (below) plus DRAEM's
                      where it rises above its normal level, each divided
                      by its 0.99 quantile on 16 normal training images
-                     per category. Images are
-                     scored at 128x128: the networks see them shrunk to
-                     64x64, their map is enlarged back.
+                     per category. Images are scored at 128x128: the
+                     networks see them shrunk to 64x64, their map is
+                     enlarged back.
   scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:

@@ -135,4 +135,6 @@ def anomaly_maps(features, memory, mean, std, stride=1):
   queries = (layers.block_mean(features, stride) - mean) / std
   maps = nearest_distance(queries.reshape(-1, f), memory).reshape(
       n, h // stride, w // stride, 1)
+  if stride == 1:
+    return maps[..., 0]
   return layers.resize_bilinear(maps, (h, w))[..., 0]
