@@ -208,7 +208,8 @@ def test_fused_scoring_scales_each_map_on_reference_images(
   DRAEM's excess over 1 to the memory's and scores only the test images;
   prediction fuses with the calibrated scales. With eval.memory.image_size
   twice data.image_size the images are scored at 64x64 (the network's map
-  enlarged, the window scaled). Expected values from NumPy, OpenCV and scikit-learn."""
+  enlarged, the window scaled). Expected values from NumPy, OpenCV and
+  scikit-learn."""
   config = draem.get_config("variant=test,category=brick,scoring=fused")
   config.data.cache_dir = str(tmp_path / "cache")
   config.eval.memory.images = 4
