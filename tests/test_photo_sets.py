@@ -3,7 +3,6 @@ published formats and read back by vq's readers."""
 import struct
 
 import cv2
-
 import numpy as np
 import pytest
 
