@@ -67,8 +67,7 @@ class TextureScoring:
                if self.config.eval.scoring == FUSED else m.images)
       images = anomaly_data.normal_images(datasets, category, count,
                                           self.network_size, self.score_size)
-      features = np.concatenate([self.features(images[i:i + 8])
-                                 for i in range(0, len(images), 8)])
+      features = np.asarray(in_chunks(self.features, images, 8))
       self.memories[category] = texture_memory.build_memory(features,
                                                             m.stride)
     return self.memories[category]
@@ -94,10 +93,8 @@ class TextureScoring:
     if not isinstance(images.shape[0], int):  # an export's symbolic batch
       return texture_memory.anomaly_maps(self.features(images), *memory,
                                          stride)
-    maps = [texture_memory.anomaly_maps(self.features(images[i:i + 4]),
-                                        *memory, stride)
-            for i in range(0, len(images), 4)]
-    return jnp.concatenate(maps)
+    return in_chunks(lambda x: texture_memory.anomaly_maps(
+        self.features(x), *memory, stride), images, 4)
 
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
@@ -146,6 +143,17 @@ class TextureScoring:
     outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
         jnp.asarray(maps)[..., None], self.window))
     return host, outs, scales
+
+
+def in_chunks(fn, images, size):
+  """fn over `images` `size` at a time, the last chunk padded to `size`
+  (so each jit-compiled step sees one shape), the padding dropped."""
+  pad = -len(images) % size
+  padded = jnp.concatenate([jnp.asarray(images),
+                           jnp.repeat(images[:1], pad, 0)])
+  out = jnp.concatenate([fn(padded[i:i + size])
+                         for i in range(0, len(padded), size)])
+  return out[:len(images)]
 
 
 def score_size(config):
