@@ -112,6 +112,33 @@ def test_strided_maps_search_block_means_and_enlarge_bilinearly():
         rtol=1e-4, atol=1e-4)
 
 
+def _rings_over_inside(maps, margin):
+  """The border level by explicit loops: each pixel's edge distance, the
+  mean of every ring closer than `margin` over the mean of the rest."""
+  _, h, w = maps.shape
+  distance = np.array([[min(i, j, h - 1 - i, w - 1 - j) for j in range(w)]
+                       for i in range(h)])
+  inside = np.mean([m[i, j] for m in maps for i in range(h) for j in range(w)
+                    if distance[i, j] >= margin])
+  level = np.ones((h, w))
+  for d in range(margin):
+    ring = [m[i, j] for m in maps for i in range(h) for j in range(w)
+            if distance[i, j] == d]
+    level[distance == d] = np.mean(ring) / inside
+  return level
+
+
+@pytest.mark.parametrize("margin,used", [(3, 3), (9, 3)])
+def test_the_border_level_is_each_edge_rings_mean_over_the_inside(margin,
+                                                                  used):
+  """A margin past a quarter of the shorter side (12 x 16: 3) is cut to
+  it."""
+  maps = np.random.default_rng(3).gamma(2.0, size=(3, 12, 16))
+  got = texture_memory.border_level(maps, margin)
+  assert got.dtype == np.float32
+  np.testing.assert_allclose(got, _rings_over_inside(maps, used), rtol=1e-5)
+
+
 def _grating(size, period, angle, phase=0.0):
   y, x = np.mgrid[0:size, 0:size]
   t = x * np.cos(angle) + y * np.sin(angle)
@@ -198,6 +225,33 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
   assert record["region_area"] == expected_area
   assert record["decision"] == ("defective" if out["score"][0] >= threshold
                                 else "good")
+
+
+def test_memory_maps_are_divided_by_the_border_level_of_reference_images(
+    tmp_path):
+  """The memory holds a category's first eval.memory.images training
+  images; the next eval.reference_images give the border level (32x32: a
+  margin of 8), and every map is the distance to the memory over it. On
+  the embedded textures the raw distance rises at the edge."""
+  config = draem.get_config("variant=test,category=brick,scoring=memory")
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.memory.images = 4
+  config.eval.reference_images = 3
+  task = AnomalyTask(config)
+  data = task.datasets()
+  memory = task.texture.memory_for("brick", data)
+  images = anomaly_data.normal_images(data, "brick", 7, 32, 32)
+  features = task.texture.features(images)
+  rows, mean, std = texture_memory.build_memory(np.asarray(features[:4]),
+                                                config.eval.memory.stride)
+  np.testing.assert_allclose(memory.rows, rows)
+  raw = np.asarray(texture_memory.anomaly_maps(
+      features, rows, mean, std, config.eval.memory.map_stride))
+  level = _rings_over_inside(raw[4:], 8)
+  np.testing.assert_allclose(memory.border_level, level, rtol=1e-4)
+  assert level[0, :].mean() > 1.1
+  np.testing.assert_allclose(task.texture.maps(images, "brick"), raw / level,
+                             rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("memory_size,window", [(0, 5), (64, 9)])

@@ -45,9 +45,9 @@ def reference_split(category, num_train, memory_images, reference_images):
   memory, the next r are references. With too few images for both, a
   quarter of them (at least one) are references and the rest the memory."""
   if num_train < 2:
-    raise ValueError(f"{category}: {num_train} training image(s); the fused "
-                     "scoring needs at least 2 (one for the texture memory, "
-                     "one to scale the maps)")
+    raise ValueError(f"{category}: {num_train} training image(s); the "
+                     "texture memory scorings need at least 2 (one for the "
+                     "memory, one to calibrate its maps)")
   references = min(reference_images, max(1, num_train // 4))
   return min(memory_images, num_train - references), references
 

@@ -97,9 +97,10 @@ def default_config():
   # over the block), the map enlarged back: a whole divisor of the side.
   c.eval.memory.map_stride = 1
   c.eval.memory.colour = True     # + local brightness and colour
-  # eval.scoring=fused: each map's unit is this quantile of its pixels on
   # `reference_images` training images per category (those after the
-  # memory's), evaluated beside the test split.
+  # memory's) calibrate the memory's map at the image border and, under
+  # eval.scoring=fused, give each map its unit: this quantile of its pixels
+  # on them (they are evaluated beside the test split).
   c.eval.reference_images = 16
   c.eval.reference_quantile = 0.99
   return c
@@ -194,13 +195,13 @@ class AnomalyTask(Task):
       logging.info("the networks read images at %dx%d; the texture memory "
                    "scores them at %dx%d (eval.memory.image_size)", self.size,
                    self.size, self.score_size, self.score_size)
-    if self.config.eval.scoring == FUSED:  # too few images: say so now
+    if self.config.eval.scoring in MEMORY_SCORINGS:  # too few images: say so
       for category in self.class_names:
         m, r = self.texture.split(data, category)
         if (m, r) != (self.config.eval.memory.images,
                       self.config.eval.reference_images):
-          logging.warning("%s: %d training images; the fused scoring uses "
-                          "%d for the texture memory, %d to scale the maps",
+          logging.warning("%s: %d training images; the texture memory holds "
+                          "%d, %d calibrate its maps",
                           category,
                           data.info["train_categories"].count(category), m, r)
     return data

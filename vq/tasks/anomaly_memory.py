@@ -1,12 +1,13 @@
 """The anomaly task's texture-memory scorings (eval.scoring=memory, fused).
 
 A memory of each category's training images (`vq.ops.texture_memory`, no
-network), the memory maps of evaluated images (kept between a run's
-evaluations), and under eval.scoring=fused the scales of DRAEM's map and
-the memory's, measured on reference training images read after the test
-split.
+network), calibrated at the image border on reference training images read
+after the memory's; the memory maps of evaluated images (kept between a
+run's evaluations); and under eval.scoring=fused the scales of DRAEM's map
+and the memory's, measured on the same reference images.
 """
 import hashlib
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +22,15 @@ MEMORY_SCORINGS = (MEMORY, FUSED)
 SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
 
 
+class CategoryMemory(NamedTuple):
+  """A category's texture memory (`texture_memory.build_memory`) and the
+  border level its maps are divided by (`texture_memory.border_level`)."""
+  rows: jnp.ndarray
+  mean: jnp.ndarray
+  std: jnp.ndarray
+  border_level: np.ndarray
+
+
 class TextureScoring:
   """Per-category texture memories at the scoring's side (`score_size`),
   built on demand from training images."""
@@ -29,13 +39,12 @@ class TextureScoring:
     e = config.eval
     if e.scoring in MEMORY_SCORINGS:
       _check_memory_config(e.memory)
-    if e.scoring == FUSED:
       _check_reference_config(e)
     self.config = config
     self.class_names = tuple(class_names)
     self.network_size = network_size
     self.score_size = score_size(config)
-    self.memories = {}  # category -> (memory, mean, std)
+    self.memories = {}  # category -> CategoryMemory
     self.evaluated_maps = {}  # category -> (images' digest, memory maps)
 
   @property
@@ -58,29 +67,49 @@ class TextureScoring:
         self.config.eval.memory.images, self.config.eval.reference_images)
 
   def memory_for(self, category, datasets):
-    """(memory, mean, std) of `category`'s training images, read from
-    `datasets` once: the first eval.memory.images (under eval.scoring=fused,
-    fewer when the references need them)."""
+    """`category`'s CategoryMemory, read from `datasets` once: the memory of
+    its first eval.memory.images training images (fewer when the references
+    need them), the border level measured on the reference images."""
     if category not in self.memories:
-      m = self.config.eval.memory
-      count = (self.split(datasets, category)[0]
-               if self.config.eval.scoring == FUSED else m.images)
-      images = anomaly_data.normal_images(datasets, category, count,
+      m, r = self.split(datasets, category)
+      images = anomaly_data.normal_images(datasets, category, m + r,
                                           self.network_size, self.score_size)
-      features = np.asarray(in_chunks(self.features, images, 8))
-      self.memories[category] = texture_memory.build_memory(features,
-                                                            m.stride)
+      features = in_chunks(self.features, images[:m], 8)
+      memory = texture_memory.build_memory(
+          np.asarray(features), self.config.eval.memory.stride)
+      references = self._raw_maps(images[m:], memory)
+      self.memories[category] = CategoryMemory(
+          *memory, texture_memory.border_level(references, self.reach))
     return self.memories[category]
+
+  @property
+  def reach(self):
+    m = self.config.eval.memory
+    return texture_memory.feature_reach(self.bank, m.sigma)
+
+  @property
+  def bank(self):
+    m = self.config.eval.memory
+    return texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
 
   def features(self, images):
     m = self.config.eval.memory
-    bank = texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
-    return texture_memory.texture_features(jnp.asarray(images), bank, m.sigma,
-                                           m.colour)
+    return texture_memory.texture_features(jnp.asarray(images), self.bank,
+                                           m.sigma, m.colour)
+
+  def _raw_maps(self, images, memory):
+    """Distances to `memory` = (rows, mean, std), not border-calibrated."""
+    stride = self.config.eval.memory.map_stride
+    if not isinstance(images.shape[0], int):  # an export's symbolic batch
+      return texture_memory.anomaly_maps(self.features(images), *memory,
+                                         stride)
+    return in_chunks(lambda x: texture_memory.anomaly_maps(
+        self.features(x), *memory, stride), images, 4)
 
   def maps(self, images, category):
     """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
-    memory (which must have been built: `memory_for`)."""
+    memory over its border level (the memory must have been built:
+    `memory_for`)."""
     if category not in self.memories:
       raise ValueError(
           f"eval.scoring={self.config.eval.scoring} compares with a memory "
@@ -89,12 +118,7 @@ class TextureScoring:
           "run's data.path; vq.export --category compiles one into a "
           "StableHLO file)")
     memory = self.memories[category]
-    stride = self.config.eval.memory.map_stride
-    if not isinstance(images.shape[0], int):  # an export's symbolic batch
-      return texture_memory.anomaly_maps(self.features(images), *memory,
-                                         stride)
-    return in_chunks(lambda x: texture_memory.anomaly_maps(
-        self.features(x), *memory, stride), images, 4)
+    return self._raw_maps(images, memory[:3]) / memory.border_level
 
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
