@@ -114,11 +114,13 @@ def test_a_missing_patterns_folder_is_named(tmp_path):
     photo_detection.write_dataset(str(tmp_path / "out"), str(tmp_path))
 
 
-@pytest.mark.parametrize("surfaces", ["confirmation", "acceptance"])
+@pytest.mark.parametrize("surfaces",
+                         ["confirmation", "acceptance", "verification"])
 def test_the_other_anomaly_sets_are_read_by_the_mvtec_reader(tmp_path,
                                                              surfaces):
-  """--surfaces=confirmation|acceptance: five patterns no other set uses,
-  each an MVTec AD category with every defect kind and its masks."""
+  """--surfaces=confirmation|acceptance|verification: five patterns no
+  other set uses, each an MVTec AD category with every defect kind and its
+  masks."""
   categories, _ = photo_anomaly.SURFACES[surfaces]
   others = [p for name, (c, _) in photo_anomaly.SURFACES.items()
             if name != surfaces for p in c.values()]

@@ -2,7 +2,7 @@ r"""An MVTec AD-layout anomaly set made from real texture photographs, for
 checking the anomaly defaults on data they were not tuned on.
 
   python -m vq.benchmarks.photo_anomaly --output=/tmp/vq/photo_anomaly \
-      [--surfaces=held_out|confirmation|acceptance] \
+      [--surfaces=held_out|confirmation|acceptance|verification] \
       [--patterns=/usr/share/gimp/2.0/patterns]
 
 The surfaces are GIMP's photographic texture patterns (Debian's `gimp-data`
@@ -12,7 +12,8 @@ package), none of which vq's embedded data or anomaly sources use:
 second set for checking choices made while looking at the first) or
 `acceptance` (brushed metal, wood grain, white marble, bark, relief stone;
 a third set, for the figures of choices made while looking at the other
-two). Each pattern is seamless: it is enlarged to a period of at least 112
+two) or `verification` (amethyst, ground, rock, pine, leopard fur; a
+fourth, made after the acceptance set had been looked at). Each pattern is seamless: it is enlarged to a period of at least 112
 pixels, tiled, and cut into 128x128 images with random offsets, flips and
 slight lighting changes. The defects are drawn here by code separate from
 both DRAEM's training anomalies and the embedded test defects:
@@ -51,6 +52,10 @@ SURFACES = {
                     "white_marble": "Stone/marble1.pat",
                     "bark": "Wood/bark.pat", "relief": "Stone/cracked.pat"},
                    2028),
+    "verification": ({"amethyst": "Stone/amethyst.pat",
+                      "ground": "Stone/ground1.pat", "rock": "Stone/rock.pat",
+                      "pine": "Wood/pine.pat", "leopard": "Animal/leopard.pat"},
+                     2029),
 }
 FOREIGN = ("Food/java.pat", "Food/choc_swirl.pat", "Water/ice.pat",
            "Legacy/pastel.pat", "Legacy/3dgreen.pat", "Sky/sky.pat")
