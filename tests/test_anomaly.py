@@ -311,8 +311,9 @@ def test_folded_draem_keeps_full_resolution():
   from vq.models import DRAEM
   x = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
   model = DRAEM(4, 4, space_to_depth=2)
-  v = model.init(jax.random.key(0), x[:1])
-  out = model.apply(v, x)
+  # Shapes only: traced, not run.
+  v = jax.eval_shape(model.init, jax.random.key(0), x[:1])
+  out = jax.eval_shape(model.apply, v, x)
   assert out["reconstruction"].shape == (2, 64, 64, 3)
   assert out["logits"].shape == (2, 64, 64, 2)
   # The sub-networks see 2x2 blocks: 12 input channels, 12 reconstructed

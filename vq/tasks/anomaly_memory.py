@@ -83,14 +83,16 @@ class TextureScoring:
     return self.memories[category]
 
   @property
-  def reach(self):
-    m = self.config.eval.memory
-    return texture_memory.feature_reach(self.bank, m.sigma)
-
-  @property
   def bank(self):
     m = self.config.eval.memory
     return texture_memory.gabor_bank(tuple(m.wavelengths), m.orientations)
+
+  @property
+  def reach(self):
+    """How far from a pixel its descriptor reads (pixels): the border
+    level's margin."""
+    return texture_memory.feature_reach(self.bank,
+                                        self.config.eval.memory.sigma)
 
   def features(self, images):
     m = self.config.eval.memory
