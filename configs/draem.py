@@ -25,7 +25,8 @@ Arguments (after the colon, comma-separated):
                      texture memory of the training images (local
                      Gabor-energy descriptors at wavelengths 2, 4 and 8
                      pixels of 128x128; the map is each pixel's
-                     distance to the nearest normal one).
+                     distance to the nearest normal one, divided near
+                     the edges by its level on 16 reference images).
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).

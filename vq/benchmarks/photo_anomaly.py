@@ -13,9 +13,10 @@ second set for checking choices made while looking at the first) or
 `acceptance` (brushed metal, wood grain, white marble, bark, relief stone;
 a third set, for the figures of choices made while looking at the other
 two) or `verification` (amethyst, ground, rock, pine, leopard fur; a
-fourth, made after the acceptance set had been looked at). Each pattern is seamless: it is enlarged to a period of at least 112
-pixels, tiled, and cut into 128x128 images with random offsets, flips and
-slight lighting changes. The defects are drawn here by code separate from
+fourth, made after the acceptance set had been looked at). Each pattern
+is seamless: it is enlarged to a period of at least 112 pixels, tiled, and
+cut into 128x128 images with random offsets, flips and slight lighting
+changes. The defects are drawn here by code separate from
 both DRAEM's training anomalies and the embedded test defects:
 
   foreign    a blob of another material (GIMP's food, water and legacy

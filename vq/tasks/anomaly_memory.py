@@ -25,9 +25,9 @@ SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
 class CategoryMemory(NamedTuple):
   """A category's texture memory (`texture_memory.build_memory`) and the
   border level its maps are divided by (`texture_memory.border_level`)."""
-  rows: jnp.ndarray
-  mean: jnp.ndarray
-  std: jnp.ndarray
+  rows: np.ndarray
+  mean: np.ndarray
+  std: np.ndarray
   border_level: np.ndarray
 
 
@@ -120,7 +120,8 @@ class TextureScoring:
           "run's data.path; vq.export --category compiles one into a "
           "StableHLO file)")
     memory = self.memories[category]
-    return self._raw_maps(images, memory[:3]) / memory.border_level
+    return (self._raw_maps(images, (memory.rows, memory.mean, memory.std))
+            / memory.border_level)
 
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
