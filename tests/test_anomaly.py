@@ -16,7 +16,8 @@ from vq.data import anomaly_synthesis, mvtec
 from vq.data.perlin import perlin_noise
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
-from vq.metrics import aupro, auroc, average_precision, f1_optimal_threshold
+from vq.metrics import (aupro, auroc, average_precision, f1_optimal_threshold,
+                        pixel_metrics)
 from vq.models import DiscriminativeSubNetwork, ReconstructiveSubNetwork
 from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
                     laplacian_sharpen, separable_filter,
@@ -240,6 +241,24 @@ def test_aupro_equals_the_definition_at_every_threshold():
       maps = np.round(maps * quantise) / quantise  # many ties
     assert aupro(maps, masks) == pytest.approx(
         _brute_force_aupro(maps, masks), abs=1e-12)
+
+
+def test_pixel_metrics_equal_scikit_learn_and_the_definition():
+  from sklearn.metrics import average_precision_score, roc_auc_score
+  rng = np.random.default_rng(2)
+  masks = np.zeros((4, 20, 20), np.uint8)
+  masks[0, 3:8, 4:9] = 1
+  masks[1, 12:15, 2:18] = 1
+  masks[3, 0:2, 0:2] = 1
+  for dtype in (np.float32, np.float64, np.uint8):
+    maps = (rng.random(masks.shape) * 12 + 4 * masks).astype(dtype)
+    m = pixel_metrics(maps, masks)
+    assert m["pixel_auroc"] == pytest.approx(
+        roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12)
+    assert m["pixel_ap"] == pytest.approx(
+        average_precision_score(masks.ravel(), maps.ravel()), abs=1e-12)
+    assert m["aupro"] == pytest.approx(
+        _brute_force_aupro(maps.astype(np.float64), masks), abs=1e-12)
 
 
 def test_aupro_errors_are_clear():

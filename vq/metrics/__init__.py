@@ -11,6 +11,7 @@ from vq.metrics.segmentation import (binary_classification, class_overlap,
 __all__ += ["binary_classification", "class_overlap", "dice_per_image",
             "image_presence", "iou_from_totals", "iou_totals"]
 from vq.metrics.anomaly import (aupro, auroc, average_precision,
-                                f1_optimal_threshold)
+                                f1_optimal_threshold, pixel_metrics)
 
-__all__ += ["aupro", "auroc", "average_precision", "f1_optimal_threshold"]
+__all__ += ["aupro", "auroc", "average_precision", "f1_optimal_threshold",
+            "pixel_metrics"]

@@ -2,28 +2,55 @@
 
 Ties are handled as scikit-learn does: equal scores form one threshold, so
 the ROC curve joins them with one straight segment and AP takes one step.
+`pixel_metrics` reads all three pixel metrics of a map off one sort.
 """
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
 
-def _curve(scores, labels):
-  """True and false positive counts at each distinct threshold, descending."""
-  scores = np.asarray(scores, np.float64).ravel()
-  labels = np.asarray(labels).ravel().astype(bool)
-  if scores.shape != labels.shape:
+class _Ranking(NamedTuple):
+  """Scores sorted descending: `order` (indices into the flat scores) and
+  `ends`, the sorted position closing each run of equal scores, whose
+  `thresholds` they are."""
+  order: np.ndarray
+  ends: np.ndarray
+  thresholds: np.ndarray
+
+
+def _rank(scores):
+  """The ranking of `scores` (any shape, read flat).
+
+  Only the cumulative counts at the end of each run of ties are read, and
+  those do not depend on the order inside a run, so the sort need not be
+  stable (a plain quicksort is about twice as fast on a million pixels).
+  """
+  scores = np.asarray(scores)
+  if scores.dtype.kind != "f":
+    scores = scores.astype(np.float64)
+  scores = scores.ravel()
+  order = np.argsort(-scores)
+  ranked = scores[order]
+  ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+  return _Ranking(order, ends, ranked[ends])
+
+
+def _curve(ranking, labels):
+  """True and false positive counts at each threshold of `ranking`."""
+  tps = np.cumsum(labels[ranking.order])[ranking.ends]
+  return tps, (ranking.ends + 1) - tps
+
+
+def _flat_labels(scores, labels):
+  """`labels` as flat booleans, one per score."""
+  scores, labels = np.asarray(scores), np.asarray(labels)
+  if scores.size != labels.size:
     raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ")
-  order = np.argsort(-scores, kind="mergesort")
-  scores, labels = scores[order], labels[order]
-  last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-  tps = np.cumsum(labels)[last]
-  fps = (last + 1) - tps
-  return tps, fps, scores[last]
+  return labels.astype(bool).ravel()
 
 
-def auroc(scores, labels):
-  """Area under the ROC curve of 1-D scores against 0/1 labels."""
-  tps, fps, _ = _curve(scores, labels)
+def _auroc(tps, fps):
   if tps[-1] == 0 or fps[-1] == 0:
     raise ValueError("AUROC needs both positive and negative labels")
   tpr = np.r_[0, tps] / tps[-1]
@@ -31,9 +58,7 @@ def auroc(scores, labels):
   return float(np.trapezoid(tpr, fpr))
 
 
-def average_precision(scores, labels):
-  """Average precision: sum over thresholds of (R_n - R_{n-1}) P_n."""
-  tps, fps, _ = _curve(scores, labels)
+def _average_precision(tps, fps):
   if tps[-1] == 0:
     raise ValueError("average precision needs positive labels")
   precision = tps / (tps + fps)
@@ -41,13 +66,26 @@ def average_precision(scores, labels):
   return float(np.sum(np.diff(recall) * precision))
 
 
+def auroc(scores, labels):
+  """Area under the ROC curve of scores against 0/1 labels."""
+  labels = _flat_labels(scores, labels)
+  return _auroc(*_curve(_rank(scores), labels))
+
+
+def average_precision(scores, labels):
+  """Average precision: sum over thresholds of (R_n - R_{n-1}) P_n."""
+  labels = _flat_labels(scores, labels)
+  return _average_precision(*_curve(_rank(scores), labels))
+
+
 def f1_optimal_threshold(scores, labels):
   """(threshold, F1) maximising F1 when predicting score >= threshold."""
-  tps, fps, thresholds = _curve(scores, labels)
-  positives = tps[-1]
-  f1 = 2 * tps / np.maximum(tps + fps + positives, 1)
+  labels = _flat_labels(scores, labels)
+  ranking = _rank(scores)
+  tps, fps = _curve(ranking, labels)
+  f1 = 2 * tps / np.maximum(tps + fps + tps[-1], 1)
   best = int(np.argmax(f1))
-  return float(thresholds[best]), float(f1[best])
+  return float(ranking.thresholds[best]), float(f1[best])
 
 
 def aupro(anomaly_maps, masks, fpr_limit=0.3):
@@ -65,12 +103,31 @@ def aupro(anomaly_maps, masks, fpr_limit=0.3):
     anomaly_maps: [N, H, W] scores.
     masks: [N, H, W] ground truth, non-zero is anomalous.
   """
-  maps = np.asarray(anomaly_maps, np.float64)
+  return _aupro(_rank(_check_maps(anomaly_maps, masks)),
+                np.asarray(masks).astype(bool), fpr_limit)
+
+
+def pixel_metrics(anomaly_maps, masks, fpr_limit=0.3):
+  """{'pixel_auroc', 'pixel_ap', 'aupro'} of [N, H, W] maps against their
+  masks, from one sort of the pixels."""
+  ranking = _rank(_check_maps(anomaly_maps, masks))
   masks = np.asarray(masks).astype(bool)
+  tps, fps = _curve(ranking, masks.ravel())
+  return {"pixel_auroc": _auroc(tps, fps),
+          "pixel_ap": _average_precision(tps, fps),
+          "aupro": _aupro(ranking, masks, fpr_limit)}
+
+
+def _check_maps(anomaly_maps, masks):
+  maps, masks = np.asarray(anomaly_maps), np.asarray(masks)
   if maps.shape != masks.shape:
     raise ValueError(f"anomaly maps {maps.shape} and masks {masks.shape} "
                      f"differ")
-  region_weight = np.zeros(maps.shape, np.float64)
+  return maps
+
+
+def _aupro(ranking, masks, fpr_limit):
+  region_weight = np.zeros(masks.shape, np.float64)
   num_regions = 0
   for i, gt in enumerate(masks):
     count, labels = cv2.connectedComponents(gt.astype(np.uint8), 8)
@@ -82,13 +139,11 @@ def aupro(anomaly_maps, masks, fpr_limit=0.3):
   num_normal = int((~masks).sum())
   if not num_normal:
     raise ValueError("AUPRO needs normal pixels (every pixel is anomalous)")
-  scores = maps.ravel()
-  order = np.argsort(-scores, kind="mergesort")
-  fpr = np.cumsum((~masks).ravel()[order]) / num_normal
-  pro = np.cumsum(region_weight.ravel()[order]) / num_regions
-  last = np.r_[np.flatnonzero(np.diff(scores[order])), len(scores) - 1]
-  fpr = np.clip(np.r_[0.0, fpr[last]], 0, 1)
-  pro = np.clip(np.r_[0.0, pro[last]], 0, 1)
+  fpr = np.cumsum((~masks).ravel()[ranking.order])[ranking.ends] / num_normal
+  pro = (np.cumsum(region_weight.ravel()[ranking.order])[ranking.ends]
+         / num_regions)
+  fpr = np.clip(np.r_[0.0, fpr], 0, 1)
+  pro = np.clip(np.r_[0.0, pro], 0, 1)
   keep = fpr <= fpr_limit
   x = np.r_[fpr[keep], fpr_limit]
   y = np.r_[pro[keep], np.interp(fpr_limit, fpr, pro)]

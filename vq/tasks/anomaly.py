@@ -383,10 +383,8 @@ class AnomalyTask(Task):
                              ("fused_map", "/fused")):
       if map_name not in outs:
         continue
-      m["pixel_auroc" + suffix] = anomaly_metrics.auroc(outs[map_name], truth)
-      m["pixel_ap" + suffix] = anomaly_metrics.average_precision(
-          outs[map_name], truth)
-      m["aupro" + suffix] = anomaly_metrics.aupro(outs[map_name], truth)
+      m.update({k + suffix: v for k, v in anomaly_metrics.pixel_metrics(
+          outs[map_name], truth).items()})
     # F1-optimal threshold on the validation part, F1 on the rest.
     rng = np.random.default_rng(self.config.data.split_seed)
     order = rng.permutation(len(labels))
