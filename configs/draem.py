@@ -66,7 +66,7 @@ def get_config(arg=None):
   c.eval.memory.map_stride = 2
   c.eval_batch_size = 32
   # One evaluation, at the end: on 2 CPU cores the first one (the texture
-  # memory's maps of the test images) costs about 100 s of the run's 15
+  # memory's maps of the test images) costs about 90 s of the run's 15
   # minutes, and a midway one changed no figure on any set measured. 1800
   # steps (0.32-0.37 s each) keep a real-photo run of five categories
   # inside 15 minutes on the machine's slower hours; 2200 did not.
