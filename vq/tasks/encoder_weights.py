@@ -19,7 +19,7 @@ PADDINGS = ("keras", "torch")
 @dataclasses.dataclass(frozen=True)
 class Encoder:
   """A task's pretrainable encoder."""
-  architecture: str   # mobilenet_v2 | efficientnet_b0
+  architecture: str   # mobilenet_v2 | efficientnet_b0 | efficientnet_lite0
   alpha: float        # MobileNetV2 width multiplier (1.0 otherwise)
   module_path: str    # where its variables sit ('backbone', '' = root)
 
@@ -27,7 +27,8 @@ class Encoder:
 def add_config_fields(model_config):
   """The fields of `model` every family with an encoder has."""
   model_config.backbone_weights = ""  # Keras .h5, torchvision .pth /
-                                      # .safetensors, or a vq workdir
+                                      # .safetensors, a vq workdir, or
+                                      # efficientnet_lite0_imagenet
   model_config.input_scaling = "auto"  # auto (the weights') | unit | keras |
                                        # torch (vq/models/preprocessing.py)
   model_config.padding = "auto"        # auto (the weights') | keras | torch
@@ -53,6 +54,12 @@ def _implied(weights, encoder):
     return {"input_scaling": "unit", "padding": "keras"}
   if os.path.isdir(weights):
     return _workdir_conventions(weights)
+  named = pretrained.named_architecture(weights)
+  if named and named != encoder.architecture:
+    raise ConfigError(f"model.backbone_weights={weights} are "
+                      f"{named} weights; this model's encoder is "
+                      f"{encoder.architecture}")
+  weights = pretrained.resolve(weights)
   if not os.path.isfile(weights):
     return None
   return pretrained.file_conventions(weights, encoder.architecture)
@@ -65,7 +72,7 @@ def conventions(model_config, encoder):
   weights = model_config.get("backbone_weights", "")
   if weights and encoder is None:
     raise ConfigError("model.backbone_weights needs a model with an encoder "
-                      "(mobilenet_v2 or efficientnet_b0)")
+                      "(mobilenet_v2, efficientnet_b0 or efficientnet_lite0)")
   scaling = model_config.get("input_scaling", "unit")
   padding = model_config.get("padding", "keras")
   implied = _implied(weights, encoder)
@@ -89,7 +96,9 @@ def conventions(model_config, encoder):
 
 def load(path, encoder):
   """The encoder's variables from a Keras or torchvision file or from
-  another run's workdir (its own encoder, which must be the same)."""
+  another run's workdir (its own encoder, which must be the same), or
+  installed weights by name (`pretrained.NAMED_WEIGHTS`)."""
+  path = pretrained.resolve(path)
   if not os.path.isdir(path):
     return pretrained.load_file(path, encoder.architecture, encoder.alpha)
   from vq import runs  # pylint: disable=g-import-not-at-top

