@@ -165,3 +165,47 @@ def test_a_warp_moves_the_surface_without_blurring_it():
     spread = [cv2.Laplacian(x, cv2.CV_32F)[inside].std()
               for x in (warped, image)]
     assert spread[0] > 0.9 * spread[1], seed
+
+
+def test_magnetic_tile_converts_to_the_mvtec_layout(tmp_path):
+  """The dataset as published (MT_*/Imgs/<stem>.jpg beside a grey-level
+  <stem>.png mask; tiles of many sizes), converted and read back."""
+  from vq.benchmarks import magnetic_tile  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  sizes = [(289, 121), (261, 593), (373, 248), (97, 140)]
+  written = {}
+  for folder, n in [("MT_Free", 6)] + [(f"MT_{k.capitalize()}", 1)
+                                         for k in magnetic_tile.KINDS]:
+    imgs = tmp_path / "src" / folder / "Imgs"
+    imgs.mkdir(parents=True)
+    for i in range(n):
+      h, w = sizes[(i + len(written)) % len(sizes)]
+      stem = f"exp{i % 2}_num_{1000 + len(written)}"
+      photo = rng.integers(60, 200, (h, w)).astype(np.uint8)
+      mask = np.zeros((h, w), np.uint8)
+      if folder != "MT_Free":
+        mask[h // 3:h // 2, w // 4:w // 2] = 255
+        mask[h // 3, w // 4:w // 2] = 90  # a soft rim, below half
+      cv2.imwrite(str(imgs / f"{stem}.jpg"), photo)
+      cv2.imwrite(str(imgs / f"{stem}.png"), mask)
+      written[stem] = (folder, mask >= 128, (h, w))
+  counts = magnetic_tile.convert(str(tmp_path / "src"), str(tmp_path / "out"),
+                                 train=4)
+  assert counts["train/good"] == 4 and counts["test/good"] == 2
+  train, test = mvtec.read_mvtec(str(tmp_path / "out"),
+                                 magnetic_tile.CATEGORY)
+  assert len(train) == 4 and len(test) == 2 + len(magnetic_tile.KINDS)
+  for record in test:
+    stem = record["image_path"].rsplit("/", 1)[1][:-4]
+    folder, truth, hw = written[stem]
+    loaded = mvtec.load_record(record)
+    assert loaded["image"].shape[:2] == hw
+    assert record["label"] == int(folder != "MT_Free")
+    if record["label"]:
+      assert folder == f"MT_{record['defect_type'].capitalize()}"
+      np.testing.assert_array_equal(loaded["mask"], truth)
+  crack = next(s for s, (f, _, _) in written.items() if f == "MT_Crack")
+  (tmp_path / "src" / "MT_Crack" / "Imgs" / f"{crack}.png").unlink()
+  with pytest.raises(Exception, match=r"MT_Crack/Imgs/.*\.jpg: no mask"):
+    magnetic_tile.convert(str(tmp_path / "src"), str(tmp_path / "out2"),
+                          train=4)

@@ -201,8 +201,11 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
   # The heat map is the memory's (the networks' outputs are all zero here).
   assert rows[:, :, 64:96].std() > 0
   assert scalars["image_auroc"] == scalars["image_auroc/memory"]
+  for name in ("pixel_auroc", "pixel_ap", "aupro"):  # the scoring's map's
+    assert scalars[name] == scalars[f"{name}/memory"] != scalars[
+        f"{name}/draem"], name
   for name in ("image_auroc/memory", "pixel_auroc/memory", "aupro/memory",
-               "image_auroc/baseline", "pixel_auroc",
+               "image_auroc/baseline", "pixel_auroc", "pixel_auroc/draem",
                "brick/scratch/pixel_auroc"):
     assert 0.0 <= scalars[name] <= 1.0, name
   # The defects of the embedded set differ from the memory's texture.
@@ -316,6 +319,12 @@ def test_fused_scoring_scales_each_map_on_reference_images(
   np.testing.assert_allclose(
       scalars["pixel_auroc/fused"],
       roc_auc_score(masks[test].ravel(), fused[test].ravel()), atol=1e-6)
+  np.testing.assert_allclose(
+      scalars["pixel_auroc"],
+      roc_auc_score(masks[test].ravel(), fused[test].ravel()), atol=1e-6)
+  np.testing.assert_allclose(
+      scalars["pixel_auroc/draem"],
+      roc_auc_score(masks[test].ravel(), draem_maps[test].ravel()), atol=1e-6)
 
   predictor = AnomalyTask(config)
   predictor.select_category("brick")

@@ -95,19 +95,27 @@ def resize(image, size, interpolation=cv2.INTER_AREA):
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
-def scored_image(image, network_size, score_size):
+ENLARGEMENTS = ("repeat", "linear")
+
+
+def scored_image(image, network_size, score_size, enlarge="repeat"):
   """`image` at the scored side (a whole multiple of the networks'): shrunk
-  to it when large enough, else read at the networks' side as in training
-  and its pixels repeated, so that `layers.block_mean` gives the networks
-  exactly their training-time view."""
+  to it when large enough; else, with `enlarge='repeat'`, read at the
+  networks' side as in training and its pixels repeated, so that
+  `layers.block_mean` gives the networks exactly their training-time view,
+  or with 'linear' enlarged bilinearly (for an ImageNet encoder, which
+  reads a smooth image better than blocks of pixels)."""
   if min(image.shape[:2]) >= score_size:
     return resize(image, score_size)
+  if enlarge == "linear":
+    return resize(image, score_size, cv2.INTER_LINEAR)
   factor = score_size // network_size
   return np.repeat(np.repeat(resize(image, network_size), factor, 0),
                    factor, 1)
 
 
-def normal_images(datasets, category, limit, network_size, score_size):
+def normal_images(datasets, category, limit, network_size, score_size,
+                  enlarge="repeat"):
   """uint8 [n, score_size, score_size, 3]: the first `limit` training
   images of `category` (all of them normal), read from `datasets.train`
   (`scored_image`)."""
@@ -115,7 +123,7 @@ def normal_images(datasets, category, limit, network_size, score_size):
   if not own:
     raise ValueError(f"{category}: no training images")
   return np.stack([scored_image(datasets.train[i]["image"], network_size,
-                                score_size) for i in own[:limit]])
+                                score_size, enlarge) for i in own[:limit]])
 
 
 def _is_grey(image):
@@ -165,10 +173,11 @@ class TestTransform:
   score_size: int
   categories: tuple
   defect_types: tuple
+  enlarge: str = "repeat"  # `scored_image`'s
 
   def __call__(self, record):
     return {"image": scored_image(record["image"], self.image_size,
-                                  self.score_size),
+                                  self.score_size, self.enlarge),
             "mask": resize(record["mask"], self.score_size,
                             cv2.INTER_NEAREST),
             "label": record["label"],
@@ -193,9 +202,10 @@ def _tfds(d):
           [train_categories[i] for i in kept_train])
 
 
-def datasets(data_config, eval_size=0):
+def datasets(data_config, eval_size=0, enlarge="repeat"):
   """Sources per category; test images are read at `eval_size` (0:
-  data.image_size); info['defect_types'] names the test defects,
+  data.image_size; smaller ones enlarged as `enlarge` says, see
+  `scored_image`); info['defect_types'] names the test defects,
   info['train_categories'] each training image's category."""
   d = data_config
   if d.source == "tfds":
@@ -231,6 +241,6 @@ def datasets(data_config, eval_size=0):
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
           d.self_source_probability, d.stroke_probability),
       TestTransform(d.image_size, eval_size or d.image_size, categories,
-                    defect_types),
+                    defect_types, enlarge),
       info={"defect_types": defect_types,
             "train_categories": train_categories})

@@ -135,10 +135,14 @@ def border_level(maps, margin):
   return level
 
 
-def build_memory(features, stride):
+def build_memory(features, stride, standardise=True):
   """[N, H, W, F] of normal images -> (memory [M, F] standardised per
-  feature, mean [F], std [F]), sampled every `stride` pixels."""
+  feature, mean [F], std [F]), sampled every `stride` pixels; without
+  `standardise`, the features as they are (mean 0, std 1)."""
   sampled = features[:, ::stride, ::stride].reshape(-1, features.shape[-1])
+  if not standardise:
+    f = sampled.shape[-1]
+    return sampled, np.zeros(f, sampled.dtype), np.ones(f, sampled.dtype)
   mean = sampled.mean(0)
   std = sampled.std(0) + 1e-6
   return (sampled - mean) / std, mean, std

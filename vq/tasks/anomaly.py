@@ -97,6 +97,18 @@ def default_config():
   # over the block), the map enlarged back: a whole divisor of the side.
   c.eval.memory.map_stride = 1
   c.eval.memory.colour = True     # + local brightness and colour
+  # gabor (the above) | efficientnet_lite0: PatchCore's patch features of
+  # the ImageNet encoder `weights` (a map at 1/8 of the side, enlarged and
+  # blurred by a Gaussian of sigma `blur` pixels).
+  c.eval.memory.features = "gabor"
+  c.eval.memory.weights = "efficientnet_lite0_imagenet"
+  c.eval.memory.blur = 4.0
+  # Keep this fraction of the memory's rows, chosen by the greedy coreset
+  # (0: all of them).
+  c.eval.memory.coreset = 0.0
+  # The image score: max of the map averaged over this window (pixels of
+  # the memory's side); 0: eval.baseline_window scaled to that side.
+  c.eval.memory.window = 0
   # `reference_images` training images per category (those after the
   # memory's) calibrate the memory's map at the image border and, under
   # eval.scoring=fused, give each map its unit: this quantile of its pixels
@@ -190,7 +202,8 @@ class AnomalyTask(Task):
     return (self.score_size, self.score_size, 3)
 
   def datasets(self):
-    data = anomaly_data.datasets(self.config.data, self.score_size)
+    data = anomaly_data.datasets(self.config.data, self.score_size,
+                                 self.texture.enlarge)
     if self.score_size != self.size:
       logging.info("the networks read images at %dx%d; the texture memory "
                    "scores them at %dx%d (eval.memory.image_size)", self.size,
@@ -215,7 +228,8 @@ class AnomalyTask(Task):
         datasets.eval, datasets.train, self.texture.reference_indices(datasets))
 
   def resize_input(self, image):
-    return anomaly_data.scored_image(image, self.size, self.score_size)
+    return anomaly_data.scored_image(image, self.size, self.score_size,
+                                     self.texture.enlarge)
 
   def init_variables(self, rng):
     return self.model.init(rng, jnp.zeros((1, self.size, self.size, 3)))
@@ -378,13 +392,18 @@ class AnomalyTask(Task):
     m["image_auroc"] = m[f"image_auroc/{scoring}"]
     m["image_ap"] = anomaly_metrics.average_precision(
         outs[f"score/{scoring}"], labels)
-    for map_name, suffix in (("map", ""), ("filtered_map", "/filtered"),
+    # The unsuffixed pixel metrics are the scoring's map's; under the
+    # memory scorings DRAEM's own map's are suffixed /draem.
+    draem = "/draem" if scoring in MEMORY_SCORINGS else ""
+    for map_name, suffix in (("map", draem), ("filtered_map", "/filtered"),
                              ("memory_map", "/memory"),
                              ("fused_map", "/fused")):
       if map_name not in outs:
         continue
-      m.update({k + suffix: v for k, v in anomaly_metrics.pixel_metrics(
-          outs[map_name], truth).items()})
+      pixel = anomaly_metrics.pixel_metrics(outs[map_name], truth)
+      m.update({k + suffix: v for k, v in pixel.items()})
+      if map_name == self._map_key() and suffix:
+        m.update(pixel)
     # F1-optimal threshold on the validation part, F1 on the rest.
     rng = np.random.default_rng(self.config.data.split_seed)
     order = rng.permutation(len(labels))

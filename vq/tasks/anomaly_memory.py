@@ -1,10 +1,13 @@
 """The anomaly task's texture-memory scorings (eval.scoring=memory, fused).
 
-A memory of each category's training images (`vq.ops.texture_memory`, no
-network), calibrated at the image border on reference training images read
-after the memory's; the memory maps of evaluated images (kept between a
-run's evaluations); and under eval.scoring=fused the scales of DRAEM's map
-and the memory's, measured on the same reference images.
+A memory of each category's training images, described by Gabor energies
+(`vq.ops.texture_memory`, no network) or by an ImageNet encoder's patch
+features (`vq.ops.patch_features`, eval.memory.features=efficientnet_lite0,
+thinned by a greedy coreset), calibrated at the image border on reference
+training images read after the memory's; the memory maps of evaluated
+images (kept between a run's evaluations); and under eval.scoring=fused
+the scales of DRAEM's map and the memory's, measured on the same reference
+images.
 """
 import hashlib
 from typing import NamedTuple
@@ -14,12 +17,14 @@ import numpy as np
 
 from vq import config_base
 from vq.data import anomaly as anomaly_data
-from vq.ops import anomaly_scoring, texture_memory
+from vq.models import layers
+from vq.ops import anomaly_scoring, patch_features, texture_memory
 
 MEMORY = "memory"  # the texture memory's map alone
 FUSED = "fused"    # the memory's map plus DRAEM's excess over its scale
 MEMORY_SCORINGS = (MEMORY, FUSED)
 SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
+FEATURES = ("gabor", "efficientnet_lite0")  # eval.memory.features
 
 
 class CategoryMemory(NamedTuple):
@@ -44,15 +49,21 @@ class TextureScoring:
     self.class_names = tuple(class_names)
     self.network_size = network_size
     self.score_size = score_size(config)
+    # Images smaller than the scored side: blocks of pixels for the Gabor
+    # memory (the networks' exact view), bilinear for an encoder's.
+    self.enlarge = ("repeat" if config.eval.memory.features == "gabor"
+                    else "linear")
     self.memories = {}  # category -> CategoryMemory
     self.evaluated_maps = {}  # category -> (images' digest, memory maps)
+    self._patches = None  # PatchFeatures, loaded when first needed
 
   @property
   def window(self):
-    """The image-score window: eval.baseline_window scaled to the
-    scoring's side (odd)."""
-    window = (self.config.eval.baseline_window * self.score_size
-              // self.network_size)
+    """The image-score window: eval.memory.window, or (0) eval.
+    baseline_window scaled to the scoring's side (odd)."""
+    window = self.config.eval.memory.window or (
+        self.config.eval.baseline_window * self.score_size
+        // self.network_size)
     return window - 1 + window % 2
 
   def split(self, datasets, category):
@@ -73,14 +84,27 @@ class TextureScoring:
     if category not in self.memories:
       m, r = self.split(datasets, category)
       images = anomaly_data.normal_images(datasets, category, m + r,
-                                          self.network_size, self.score_size)
+                                          self.network_size, self.score_size,
+                                          self.enlarge)
       features = in_chunks(self.features, images[:m], 8)
       memory = texture_memory.build_memory(
-          np.asarray(features), self.config.eval.memory.stride)
+          np.asarray(features), self.config.eval.memory.stride,
+          standardise=self.config.eval.memory.features == "gabor")
+      memory = (self._thinned(memory[0]),) + memory[1:]
       references = self._raw_maps(images[m:], memory)
       self.memories[category] = CategoryMemory(
           *memory, texture_memory.border_level(references, self.reach))
     return self.memories[category]
+
+  def _thinned(self, rows):
+    """The memory's rows, thinned to eval.memory.coreset of them by the
+    greedy coreset (all of them at 0)."""
+    fraction = self.config.eval.memory.coreset
+    count = int(round(fraction * len(rows)))
+    if not fraction or count >= len(rows):
+      return rows
+    return rows[np.asarray(patch_features.greedy_coreset(
+        jnp.asarray(rows), max(count, 1)))]
 
   @property
   def bank(self):
@@ -90,23 +114,39 @@ class TextureScoring:
   @property
   def reach(self):
     """How far from a pixel its descriptor reads (pixels): the border
-    level's margin."""
-    return texture_memory.feature_reach(self.bank,
-                                        self.config.eval.memory.sigma)
+    level's margin (for patch features: two patches and the map's blur)."""
+    m = self.config.eval.memory
+    if m.features == "gabor":
+      return texture_memory.feature_reach(self.bank, m.sigma)
+    return 2 * patch_features.STRIDE + int(np.ceil(2 * m.blur))
 
   def features(self, images):
+    """[N, H, W, F] Gabor energies, or [N, H / 8, W / 8, F] patch
+    features (eval.memory.features)."""
     m = self.config.eval.memory
-    return texture_memory.texture_features(jnp.asarray(images), self.bank,
-                                           m.sigma, m.colour)
+    if m.features == "gabor":
+      return texture_memory.texture_features(jnp.asarray(images), self.bank,
+                                             m.sigma, m.colour)
+    if self._patches is None:
+      self._patches = patch_features.PatchFeatures(m.weights)
+    return self._patches(images)
+
+  def _distances(self, images, memory):
+    """[N, H, W]: each pixel's distance to `memory`; patch features' map
+    enlarged to the images' side and blurred (eval.memory.blur)."""
+    m = self.config.eval.memory
+    maps = texture_memory.anomaly_maps(self.features(images), *memory,
+                                       m.map_stride)
+    if maps.shape[1:] == images.shape[1:3]:
+      return maps
+    maps = layers.resize_bilinear(maps[..., None], images.shape[1:3])
+    return texture_memory.gaussian_blur(maps, m.blur)[..., 0]
 
   def _raw_maps(self, images, memory):
     """Distances to `memory` = (rows, mean, std), not border-calibrated."""
-    stride = self.config.eval.memory.map_stride
     if not isinstance(images.shape[0], int):  # an export's symbolic batch
-      return texture_memory.anomaly_maps(self.features(images), *memory,
-                                         stride)
-    return in_chunks(lambda x: texture_memory.anomaly_maps(
-        self.features(x), *memory, stride), images, 4)
+      return self._distances(images, memory)
+    return in_chunks(lambda x: self._distances(x, memory), images, 4)
 
   def maps(self, images, category):
     """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
@@ -205,7 +245,13 @@ def score_size(config):
 
 def _check_memory_config(m):
   """Clear errors for settings the texture memory cannot use."""
+  config_base.check_choice("eval.memory.features", m.features, FEATURES)
   problems = []
+  if not 0 <= m.coreset <= 1:
+    problems.append(f"eval.memory.coreset must be a fraction in [0, 1] (0: "
+                    f"keep every row), got {m.coreset}")
+  if m.blur <= 0:
+    problems.append(f"eval.memory.blur must be positive, got {m.blur}")
   if not m.wavelengths or min(m.wavelengths) <= 0:
     problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
                     "be positive lengths in pixels (e.g. (3.0, 6.0))")
@@ -215,6 +261,9 @@ def _check_memory_config(m):
     if int(m[field]) < 1 or int(m[field]) != m[field]:
       problems.append(f"eval.memory.{field} must be a whole number >= 1, "
                       f"got {m[field]}")
+  if int(m.window) < 0 or int(m.window) != m.window:
+    problems.append(f"eval.memory.window must be a whole number of pixels "
+                    f"(0: eval.baseline_window scaled), got {m.window}")
   if problems:
     raise config_base.ConfigError("; ".join(problems))
 
