@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from vq.data.errors import AnnotationError, read_json
+from vq.data.paths import dataset_path
 
 
 def load_coco(path, what="COCO annotations"):
@@ -33,7 +34,7 @@ def load_coco(path, what="COCO annotations"):
   return coco, images
 
 
-def read_coco_detection(path, image_dir, class_names):
+def read_coco_detection(path, image_dir, class_names, allow_outside=False):
   """COCO detection JSON (instances_*.json) -> records {id, image_path,
   boxes [K, 4] normalised x1y1x2y2, classes [K], difficult [K] (iscrowd),
   expected_hw, annotation}.
@@ -75,7 +76,9 @@ def read_coco_detection(path, image_dir, class_names):
         (), (), ())
     records.append({
         "id": str(image_id),
-        "image_path": os.path.join(image_dir, image["file_name"]),
+        "image_path": dataset_path(image_dir, image["file_name"],
+                                   f"{path}: image id {image_id}",
+                                   allow_outside),
         "boxes": np.clip(np.array(boxes, np.float32).reshape(-1, 4), 0, 1),
         "classes": np.array(classes, np.int32),
         "difficult": np.array(crowd, bool),

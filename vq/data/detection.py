@@ -23,9 +23,11 @@ def _synthetic(d):
 def _voc(d):
   require(d, "train_path")
   names = tuple(d.class_names)
-  return (AnnotatedImages(read_voc(d.train_path, names, d.train_split)),
+  outside = d.allow_outside_paths
+  return (AnnotatedImages(read_voc(d.train_path, names, d.train_split,
+                                   outside)),
           AnnotatedImages(read_voc(d.eval_path or d.train_path, names,
-                                   d.eval_split)))
+                                   d.eval_split, outside)))
 
 
 def _yolo_txt(d):
@@ -38,10 +40,11 @@ def _yolo_txt(d):
 def _coco(d):
   require(d, "train_path", "eval_path", "image_dir")
   names = tuple(d.class_names)
+  outside = d.allow_outside_paths
   return (AnnotatedImages(read_coco_detection(d.train_path, d.image_dir,
-                                              names)),
+                                              names, outside)),
           AnnotatedImages(read_coco_detection(
-              d.eval_path, d.eval_image_dir or d.image_dir, names)))
+              d.eval_path, d.eval_image_dir or d.image_dir, names, outside)))
 
 
 def _ultralytics(d):

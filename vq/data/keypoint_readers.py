@@ -19,10 +19,11 @@ import numpy as np
 from vq.data.coco import load_coco
 from vq.data.errors import AnnotationError, read_text
 from vq.data.images import read_image
+from vq.data.paths import dataset_path
 from vq.data.sources import RecordSource
 
 
-def read_keypoints_csv(path, num_keypoints):
+def read_keypoints_csv(path, num_keypoints, allow_outside=False):
   """Rows of a keypoint CSV -> records {id, image_path, keypoints_px [K, 2]}."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"keypoint CSV not found: {path}")
@@ -49,7 +50,9 @@ def read_keypoints_csv(path, num_keypoints):
             f"{path}:{line_no}: keypoint coordinates must be numbers, got "
             f"{row[1:]}") from None
       records.append({"id": row[0],
-                      "image_path": os.path.join(folder, row[0]),
+                      "image_path": dataset_path(
+                          folder, row[0], f"{path}:{line_no}",
+                          allow_outside),
                       "keypoints_px": values.reshape(num_keypoints, 2),
                       "where": f"{path}:{line_no}"})
   if not records:
@@ -57,7 +60,7 @@ def read_keypoints_csv(path, num_keypoints):
   return records
 
 
-def read_coco_keypoints(path, image_dir, num_keypoints):
+def read_coco_keypoints(path, image_dir, num_keypoints, allow_outside=False):
   """COCO keypoints JSON -> records {id, image_path, keypoints_px [K, 2]}."""
   coco, images = load_coco(path, "COCO keypoints")
   by_image = {}
@@ -78,7 +81,9 @@ def read_coco_keypoints(path, image_dir, num_keypoints):
                             f"labelled (v = 0); every keypoint must be")
     by_image[ann["image_id"]] = (kp[:, :2], where)
   return [{"id": str(image_id),
-           "image_path": os.path.join(image_dir, images[image_id]["file_name"]),
+           "image_path": dataset_path(image_dir,
+                                      images[image_id]["file_name"], where,
+                                      allow_outside),
            "keypoints_px": kp, "where": where}
           for image_id, (kp, where) in sorted(by_image.items())]
 

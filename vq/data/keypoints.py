@@ -16,15 +16,16 @@ def _synthetic(d):
 def _csv(d):
   require(d, "train_path", "eval_path")
   k = len(d.keypoint_names)
-  return tuple(KeypointImages(keypoint_readers.read_keypoints_csv(p, k))
-               for p in (d.train_path, d.eval_path))
+  return tuple(KeypointImages(keypoint_readers.read_keypoints_csv(
+      p, k, d.allow_outside_paths)) for p in (d.train_path, d.eval_path))
 
 
 def _coco(d):
   require(d, "train_path", "eval_path")
   k = len(d.keypoint_names)
   return tuple(KeypointImages(keypoint_readers.read_coco_keypoints(
-      p, d.image_dir, k)) for p in (d.train_path, d.eval_path))
+      p, d.image_dir, k, d.allow_outside_paths))
+      for p in (d.train_path, d.eval_path))
 
 
 SOURCES = {"synthetic": _synthetic, "csv": _csv, "coco": _coco,

@@ -19,6 +19,7 @@ import os
 import xml.etree.ElementTree as ET
 
 from vq.data.errors import AnnotationError, read_json, read_text
+from vq.data.paths import dataset_path
 
 
 def _region(label, points, class_names, ignore_labels, where):
@@ -56,7 +57,7 @@ def _labelme_points(shape, where):
   return points
 
 
-def read_labelme(folder, class_names, ignore_labels=()):
+def read_labelme(folder, class_names, ignore_labels=(), allow_outside=False):
   """A folder of Labelme JSON files -> polygon records."""
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"Labelme folder not found: {folder}")
@@ -76,14 +77,16 @@ def read_labelme(folder, class_names, ignore_labels=()):
       where = f"{path} shape {i}"
       regions.append(_region(shape.get("label"), _labelme_points(shape, where),
                              class_names, ignore_labels, where))
-    image_path = os.path.join(folder, data["imagePath"].replace("\\", "/"))
+    image_path = dataset_path(folder, data["imagePath"].replace("\\", "/"),
+                              path, allow_outside)
     record = _record(image_path, regions, len(class_names), path)
     record["expected_hw"] = (data.get("imageHeight"), data.get("imageWidth"))
     records.append(record)
   return records
 
 
-def read_cvat(path, image_dir, class_names, ignore_labels=()):
+def read_cvat(path, image_dir, class_names, ignore_labels=(),
+              allow_outside=False):
   """A CVAT for images 1.1 annotations.xml -> polygon records."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"CVAT annotations not found: {path}")
@@ -108,7 +111,8 @@ def read_cvat(path, image_dir, class_names, ignore_labels=()):
                               f"{polygon.get('points')!r}") from None
       regions.append(_region(polygon.get("label"), points, class_names,
                              ignore_labels, where))
-    record = _record(os.path.join(image_dir, name), regions,
+    record = _record(dataset_path(image_dir, name, f"{path} image {name}",
+                                  allow_outside), regions,
                      len(class_names), f"{path} image {name}")
     record["expected_hw"] = (int(image.get("height", 0)),
                              int(image.get("width", 0)))

@@ -49,7 +49,8 @@ def _split(d, records, area):
 def _severstal(d):
   require(d, "train_path", "image_dir")
   records = segmentation_readers.read_severstal_csv(
-      d.train_path, d.image_dir, len(d.class_names))
+      d.train_path, d.image_dir, len(d.class_names),
+      allow_outside=d.allow_outside_paths)
   for r in records:
     r["label"] = int(bool(r["rles"]))
   return _split(d, records, [sum(map(rle.area, r["rles"].values()))
@@ -59,19 +60,20 @@ def _severstal(d):
 def _polygon_json(d):
   require(d, "train_path", "image_dir")
   return _split_polygons(d, segmentation_readers.read_polygon_json(
-      d.train_path, d.image_dir, len(d.class_names)))
+      d.train_path, d.image_dir, len(d.class_names), d.allow_outside_paths))
 
 
 def _labelme(d):
   require(d, "train_path")
   return _split_polygons(d, polygon_exports.read_labelme(
-      d.train_path, d.class_names))
+      d.train_path, d.class_names, allow_outside=d.allow_outside_paths))
 
 
 def _cvat(d):
   require(d, "train_path", "image_dir")
   return _split_polygons(d, polygon_exports.read_cvat(
-      d.train_path, d.image_dir, d.class_names))
+      d.train_path, d.image_dir, d.class_names,
+      allow_outside=d.allow_outside_paths))
 
 
 def _split_polygons(d, records):

@@ -14,11 +14,12 @@ from vq.data import polygons, rle
 from vq.data.errors import AnnotationError, read_json, read_text
 from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
                             read_mask)
+from vq.data.paths import dataset_path
 from vq.data.sources import RecordSource
 
 
 def read_severstal_csv(csv_path, image_dir, num_classes=4,
-                       include_unlisted=True):
+                       include_unlisted=True, allow_outside=False):
   """Severstal Steel Defect Detection `train.csv` -> records.
 
   Reads the long form (`ImageId,ClassId,EncodedPixels`) and the older wide
@@ -37,7 +38,7 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
   """
   if not os.path.isfile(csv_path):
     raise FileNotFoundError(f"Severstal CSV not found: {csv_path}")
-  rles, lines = {}, {}
+  rles, lines, first = {}, {}, {}  # first: an image's first row
   with io.StringIO(read_text(csv_path), newline="") as f:
     reader = csv.DictReader(f)
     fields = reader.fieldnames or []
@@ -60,6 +61,7 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
                               f"an integer in 1..{num_classes}")
       encoded = (row["EncodedPixels"] or "").strip()
       per_image = rles.setdefault(image_id, {})
+      first.setdefault(image_id, f"{csv_path}:{line}")
       if encoded:
         if k in per_image:
           raise AnnotationError(f"{csv_path}:{line}: a second row for image "
@@ -69,7 +71,9 @@ def read_severstal_csv(csv_path, image_dir, num_classes=4,
   names = set(rles)
   if include_unlisted:
     names |= {os.path.basename(p) for p in find_images(image_dir)}
-  return [{"image_path": os.path.join(image_dir, n), "rles": rles.get(n, {}),
+  return [{"image_path": dataset_path(image_dir, n, first.get(n, csv_path),
+                                     allow_outside),
+           "rles": rles.get(n, {}),
            "rle_lines": lines.get(n, {}), "num_classes": num_classes}
           for n in sorted(names)]
 
@@ -86,8 +90,8 @@ def write_severstal_csv(path, predictions):
           writer.writerow([image_id, k + 1, encoded])
 
 
-def _find_image(image_dir, image_id, where):
-  path = os.path.join(image_dir, str(image_id))
+def _find_image(image_dir, image_id, where, allow_outside):
+  path = dataset_path(image_dir, str(image_id), where, allow_outside)
   if os.path.isfile(path):
     return path
   for ext in IMAGE_EXTENSIONS:
@@ -96,7 +100,7 @@ def _find_image(image_dir, image_id, where):
   raise FileNotFoundError(f"{where}: no image {image_id!r} in {image_dir}")
 
 
-def read_polygon_json(path, image_dir, num_classes=3):
+def read_polygon_json(path, image_dir, num_classes=3, allow_outside=False):
   """Polygon annotations -> records.
 
   `path` is a JSON file holding a list of records, or a folder of JSON files
@@ -123,7 +127,8 @@ def read_polygon_json(path, image_dir, num_classes=3):
     if not isinstance(r.get("regions", []), list):
       raise AnnotationError(f"{where}: regions must be a list")
     records.append({
-        "image_path": _find_image(image_dir, r["image_id"], where),
+        "image_path": _find_image(image_dir, r["image_id"], where,
+                                  allow_outside),
         "regions": r.get("regions", []), "label": int(level),
         "num_classes": num_classes, "where": f"{where} ({r['image_id']})"})
   return records

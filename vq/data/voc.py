@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from vq.data.errors import AnnotationError, read_text
+from vq.data.paths import dataset_path
 
 
 def _child_text(node, tag, path):
@@ -79,7 +80,7 @@ def parse_voc_xml(path, class_names):
   }
 
 
-def read_voc(root, class_names, split=None):
+def read_voc(root, class_names, split=None, allow_outside=False):
   """Reads a VOC folder into annotation records (images are read lazily).
 
   Returns:
@@ -108,7 +109,8 @@ def read_voc(root, class_names, split=None):
     ann = parse_voc_xml(path, class_names)
     records.append({
         "id": image_id,
-        "image_path": os.path.join(root, "JPEGImages", ann["filename"]),
+        "image_path": dataset_path(os.path.join(root, "JPEGImages"),
+                                   ann["filename"], path, allow_outside),
         "boxes": ann["boxes"], "classes": ann["classes"],
         "difficult": ann["difficult"],
         "expected_hw": (int(ann["height"]), int(ann["width"])),

@@ -47,6 +47,9 @@ def default_config():
   c.data.eval_path = ""           # defaults to train_path (voc: other split)
   c.data.image_dir = ""           # coco: images of train_path
   c.data.eval_image_dir = ""      # coco: images of eval_path (image_dir)
+  # An image an annotation names outside its dataset folder (`..`, an
+  # absolute path, a symbolic link out) is refused unless this is True.
+  c.data.allow_outside_paths = False
   c.data.train_split = "trainval"  # voc: ImageSets/Main/<split>.txt
   c.data.eval_split = "test"
   c.data.synthetic_train_size = 20000

@@ -32,6 +32,9 @@ def default_config():
   tfds_records.add_config_fields(c.data)  # data.source=tfds
   c.data.source = "synthetic"     # synthetic | csv | coco
   c.data.train_path = ""          # csv: the table; coco: the JSON file
+  # An image an annotation names outside its dataset folder (`..`, an
+  # absolute path, a symbolic link out) is refused unless this is True.
+  c.data.allow_outside_paths = False
   c.data.eval_path = ""
   c.data.image_dir = ""           # coco: folder of the images
   c.data.keypoint_names = synthetic_bead.KEYPOINT_NAMES

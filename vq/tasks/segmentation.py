@@ -65,6 +65,9 @@ def default_config():
   c.data.image_dir = ""           # severstal, polygon_json, cvat, mask_folder
   c.data.mask_dir = ""            # mask_folder
   c.data.eval_image_dir = ""      # mask_folder: held-out images
+  # An image an annotation names outside its dataset folder (`..`, an
+  # absolute path, a symbolic link out) is refused unless this is True.
+  c.data.allow_outside_paths = False
   c.data.eval_mask_dir = ""
   c.data.split_seed = 0           # severstal / polygon_json: 8:1:1 split
   c.data.eval_split = "val"       # severstal / polygon_json: val | test
