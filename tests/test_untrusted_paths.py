@@ -69,6 +69,15 @@ def _severstal(root, name):
       allow_outside=allow), r"train\.csv:3", root / "images")
 
 
+def _polygon_json(root, name):
+  (root / "images").mkdir()
+  path = root / "polygons.json"
+  path.write_text(json.dumps([{"image_id": name, "damage_level": 0}]))
+  return (lambda allow: segmentation_readers.read_polygon_json(
+      str(path), str(root / "images"), 3, allow),
+          r"polygons\.json record 0", root / "images")
+
+
 def _keypoint_csv(root, name):
   path = root / "kp.csv"
   path.write_text(f"image,x1,y1\nok.png,1,2\n{name},3,4\n")
@@ -89,7 +98,7 @@ def _coco_keypoints(root, name):
 
 @pytest.mark.parametrize("name", ESCAPES)
 @pytest.mark.parametrize("fixture", [_voc, _coco, _labelme, _cvat,
-                                     _severstal, _keypoint_csv,
+                                     _severstal, _polygon_json, _keypoint_csv,
                                      _coco_keypoints])
 def test_an_image_outside_the_dataset_is_refused(tmp_path, fixture, name):
   name = name.format(tmp=tmp_path)
