@@ -38,9 +38,25 @@ def test_history_keeps_the_last_record_of_each_step(tmp_path):
     history.append(str(tmp_path), history.EVAL, step, {"m": value})
   assert history.read(str(tmp_path), history.EVAL) == [
       {"step": 2, "m": 3.0}, {"step": 4, "m": 2.0}]
-  (tmp_path / history.EVAL).write_text('{"step": 1}\nnot json\n')
-  with pytest.raises(ValueError, match=r"eval_history.jsonl:2: not a JSON"):
-    history.read(str(tmp_path), history.EVAL)
+
+
+def test_a_half_written_history_line_is_set_aside(tmp_path, caplog):
+  """A process killed mid-write leaves half a line: reading skips it (and
+  any other line that is not a record) with a warning; the next append
+  moves it to <history>.broken instead of joining it to the new record."""
+  path = tmp_path / history.EVAL
+  path.write_bytes(b'{"step": 1, "m": 0.5}\nnot json\n{"step": 2, "m": 0.')
+  with caplog.at_level("WARNING"):
+    assert history.read(str(tmp_path), history.EVAL) == [
+        {"step": 1, "m": 0.5}]
+  assert "eval_history.jsonl:2: not a JSON" in caplog.text
+  assert "eval_history.jsonl:3: not a JSON" in caplog.text
+  history.append(str(tmp_path), history.EVAL, 2, {"m": 0.75})
+  assert path.read_bytes().endswith(b'not json\n{"step": 2, "m": 0.75}\n')
+  assert (tmp_path / (history.EVAL + ".broken")).read_bytes() == \
+      b'{"step": 2, "m": 0.\n'
+  assert history.read(str(tmp_path), history.EVAL) == [
+      {"step": 1, "m": 0.5}, {"step": 2, "m": 0.75}]
 
 
 @pytest.mark.slow  # three evaluations: 20 s; the history is read by other tests
