@@ -97,6 +97,20 @@ def test_an_unknown_config_field_is_one_message(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+def test_a_misspelt_override_is_one_message(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "vq.main", "--config=configs/yolo.py",
+       f"--workdir={tmp_path / 'run'}", "--config.batch_sise=4"], cwd=ROOT,
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  lines = [l for l in result.stderr.splitlines() if "Flags parsing" in l]
+  assert len(lines) == 1, result.stderr
+  assert "--config.batch_sise" in lines[0]
+  assert 'Did you mean "batch_size"' in lines[0]
+  assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("tool,args", [
     ("vq.predict", ["--input=.", "--output=out"]),
     ("vq.export", ["--format=onnx", "--output=m.onnx"]),

@@ -19,7 +19,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data import check  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -50,4 +50,4 @@ if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "A training config.")
   flags.DEFINE_string("output", "", "Write the whole report (JSON) here.")
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  run(main)

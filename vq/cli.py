@@ -5,7 +5,7 @@ tool with -v=1 to see the traceback as well."""
 import functools
 import sys
 
-from absl import flags
+from absl import app, flags
 from absl import logging
 
 from vq import config_base, train
@@ -17,6 +17,35 @@ USER_ERRORS = (config_base.ConfigError, AnnotationError, DataCheckError,
                CheckpointMismatchError, CheckpointCorruptError,
                FileNotFoundError, train.NonFiniteLossError, ValueError,
                KeyError)
+
+
+def parse_flags(argv):
+  """absl's flag parsing; a `--config.FIELD=VALUE` override that cannot be
+  applied (a misspelt field, a value of the wrong type) ends the tool with
+  one line naming the override, exit status 1, as absl does for its own
+  flag errors."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = str(e)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    text = " ".join(str(a) for a in e.args).replace("\\n", " ")
+    text = " ".join(text.replace("\\'", "").replace("'", " ").split())
+    if isinstance(e, AttributeError):  # ml_collections: no such field
+      field, _, hint = text.partition(" ")
+      text = f"no such field {field!r}" + (f"; {hint}" if hint else "")
+    overrides = [a.split("=", 1)[0] for a in argv[1:]
+                 if a.startswith("--config.")]
+    named = [o for o in overrides if o.rsplit(".", 1)[-1] in text]
+    message = (f"{named[0] if named else ' '.join(overrides) or '--config'}"
+               f": cannot be applied to the config ({text})")
+  sys.stderr.write(f"FATAL Flags parsing error: {message}\n")
+  sys.exit(1)
+
+
+def run(main):
+  """`absl.app.run(main)` with `parse_flags`."""
+  app.run(main, flags_parser=parse_flags)
 
 
 def reports_user_errors(main):

@@ -23,7 +23,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base, runs  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
@@ -104,4 +104,4 @@ if __name__ == "__main__":
   config_flags.DEFINE_config_dict("config", _run_config_from_argv(sys.argv),
                                   "The run's config, with overrides.")
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  run(main)

@@ -27,7 +27,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.models import preprocessing  # noqa: E402
 
 FORMATS = ("onnx", "stablehlo")
@@ -122,4 +122,4 @@ if __name__ == "__main__":
                       "decide for (a texture memory scoring's StableHLO "
                       "file compiles its memory in).")
   flags.mark_flags_as_required(["workdir", "output"])
-  app.run(main)
+  run(main)

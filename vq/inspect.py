@@ -24,7 +24,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import predict  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.inspection import gate as gate_lib  # noqa: E402
 from vq.inspection.pipeline import (InspectionPipeline, Stage,  # noqa: E402
                                     StageStats)
@@ -211,4 +211,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("output", "", "Results (default WORKDIR/output).")
   flags.DEFINE_integer("every_n_frames", 1, "Videos: every n-th frame.")
   flags.mark_flags_as_required(["config", "workdir", "input"])
-  app.run(main)
+  run(main)

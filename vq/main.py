@@ -17,7 +17,7 @@ from absl import logging as absl_logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import distributed, train  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -49,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(main)

@@ -26,7 +26,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_image, write_image  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -307,4 +307,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("category", "", "Anomaly runs: the category whose "
                       "threshold decides good/defective.")
   flags.mark_flags_as_required(["input", "output"])
-  app.run(main)
+  run(main)

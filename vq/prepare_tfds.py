@@ -26,7 +26,7 @@ from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base  # noqa: E402
-from vq.cli import reports_user_errors  # noqa: E402
+from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data import check, tfds_records  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -74,4 +74,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("data_dir", "", "TFDS data_dir (TFDS's default if "
                       "empty).")
   flags.mark_flags_as_required(["config", "name"])
-  app.run(main)
+  run(main)
