@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, free_port
-from vq import train
+from vq import runs, train
+from vq.config_base import ConfigError
 from vq.data import check
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
@@ -134,6 +135,29 @@ def test_the_tools_report_a_run_without_checkpoints_in_one_message(
     verbose = subprocess.run(command + ["-v=1"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
+@pytest.mark.parametrize("content", [b'{"task": "segmentation", "mod',
+                                     b"\xff\xfe[1, 2]", b"[1, 2]",
+                                     b'{"model": {}}'])
+def test_a_damaged_config_json_is_named(tmp_path, content):
+  (tmp_path / "config.json").write_bytes(content)
+  with pytest.raises(ConfigError, match=r"config\.json: damaged or not a vq "
+                     r"run's config"):
+    runs.load_config(str(tmp_path))
+
+
+def test_evaluate_reports_a_damaged_config_json_in_one_message(tmp_path):
+  run = tmp_path / "run"
+  run.mkdir()
+  text = unet_steel.get_config("variant=test").to_json()
+  (run / "config.json").write_text(text[:len(text) // 2])
+  result = subprocess.run(
+      [sys.executable, "-m", "vq.evaluate", f"--workdir={run}"], cwd=ROOT,
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  assert f"{run}/config.json: damaged" in result.stderr
 
 
 def test_the_data_check_leaves_bad_records_out_and_reports_them(

@@ -76,7 +76,7 @@ def _run_config_from_argv(argv):
       continue
     try:
       return runs.load_config(workdir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, config_base.ConfigError) as e:
       sys.exit(str(e))
   return ml_collections.ConfigDict()
 

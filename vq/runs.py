@@ -25,10 +25,18 @@ def load_config(workdir):
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{workdir} is not a vq run: no config.json")
-  with open(path) as f:
-    saved = tuples(json.load(f))
+  try:
+    with open(path, "rb") as f:
+      saved = tuples(json.loads(f.read().decode("utf-8")))
+    task_class = get_task_class(saved["task"])
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    # json's and UTF-8's errors are ValueErrors; a record without a task,
+    # or not an object at all, the others.
+    raise config_base.ConfigError(
+        f"{path}: damaged or not a vq run's config ({type(e).__name__}: "
+        f"{str(e)[:200]})") from None
   config = config_base.trainer_config()
-  config.update(get_task_class(saved["task"]).default_config())
+  config.update(task_class.default_config())
   _merge(config, saved, path)
   return config
 
