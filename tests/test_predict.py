@@ -1,5 +1,6 @@
 """vq.predict and vq.evaluate on a trained run: records land at the right
 pixels of the original photo, bad inputs are listed, not fatal."""
+import csv
 import json
 import os
 import subprocess
@@ -173,3 +174,24 @@ def test_only_anomaly_runs_take_a_category():
   with pytest.raises(ValueError, match="--category applies to anomaly runs, "
                                        "not detection"):
     task.select_category("carpet")
+
+
+def test_a_submission_has_one_quoted_row_per_input_path(tmp_path):
+  """Names holding commas, quotes and newlines stay one CSV field; images
+  of one name in two subfolders get their paths under --input."""
+  root = tmp_path / "in"
+  root.mkdir()
+  sources = [root / 'x,4,1 99999\ny"z.jpg', root / "a" / "p.jpg",
+             root / "b" / "p.jpg"]
+  writer = predict.RecordWriter(str(tmp_path / "out"), lambda i, r: i,
+                                submission_classes=("pit", "line"),
+                                overlays=False, input_root=str(root))
+  for source in sources:
+    frame = predict.Frame(str(source), image=np.zeros((4, 4, 3), np.uint8))
+    writer.write(frame, {"masks": {"line": "1 3"}})
+  writer.close()
+  with open(tmp_path / "out" / "submission.csv", newline="") as f:
+    rows = list(csv.reader(f))
+  assert rows == [["ImageId", "ClassId", "EncodedPixels"],
+                  ['x,4,1 99999\ny"z.jpg', "2", "1 3"],
+                  ["a/p.jpg", "2", "1 3"], ["b/p.jpg", "2", "1 3"]]

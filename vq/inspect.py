@@ -127,7 +127,7 @@ def inspect(config, workdir, inputs, output, every_n_frames=1,
   writer = predict.RecordWriter(
       output, pipeline.draw, "inspections.jsonl",
       submission_classes=pipeline.segment.task.class_names,
-      overlays=config.overlays)
+      overlays=config.overlays, input_root=inputs)
   read, write = StageStats("read"), StageStats("write")
 
   def frames():

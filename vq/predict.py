@@ -9,6 +9,7 @@ image; an annotated video per video), OUTPUT/submission.csv for segmentation
 runs (Severstal form) and OUTPUT/failed.txt listing the inputs that could not
 be read, with the reason. The exit status is 1 when any input failed.
 """
+import csv
 import functools
 import glob
 import json
@@ -95,9 +96,12 @@ class RecordWriter:
   Severstal submission of the records' masks."""
 
   def __init__(self, output, draw, records_name="predictions.jsonl",
-               submission_classes=None, overlays=True):
+               submission_classes=None, overlays=True, input_root=""):
     self.output, self.draw, self.overlays = output, draw, overlays
     self.submission_classes = submission_classes
+    # A submission names each image by its path under the input folder
+    # (images of one name in two subfolders stay apart).
+    self.input_root = input_root if os.path.isdir(input_root) else ""
     os.makedirs(os.path.join(output, "overlays"), exist_ok=True)
     self.records = open(os.path.join(output, records_name), "w")
     self.videos, self.names, self.failed, self.rles = {}, set(), [], []
@@ -109,7 +113,7 @@ class RecordWriter:
             **record}
     self.records.write(json.dumps(line) + "\n")
     if frame.frame is None and "masks" in record:
-      self.rles.append((os.path.basename(frame.source), record["masks"]))
+      self.rles.append((self._image_id(frame.source), record["masks"]))
     if not self.overlays:
       return
     drawn = self.draw(frame.image, record)
@@ -117,6 +121,13 @@ class RecordWriter:
       write_image(self._overlay_path(frame.source), drawn)
     else:
       self._video(frame, drawn).write(np.ascontiguousarray(drawn[..., ::-1]))
+
+  def _image_id(self, source):
+    if self.input_root:
+      relative = os.path.relpath(source, self.input_root)
+      if not relative.startswith(os.pardir):
+        return relative
+    return os.path.basename(source)
 
   def _overlay_path(self, source):
     stem = os.path.splitext(os.path.basename(source))[0]
@@ -148,12 +159,16 @@ class RecordWriter:
     with open(os.path.join(self.output, "failed.txt"), "w") as f:
       f.write("".join(line + "\n" for line in self.failed))
     if self.submission_classes:
-      with open(os.path.join(self.output, "submission.csv"), "w") as f:
-        f.write("ImageId,ClassId,EncodedPixels\n")
+      # Quoted as CSV needs (a name may hold commas, quotes or newlines);
+      # bytes of a name that are not UTF-8 are written as \\x.. escapes.
+      with open(os.path.join(self.output, "submission.csv"), "w",
+                newline="", errors="backslashreplace") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ImageId", "ClassId", "EncodedPixels"])
         for image_id, masks in self.rles:
           for k, name in enumerate(self.submission_classes, 1):
             if name in masks:
-              f.write(f"{image_id},{k},{masks[name]}\n")
+              writer.writerow([image_id, k, masks[name]])
 
 
 class Predictor:
@@ -241,7 +256,8 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
   predictor = Predictor(predict_fn, batch_size)
   outputs = RecordWriter(
       output, task.draw, submission_classes=(
-          task.class_names if task.name == "segmentation" else None))
+          task.class_names if task.name == "segmentation" else None),
+      input_root=inputs)
   pending, done, start = [], 0, time.perf_counter()
 
   def flush():
