@@ -108,3 +108,21 @@ def test_exported_files_carry_metadata_and_predict(tmp_path, monkeypatch):
     _assert_close(predict_fn(images),
                   jax.device_get(task.predict(variables, images)))
     assert loaded_task.class_names == task.class_names
+    # Damaged copies: one message naming the file, whatever the parser
+    # raised inside.
+    whole = open(path, "rb").read()
+    for damage, content in (("cut", whole[:len(whole) // 3]),
+                            ("flipped", whole[:40] + bytes(
+                                b ^ 0xFF for b in whole[40:400]) +
+                             whole[400:])):
+      broken = str(tmp_path / f"{damage}_{name}")
+      open(broken, "wb").write(content)
+      if fmt == "stablehlo":
+        open(broken + ".json", "w").write(json.dumps(meta))
+      with pytest.raises(ValueError, match=rf"{damage}_m\.\w+: damaged or "
+                         "not a vq export"):
+        load_exported(broken)
+    if fmt == "stablehlo":
+      open(path + ".json", "w").write(json.dumps(meta)[:50])
+      with pytest.raises(ValueError, match=r"m\.stablehlo\.json: damaged"):
+        load_exported(path)

@@ -194,13 +194,15 @@ def load_exported(path, overrides=None):
   if path.endswith(".onnx"):
     import onnx  # pylint: disable=g-import-not-at-top
     import onnxruntime  # pylint: disable=g-import-not-at-top
-    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    props = _read_export(path, lambda: {
+        p.key: p.value for p in onnx.load(path).metadata_props})
     if "vq" not in props:
       raise ValueError(f"{path}: not a vq export (no 'vq' metadata)")
-    meta = json.loads(props["vq"])
+    meta = _read_export(path, lambda: json.loads(props["vq"]))
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only, not shape-merge notes
-    session = onnxruntime.InferenceSession(path, options)
+    session = _read_export(path, lambda: onnxruntime.InferenceSession(
+        path, options))
     names = [o.name for o in session.get_outputs()]
     task = _task_from_metadata(meta, overrides)
     postprocess = jax.jit(task.postprocess)
@@ -216,14 +218,26 @@ def load_exported(path, overrides=None):
   meta_path = path + ".json"
   if not os.path.isfile(meta_path):
     raise FileNotFoundError(f"{path}: its metadata {meta_path} is missing")
-  with open(meta_path) as f:
-    meta = json.load(f)
+  with open(meta_path, "rb") as f:
+    meta = _read_export(meta_path, lambda: json.loads(f.read()))
   with open(path, "rb") as f:
-    exported = jax.export.deserialize(bytearray(f.read()))
-  task = _task_from_metadata(meta)
+    exported = _read_export(
+        path, lambda: jax.export.deserialize(bytearray(f.read())))
+  task = _read_export(meta_path, lambda: _task_from_metadata(meta))
   if task.needs_training_images:  # the category's memory is compiled in
     task.use_compiled_memory(meta["category"])
   return task, exported.call
+
+
+def _read_export(path, read):
+  """`read()`; whatever a damaged file makes the parser raise becomes a
+  ValueError naming `path`."""
+  try:
+    return read()
+  except Exception as e:  # pylint: disable=broad-except
+    # protobuf, onnxruntime, flatbuffers and json raise many types.
+    raise ValueError(f"{path}: damaged or not a vq export "
+                     f"({type(e).__name__}: {str(e)[:200]})") from e
 
 
 def _task_from_metadata(meta, overrides=None):
