@@ -1,14 +1,17 @@
 """Bad files as they occur give an error naming the file, never a silently
 wrong record: 16-bit masks, truncated JPEG / PNG, a VOC <size> that is not
 the image's, keypoints outside the image, COCO entries without an id."""
+import io
 import json
+import zlib
 
 import cv2
 import numpy as np
+import PIL.Image
 import pytest
 
 from test_readers import voc_xml
-from vq.data import mvtec, segmentation_readers
+from vq.data import images, mvtec, segmentation_readers
 from vq.data.errors import AnnotationError
 from vq.data.images import read_image, read_mask, write_image
 from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
@@ -97,3 +100,46 @@ def test_a_coco_image_without_an_id_is_named(tmp_path):
   with pytest.raises(AnnotationError, match=r"kp\.json: images\[0\] has no "
                      r"\['id'\]"):
     read_coco_keypoints(str(tmp_path / "kp.json"), str(tmp_path), 2)
+
+
+def _declaring(ext, height, width):
+  """A small image file whose header declares height x width pixels."""
+  data = bytearray(cv2.imencode(ext, np.zeros((8, 8, 3), np.uint8))[1])
+  if ext == ".png":  # IHDR's size and its checksum
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+  else:
+    i = 2
+    while not 0xC0 <= data[i + 1] <= 0xC3:
+      i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    data[i + 5:i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+  return bytes(data)
+
+
+def test_declared_sizes_equal_pillows(monkeypatch):
+  monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", None)  # headers only
+  rng = np.random.default_rng(0)
+  for ext in (".jpg", ".png"):
+    for _ in range(5):
+      h, w = (int(v) for v in rng.integers(1, 700, 2))
+      data = cv2.imencode(ext, np.zeros((h, w, 3), np.uint8))[1]
+      width, height = PIL.Image.open(io.BytesIO(data.tobytes())).size
+      assert images.declared_size(data) == (height, width) == (h, w)
+    data = np.frombuffer(_declaring(ext, 30000, 29000), np.uint8)
+    assert PIL.Image.open(io.BytesIO(data.tobytes())).size == (29000, 30000)
+    assert images.declared_size(data) == (30000, 29000)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_an_image_declaring_too_many_pixels_is_refused_unread(tmp_path, ext,
+                                                               monkeypatch):
+  path = tmp_path / f"huge{ext}"
+  path.write_bytes(_declaring(ext, 30000, 30000))
+  with pytest.raises(ValueError, match=rf"huge\{ext}.*declares 30000x30000 "
+                     "pixels, above the budget"):
+    images.read_image(str(path))
+  # Past vq's budget, OpenCV's own refusal is an error naming the file too.
+  monkeypatch.setattr(images, "MAX_PIXELS", 10 ** 12)
+  path.write_bytes(_declaring(ext, 60000, 60000))
+  with pytest.raises(ValueError, match=rf"huge\{ext}"):
+    images.read_image(str(path))

@@ -5,6 +5,9 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+# Images declaring more pixels than this are refused before decoding (a
+# small file can declare 30000 x 30000 pixels: gigabytes once decoded).
+MAX_PIXELS = 100_000_000
 
 
 def read_image(path):
@@ -38,12 +41,45 @@ def _decode(path, flags):
   if truncated:
     raise ValueError(f"{os.fsdecode(path)!r}: truncated {truncated} "
                      f"({data.size} bytes)")
-  image = cv2.imdecode(data, flags) if data.size else None
+  declared = declared_size(data)
+  if declared and declared[0] * declared[1] > MAX_PIXELS:
+    raise ValueError(f"{os.fsdecode(path)!r}: declares {declared[1]}x"
+                     f"{declared[0]} pixels, above the budget of "
+                     f"{MAX_PIXELS:,} (vq.data.images.MAX_PIXELS)")
+  try:
+    image = cv2.imdecode(data, flags) if data.size else None
+  except cv2.error as e:  # e.g. OpenCV's own limit on image size
+    raise ValueError(f"{os.fsdecode(path)!r}: not decoded "
+                     f"({str(e).strip().splitlines()[-1][:200]})") from None
   if image is None:
     raise ValueError(f"{os.fsdecode(path)!r}: not a readable image "
                      f"({data.size} bytes; expected one of "
                      f"{', '.join(IMAGE_EXTENSIONS)})")
   return image
+
+
+def declared_size(data):
+  """(height, width) a PNG or JPEG file's header declares (uint8 bytes);
+  None for other formats or a header that cannot be read."""
+  head = data[:65536].tobytes()
+  if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(
+        head[20:24], "big")
+    return height, width
+  if head[:2] != b"\xff\xd8":
+    return None
+  i = 2
+  while i + 9 <= len(head) and head[i] == 0xFF:
+    marker = head[i + 1]
+    if marker == 0xFF:  # fill byte
+      i += 1
+      continue
+    # Start-of-frame markers (not DHT C4, JPG C8, DAC CC) hold the size.
+    if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+      return (int.from_bytes(head[i + 5:i + 7], "big"),
+              int.from_bytes(head[i + 7:i + 9], "big"))
+    i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+  return None
 
 
 def _truncation(data):
