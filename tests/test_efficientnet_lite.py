@@ -96,6 +96,7 @@ def test_named_weights_without_their_package(monkeypatch):
     pretrained.resolve("efficientnet_lite0_imagenet")
 
 
+@pytest.mark.slow  # compiles an encoder U-Net's init (~40 s on 2 cores)
 def test_a_segmentation_encoder_starts_from_the_named_weights(
     lite0_state_dict):
   from configs import unet_steel  # pylint: disable=g-import-not-at-top
