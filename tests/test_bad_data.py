@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import PIL.Image
 import pytest
+import skimage.data
 
 from test_readers import voc_xml
 from vq.data import images, mvtec, segmentation_readers
@@ -143,3 +144,43 @@ def test_an_image_declaring_too_many_pixels_is_refused_unread(tmp_path, ext,
   path.write_bytes(_declaring(ext, 60000, 60000))
   with pytest.raises(ValueError, match=rf"huge\{ext}"):
     images.read_image(str(path))
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_cut_jpeg_with_an_end_marker_appended_is_refused(tmp_path,
+                                                           progressive):
+  """libjpeg fills the missing rows with grey and only warns; the reader
+  counts its warning as the error it is."""
+  photo = cv2.resize(skimage.data.chelsea(), (240, 160))
+  flags = [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)]
+  data = cv2.imencode(".jpg", photo, flags)[1].tobytes()
+  path = tmp_path / "cut.jpg"
+  path.write_bytes(data[:len(data) // 2] + b"\xff\xd9")
+  assert cv2.imdecode(np.fromfile(path, np.uint8), 1) is not None  # OpenCV
+  with pytest.raises(ValueError, match=r"cut\.jpg.*Corrupt JPEG data"):
+    read_image(str(path))
+  path.write_bytes(data)
+  assert read_image(str(path)).shape == (160, 240, 3)
+
+
+def test_tiff_pages_and_gif_frames_are_read_and_float_samples_named(
+    tmp_path):
+  pages = [np.full((6, 9, 3), 60 * k, np.uint8) for k in range(3)]
+  cv2.imwritemulti(str(tmp_path / "pages.tif"), pages)
+  frames = [PIL.Image.fromarray(p) for p in pages]
+  frames[0].save(tmp_path / "clip.gif", save_all=True,
+                 append_images=frames[1:])
+  for name in ("pages.tif", "clip.gif"):
+    read = images.read_pages(str(tmp_path / name))
+    assert [int(p.mean()) for p in read] == [0, 60, 120], name
+  cv2.imwrite(str(tmp_path / "float.tif"), np.ones((5, 7), np.float32))
+  with pytest.raises(ValueError, match=r"float\.tif.*float32 samples"):
+    read_image(str(tmp_path / "float.tif"))
+
+
+def test_a_failed_write_names_the_systems_reason(tmp_path):
+  """A full disk: the system's 'No space left on device' reaches the
+  user (OpenCV's own writer only returns False)."""
+  (tmp_path / "full.jpg").symlink_to("/dev/full")
+  with pytest.raises(OSError, match="No space left on device"):
+    write_image(str(tmp_path / "full.jpg"), np.zeros((4, 4, 3), np.uint8))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vq import evaluate, predict, train
+from vq import evaluate, predict, prediction_outputs, train
 from vq.tasks import TASKS
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -95,7 +95,12 @@ def test_a_glob_of_folders_names_the_images_inside(tmp_path):
   (tmp_path / "a" / "test" / "notes.txt").write_text("not an image")
   files = predict._image_files(str(tmp_path / "*" / "test"))
   assert [os.path.relpath(f, tmp_path) for f in files] == [
-      "a/test/cut/000.png", "a/test/good/000.png", "b/test/good/000.png"]
+      "a/test/notes.txt", "a/test/cut/000.png", "a/test/good/000.png",
+      "b/test/good/000.png"]
+  frames = list(predict.iterate_inputs(str(tmp_path / "*" / "test")))
+  assert [f.skipped is not None for f in frames] == [True, False, False,
+                                                     False]
+  assert "notes.txt" in frames[0].skipped
   single = str(tmp_path / "a" / "test" / "cut" / "000.png")
   assert predict._image_files(single) == [single]
 
@@ -183,9 +188,12 @@ def test_a_submission_has_one_quoted_row_per_input_path(tmp_path):
   root.mkdir()
   sources = [root / 'x,4,1 99999\ny"z.jpg', root / "a" / "p.jpg",
              root / "b" / "p.jpg"]
-  writer = predict.RecordWriter(str(tmp_path / "out"), lambda i, r: i,
-                                submission_classes=("pit", "line"),
-                                overlays=False, input_root=str(root))
+  prediction_outputs.prepare(str(tmp_path / "out"), {"test": 1},
+                             "predictions.jsonl")
+  writer = prediction_outputs.RecordWriter(
+      str(tmp_path / "out"), lambda i, r: i,
+      submission_classes=("pit", "line"), overlays=False,
+      input_root=str(root))
   for source in sources:
     frame = predict.Frame(str(source), image=np.zeros((4, 4, 3), np.uint8))
     writer.write(frame, {"masks": {"line": "1 3"}})

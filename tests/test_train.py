@@ -1,4 +1,5 @@
 """The trainer: config errors, resume, NaN stop, sharding, processes, SIGTERM."""
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 
 from conftest import ROOT, finish_helper, free_port, load_params, run_helper
 from vq import train
+from vq.config_base import ConfigError
 from vq.checkpoint import CheckpointMismatchError
 
 CONSTANT_LR = {"optimizer.schedule": "constant"}
@@ -63,16 +65,37 @@ def test_resume_is_exact_and_other_models_are_refused(test_config, tmp_path):
   for k in a:
     np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
+  widths = test_config.model.widths
   test_config.model.widths = (4, 8, 16)
   test_config.num_train_steps = 10
-  before = {p: (tmp_path / "resumed" / p).stat().st_mtime_ns
-            for p in os.listdir(tmp_path / "resumed")}
+  before = _mtimes(tmp_path / "resumed")
   with pytest.raises(CheckpointMismatchError, match="different model"):
     train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
   # Refused before writing anything: no new file, config.json untouched.
-  after = {p: (tmp_path / "resumed" / p).stat().st_mtime_ns
-           for p in os.listdir(tmp_path / "resumed")}
-  assert after == before
+  assert _mtimes(tmp_path / "resumed") == before
+
+  # The same model trained otherwise: refused with the differences, unless
+  # allowed (then recorded); the step count alone changed above.
+  test_config.model.widths = widths
+  lr = test_config.optimizer.learning_rate
+  test_config.batch_size = 4
+  test_config.optimizer.learning_rate = 0.5
+  with pytest.raises(ConfigError, match=r"trained to step 8 with another "
+                     rf"config \(batch_size: 8 -> 4; optimizer.learning_rate: "
+                     rf"{lr} -> 0.5\).*allow_changes"):
+    train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+  assert _mtimes(tmp_path / "resumed") == before
+  test_config.allow_changes = True
+  third = train.train_and_evaluate(test_config, str(tmp_path / "resumed"))
+  assert [s for s, _ in third["losses"]] == [9, 10]
+  with open(tmp_path / "resumed" / "config_changes.jsonl") as f:
+    assert [json.loads(line) for line in f] == [{"step": 8, "changes": {
+        "batch_size": {"from": 8, "to": 4},
+        "optimizer.learning_rate": {"from": lr, "to": 0.5}}}]
+
+
+def _mtimes(folder):
+  return {p: (folder / p).stat().st_mtime_ns for p in os.listdir(folder)}
 
 
 def test_two_runs_cannot_share_a_workdir(test_config, tmp_path):

@@ -15,7 +15,7 @@ from vq.data.errors import AnnotationError
 
 USER_ERRORS = (config_base.ConfigError, AnnotationError, DataCheckError,
                CheckpointMismatchError, CheckpointCorruptError,
-               FileNotFoundError, train.NonFiniteLossError, ValueError,
+               OSError, train.NonFiniteLossError, ValueError,
                KeyError)
 
 

@@ -35,6 +35,8 @@ def trainer_config():
                                  # records left out) | fatal | off
   c.freeze = ()                  # regexes over 'a/b/kernel' parameter paths
   c.profile_steps = 0            # >0: profile this many steps after step 10
+  c.allow_changes = False        # resume with a config that changes what
+                                 # was trained (vq.config_changes)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"      # adam | adamw | sgd | rmsprop

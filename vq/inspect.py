@@ -23,7 +23,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import predict  # noqa: E402
+from vq import prediction_outputs, predict  # noqa: E402
 from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.inspection import gate as gate_lib  # noqa: E402
 from vq.inspection.pipeline import (InspectionPipeline, Stage,  # noqa: E402
@@ -120,11 +120,17 @@ def _timed(frames, stats):
 
 
 def inspect(config, workdir, inputs, output, every_n_frames=1,
-            progress=sys.stderr):
+            progress=sys.stderr, overwrite=False):
   """Runs the pipeline over `inputs`; returns the summary (also written to
   OUTPUT/stages.json)."""
   pipeline, calibration = build(config, workdir)
-  writer = predict.RecordWriter(
+  prediction_outputs.prepare(
+      output, {"tool": "vq.inspect", "config": config.to_dict(),
+               "workdir": os.path.abspath(workdir),
+               "input": os.path.abspath(inputs),
+               "every_n_frames": every_n_frames},
+      "inspections.jsonl", overwrite)
+  writer = prediction_outputs.RecordWriter(
       output, pipeline.draw, "inspections.jsonl",
       submission_classes=pipeline.segment.task.class_names,
       overlays=config.overlays, input_root=inputs)
@@ -132,9 +138,7 @@ def inspect(config, workdir, inputs, output, every_n_frames=1,
 
   def frames():
     for frame in predict.iterate_inputs(inputs, every_n_frames):
-      if frame.error is not None:
-        writer.fail(frame)
-      else:
+      if not writer.set_aside(frame):
         yield frame
 
   start, done, defective = time.perf_counter(), 0, 0
@@ -150,8 +154,10 @@ def inspect(config, workdir, inputs, output, every_n_frames=1,
         print(f"\r{done} photos, {done / (time.perf_counter() - start):.1f} "
               f"photos/s, {defective} defective", end="", file=progress,
               flush=True)
-  finally:
-    writer.close()
+  except BaseException:
+    writer.close(finished=False)
+    raise
+  writer.close()
   seconds = time.perf_counter() - start
   print(file=progress)
   read.images_out = read.images_in
@@ -190,7 +196,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   output = FLAGS.output or os.path.join(FLAGS.workdir, "output")
   summary = inspect(FLAGS.config, FLAGS.workdir, FLAGS.input, output,
-                    FLAGS.every_n_frames)
+                    FLAGS.every_n_frames, overwrite=FLAGS.overwrite)
   if summary["gate"]:
     g = summary["gate"]
     print(f"gate threshold {g['threshold']:.4f} (recall "
@@ -210,5 +216,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("input", None, "A folder, a glob, an image or a video.")
   flags.DEFINE_string("output", "", "Results (default WORKDIR/output).")
   flags.DEFINE_integer("every_n_frames", 1, "Videos: every n-th frame.")
+  flags.DEFINE_bool("overwrite", False, "Replace the outputs of another "
+                    "run in --output.")
   flags.mark_flags_as_required(["config", "workdir", "input"])
   run(main)

@@ -3,13 +3,16 @@ r"""A trained run over new images or videos: JSON records and overlays.
   python -m vq.predict --workdir=RUN --input=DIR|GLOB|VIDEO --output=DIR
   python -m vq.predict --model=model.onnx --input=... --output=DIR
 
-Writes OUTPUT/predictions.jsonl (one line per image or video frame, results
-in the original image's pixels), OUTPUT/overlays/ (the results drawn on each
-image; an annotated video per video), OUTPUT/submission.csv for segmentation
-runs (Severstal form) and OUTPUT/failed.txt listing the inputs that could not
-be read, with the reason. The exit status is 1 when any input failed.
+Writes OUTPUT/predictions.jsonl (one line per image, page of a TIFF or GIF,
+or video frame, results in the original image's pixels), OUTPUT/overlays/
+(the results drawn on each image, named by its path under --input; an
+annotated video per video), OUTPUT/submission.csv for segmentation runs
+(Severstal form), OUTPUT/failed.txt listing the inputs that could not be
+read, with the reason, OUTPUT/skipped.txt the files that are not images or
+videos, and OUTPUT/run.json (which model and input; whether the run
+finished). The exit status is 1 when any input failed. An OUTPUT holding
+another run's outputs is refused unless --overwrite.
 """
-import csv
 import functools
 import glob
 import json
@@ -28,32 +31,36 @@ from absl import logging  # noqa: E402
 
 from vq import runs  # noqa: E402
 from vq.cli import reports_user_errors, run  # noqa: E402
-from vq.data.images import IMAGE_EXTENSIONS, read_image, write_image  # noqa: E402
+from vq.data.images import IMAGE_EXTENSIONS, read_pages  # noqa: E402
+from vq.prediction_outputs import RecordWriter, prepare  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
 class Frame:
-  """One input image: where it came from, and its pixels or why not."""
+  """One input image: where it came from (a video's frame or a multi-page
+  file's page), and its pixels, or why not (`error`: could not be read;
+  `skipped`: not an image or video)."""
 
-  def __init__(self, source, frame=None, image=None, error=None):
+  def __init__(self, source, frame=None, image=None, error=None, page=None,
+               skipped=None):
     self.source, self.frame, self.image, self.error = (source, frame, image,
                                                        error)
+    self.page, self.skipped = page, skipped
 
 
 def _folder_files(folder):
-  """The images and videos under `folder`, recursively, in order."""
+  """Every file under `folder`, recursively, in order."""
   files = []
   for root, _, names in sorted(os.walk(folder)):
-    files += [os.path.join(root, n) for n in sorted(names)
-              if n.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
+    files += [os.path.join(root, n) for n in sorted(names)]
   return files
 
 
 def _image_files(spec):
-  """The files `spec` names: a folder's images and videos, a glob's matches
-  (folders among them searched the same way), or the one file."""
+  """The files `spec` names: a folder's files, a glob's matches (folders
+  among them searched the same way), or the one file."""
   matches = sorted(glob.glob(spec)) if glob.has_magic(spec) else [spec]
   files = []
   for path in matches:
@@ -78,97 +85,26 @@ def _video_frames(path, every_n_frames):
 
 
 def iterate_inputs(spec, every_n_frames=1):
-  """Frames of every image and video that `spec` (a folder, a glob, a file
-  or a video) names; an unreadable one carries its error."""
-  for path in _image_files(spec):
-    if path.lower().endswith(VIDEO_EXTENSIONS):
+  """Frames of every image (each page of a TIFF or GIF) and video that
+  `spec` (a folder, a glob, a file or a video) names; an unreadable file
+  carries its error, a folder's other files are `skipped`."""
+  files = _image_files(spec)
+  for path in files:
+    lower = os.fsdecode(path).lower()
+    if lower.endswith(VIDEO_EXTENSIONS):
       yield from _video_frames(path, every_n_frames)
       continue
+    if not lower.endswith(IMAGE_EXTENSIONS) and path != spec:
+      yield Frame(path, skipped=f"{path!r}: not an image or video (by its "
+                  f"extension: {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
+      continue
     try:
-      yield Frame(path, image=read_image(path))
+      pages = read_pages(path)
     except (OSError, ValueError) as e:
       yield Frame(path, error=str(e))
-
-
-class RecordWriter:
-  """Files under OUTPUT: JSON lines, overlays drawn by `draw(image,
-  record)`, annotated videos, failures, and with `submission_classes` a
-  Severstal submission of the records' masks."""
-
-  def __init__(self, output, draw, records_name="predictions.jsonl",
-               submission_classes=None, overlays=True, input_root=""):
-    self.output, self.draw, self.overlays = output, draw, overlays
-    self.submission_classes = submission_classes
-    # A submission names each image by its path under the input folder
-    # (images of one name in two subfolders stay apart).
-    self.input_root = input_root if os.path.isdir(input_root) else ""
-    os.makedirs(os.path.join(output, "overlays"), exist_ok=True)
-    self.records = open(os.path.join(output, records_name), "w")
-    self.videos, self.names, self.failed, self.rles = {}, set(), [], []
-
-  def write(self, frame, record):
-    line = {"file": frame.source, **({"frame": frame.frame}
-                                     if frame.frame is not None else {}),
-            "height": frame.image.shape[0], "width": frame.image.shape[1],
-            **record}
-    self.records.write(json.dumps(line) + "\n")
-    if frame.frame is None and "masks" in record:
-      self.rles.append((self._image_id(frame.source), record["masks"]))
-    if not self.overlays:
-      return
-    drawn = self.draw(frame.image, record)
-    if frame.frame is None:
-      write_image(self._overlay_path(frame.source), drawn)
-    else:
-      self._video(frame, drawn).write(np.ascontiguousarray(drawn[..., ::-1]))
-
-  def _image_id(self, source):
-    if self.input_root:
-      relative = os.path.relpath(source, self.input_root)
-      if not relative.startswith(os.pardir):
-        return relative
-    return os.path.basename(source)
-
-  def _overlay_path(self, source):
-    stem = os.path.splitext(os.path.basename(source))[0]
-    name, k = stem, 1
-    while name in self.names:
-      name, k = f"{stem}_{k}", k + 1
-    self.names.add(name)
-    return os.path.join(self.output, "overlays", name + ".jpg")
-
-  def _video(self, frame, drawn):
-    if frame.source not in self.videos:
-      stem = os.path.splitext(os.path.basename(frame.source))[0]
-      capture = cv2.VideoCapture(frame.source)
-      fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-      capture.release()
-      h, w = drawn.shape[:2]
-      self.videos[frame.source] = cv2.VideoWriter(
-          os.path.join(self.output, "overlays", stem + "_annotated.mp4"),
-          cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    return self.videos[frame.source]
-
-  def fail(self, frame):
-    self.failed.append(frame.error)
-
-  def close(self):
-    self.records.close()
-    for writer in self.videos.values():
-      writer.release()
-    with open(os.path.join(self.output, "failed.txt"), "w") as f:
-      f.write("".join(line + "\n" for line in self.failed))
-    if self.submission_classes:
-      # Quoted as CSV needs (a name may hold commas, quotes or newlines);
-      # bytes of a name that are not UTF-8 are written as \\x.. escapes.
-      with open(os.path.join(self.output, "submission.csv"), "w",
-                newline="", errors="backslashreplace") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ImageId", "ClassId", "EncodedPixels"])
-        for image_id, masks in self.rles:
-          for k, name in enumerate(self.submission_classes, 1):
-            if name in masks:
-              writer.writerow([image_id, k, masks[name]])
+      continue
+    for k, image in enumerate(pages):
+      yield Frame(path, image=image, page=k if len(pages) > 1 else None)
 
 
 class Predictor:
@@ -262,12 +198,20 @@ def load_model(workdir="", model="", step="best", overrides=None):
 
 
 def predict(workdir, inputs, output, step="best", batch_size=8,
-            every_n_frames=1, progress=sys.stderr, model="", category=""):
+            every_n_frames=1, progress=sys.stderr, model="", category="",
+            overwrite=False):
   """Runs a run's model (or the exported `model` file) over `inputs`;
-  returns a summary dict."""
-  task, predict_fn, step = load_model(workdir, model, step)
+  returns a summary dict. `output` must be new, empty or hold an earlier
+  run of the same model and input, unless `overwrite`
+  (`prediction_outputs.prepare`)."""
+  task, predict_fn, resolved_step = load_model(workdir, model, step)
   task.select_category(category)
   predictor = Predictor(predict_fn, batch_size)
+  identity = {"tool": "vq.predict",
+              "model": os.path.abspath(model or workdir), "step": step,
+              "input": os.path.abspath(inputs), "category": category,
+              "every_n_frames": every_n_frames}
+  prepare(output, identity, "predictions.jsonl", overwrite)
   outputs = RecordWriter(
       output, task.draw, submission_classes=(
           task.class_names if task.name == "segmentation" else None),
@@ -287,18 +231,20 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
 
   try:
     for frame in iterate_inputs(inputs, every_n_frames):
-      if frame.error is not None:
-        outputs.fail(frame)
+      if outputs.set_aside(frame):
         continue
       pending.append(frame)
       if len(pending) == batch_size:
         flush()
     if pending:
       flush()
-  finally:
-    outputs.close()
+  except BaseException:
+    outputs.close(finished=False)
+    raise
+  outputs.close()
   print(file=progress)
-  return {"step": step, "images": done, "failed": outputs.failed,
+  return {"step": resolved_step, "images": done, "failed": outputs.failed,
+          "skipped": outputs.skipped,
           "seconds": time.perf_counter() - start}
 
 
@@ -315,11 +261,15 @@ def main(argv):
                          "exported file)")
   summary = predict(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step,
                     FLAGS.batch_size, FLAGS.every_n_frames, model=FLAGS.model,
-                    category=FLAGS.category)
+                    category=FLAGS.category, overwrite=FLAGS.overwrite)
   print(f"step {summary['step']}: {summary['images']} images in "
         f"{summary['seconds']:.1f} s -> {FLAGS.output}")
   for line in summary["failed"]:
     print(f"failed: {line}", file=sys.stderr)
+  if summary["skipped"]:
+    print(f"skipped {len(summary['skipped'])} files that are not images or "
+          f"videos: listed in {os.path.join(FLAGS.output, 'skipped.txt')}",
+          file=sys.stderr)
   if not summary["images"] and not summary["failed"]:
     print(f"no images or videos found at {FLAGS.input}", file=sys.stderr)
     sys.exit(1)
@@ -334,6 +284,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("step", "best", "best, latest or a step number.")
   flags.DEFINE_integer("batch_size", 8, "Images per jit-compiled call.")
   flags.DEFINE_integer("every_n_frames", 1, "Videos: predict every n-th frame.")
+  flags.DEFINE_bool("overwrite", False, "Replace the outputs of another "
+                    "run in --output.")
   flags.DEFINE_string("category", "", "Anomaly runs: the category whose "
                       "threshold decides good/defective.")
   flags.mark_flags_as_required(["input", "output"])

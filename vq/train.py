@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import config_base, distributed, history, sharding
+from vq import config_base, config_changes, distributed, history, sharding
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
@@ -270,6 +270,8 @@ def _train(task, config, workdir, mesh, is_chief):
   checkpoints = Checkpoints(workdir, config.keep_checkpoints,
                             config.best_metric, config.best_metric_mode)
   checkpoints.check_compatible(description)
+  if is_chief and checkpoints.latest_step() is not None:
+    config_changes.check_resume(workdir, config, checkpoints.latest_step())
   if is_chief:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))

@@ -3,8 +3,10 @@ import os
 
 import cv2
 import numpy as np
+import simplejpeg
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif")
+MULTI_PAGE_EXTENSIONS = (".tif", ".tiff", ".gif")
 # Images declaring more pixels than this are refused before decoding (a
 # small file can declare 30000 x 30000 pixels: gigabytes once decoded).
 MAX_PIXELS = 100_000_000
@@ -21,6 +23,21 @@ def read_image(path):
   return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR -> RGB
 
 
+def read_pages(path):
+  """Every page of a TIFF or frame of a GIF as `read_image` reads one
+  image; a list of one for other formats."""
+  if not os.fsdecode(path).lower().endswith(MULTI_PAGE_EXTENSIONS):
+    return [read_image(path)]
+  data = _checked_bytes(path)
+  try:
+    ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_COLOR)
+  except cv2.error as e:
+    raise _decode_error(path, e) from None
+  if not ok or not pages:
+    raise _unreadable(path, data)
+  return [np.ascontiguousarray(page[..., ::-1]) for page in pages]
+
+
 def read_mask(path):
   """Reads a mask file as uint8 [H, W], 1 where any channel is non-zero.
 
@@ -34,28 +51,52 @@ def read_mask(path):
 
 
 def _decode(path, flags):
+  data = _checked_bytes(path)
+  try:
+    image = cv2.imdecode(data, flags) if data.size else None
+  except cv2.error as e:  # e.g. OpenCV's own limit on image size
+    raise _decode_error(path, e) from None
+  if image is None:
+    raise _unreadable(path, data)
+  return image
+
+
+def _checked_bytes(path):
+  """The file's bytes, refused (naming the file) when it is missing,
+  declares more than MAX_PIXELS pixels or ends early."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"image file not found: {os.fsdecode(path)!r}")
   data = np.fromfile(path, np.uint8)
-  truncated = _truncation(data)
-  if truncated:
-    raise ValueError(f"{os.fsdecode(path)!r}: truncated {truncated} "
-                     f"({data.size} bytes)")
   declared = declared_size(data)
   if declared and declared[0] * declared[1] > MAX_PIXELS:
     raise ValueError(f"{os.fsdecode(path)!r}: declares {declared[1]}x"
                      f"{declared[0]} pixels, above the budget of "
                      f"{MAX_PIXELS:,} (vq.data.images.MAX_PIXELS)")
+  truncated = _truncation(data)
+  if truncated:
+    raise ValueError(f"{os.fsdecode(path)!r}: truncated {truncated} "
+                     f"({data.size} bytes)")
+  return data
+
+
+def _decode_error(path, error):
+  return ValueError(f"{os.fsdecode(path)!r}: not decoded "
+                    f"({str(error).strip().splitlines()[-1][:200]})")
+
+
+def _unreadable(path, data):
+  """The error for bytes OpenCV returned no image for: the samples' type
+  when it can read them but not as 8-bit colour (e.g. float TIFF)."""
   try:
-    image = cv2.imdecode(data, flags) if data.size else None
-  except cv2.error as e:  # e.g. OpenCV's own limit on image size
-    raise ValueError(f"{os.fsdecode(path)!r}: not decoded "
-                     f"({str(e).strip().splitlines()[-1][:200]})") from None
-  if image is None:
-    raise ValueError(f"{os.fsdecode(path)!r}: not a readable image "
-                     f"({data.size} bytes; expected one of "
-                     f"{', '.join(IMAGE_EXTENSIONS)})")
-  return image
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+  except cv2.error:
+    raw = None
+  if raw is not None:
+    return ValueError(f"{os.fsdecode(path)!r}: {raw.dtype} samples; vq "
+                      "reads images of 8 or 16 bits per sample")
+  return ValueError(f"{os.fsdecode(path)!r}: not a readable image "
+                    f"({data.size} bytes; expected one of "
+                    f"{', '.join(IMAGE_EXTENSIONS)})")
 
 
 def declared_size(data):
@@ -82,21 +123,45 @@ def declared_size(data):
   return None
 
 
+# libjpeg's warnings about missing or damaged data (it goes on, filling
+# the rest of the image with grey, and OpenCV only prints them).
+_JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file",
+                "Inconsistent progression sequence")
+
+
 def _truncation(data):
-  """'JPEG' or 'PNG' when the file lacks its format's end marker (libjpeg
-  fills the missing rows with grey and only prints a warning)."""
+  """Why the file ends early, or '': no end marker (JPEG, PNG), or
+  libjpeg's warnings of missing data (a cut JPEG with an end-of-image
+  marker appended), found by a decode at an eighth of the size."""
   tail = data[-4096:].tobytes().rstrip(b"\0")
-  if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in tail:
-    return "JPEG: no end-of-image marker"
   if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
     return "PNG: no IEND chunk"
+  if data[:2].tobytes() != b"\xff\xd8":
+    return ""
+  if b"\xff\xd9" not in tail:
+    return "JPEG: no end-of-image marker"
+  try:
+    simplejpeg.decode_jpeg(data, strict=True, min_height=1, min_width=1)
+  except ValueError as e:
+    if str(e).startswith(_JPEG_DAMAGE):
+      return f"JPEG: {e}"
   return ""
 
 
 def write_image(path, image):
-  """Writes uint8 [H, W, 3] RGB to `path`, format by extension."""
-  if not cv2.imwrite(os.fspath(path), np.ascontiguousarray(image[..., ::-1])):
-    raise ValueError(f"could not write image to {path}")
+  """Writes uint8 [H, W, 3] RGB to `path`, format by extension. The bytes
+  are encoded in memory and written by Python, so any file name works and
+  a failed write raises the system's reason (e.g. no space left)."""
+  extension = os.path.splitext(os.fsdecode(path))[1] or ".png"
+  try:
+    ok, data = cv2.imencode(extension, np.ascontiguousarray(image[..., ::-1]))
+  except cv2.error:
+    ok = False
+  if not ok:
+    raise ValueError(f"{os.fsdecode(path)!r}: OpenCV cannot write "
+                     f"{extension} images")
+  with open(path, "wb") as f:
+    f.write(data.tobytes())
 
 
 def find_images(folder):

@@ -1,0 +1,139 @@
+"""The output folder of vq.predict and vq.inspect under hostile names,
+crashes and reruns (no model needed: frames go straight to the writer)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+
+from vq import predict, prediction_outputs
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def write_all(output, inputs, stop_after=None):
+  """Lists `inputs` like vq.predict and writes each image's record and
+  overlay; with `stop_after`, the process kills itself (-9) after that
+  many records."""
+  prediction_outputs.prepare(output, {"input": inputs}, "predictions.jsonl")
+  writer = prediction_outputs.RecordWriter(
+      output, lambda image, record: image, input_root=inputs)
+  for frame in predict.iterate_inputs(inputs):
+    if not writer.set_aside(frame):
+      writer.write(frame, {"defective": False})
+    if writer.count == stop_after:
+      os.kill(os.getpid(), signal.SIGKILL)
+  writer.close()
+
+
+def _writer_script(output, inputs, stop_after=None):
+  """`write_all` in a process of its own."""
+  return textwrap.dedent(f"""
+      import sys
+      sys.path.insert(0, {os.path.dirname(__file__)!r})
+      from test_prediction_outputs import write_all
+      write_all({output!r}, {inputs!r}, {stop_after!r})
+      """)
+
+
+def _run(script):
+  return subprocess.run([sys.executable, "-c", script], cwd=ROOT,
+                        capture_output=True)
+
+
+def _photo(value):
+  return cv2.imencode(".png", np.full((8, 10, 3), value, np.uint8))[1]
+
+
+def _records(output):
+  with open(os.path.join(output, "predictions.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_names_that_are_not_utf8_are_read_and_written(tmp_path):
+  """OpenCV's own file calls crashed (exit 139) on such names; every byte
+  a Linux file name may hold except '/' and NUL is tried."""
+  inputs = os.path.join(os.fsencode(tmp_path), b"in")
+  os.makedirs(os.path.join(inputs, b"sub\xff"))
+  names = [bytes(range(1, 47)) + b".png", bytes(range(48, 128)) + b".png",
+           bytes(range(128, 256)) + b".png", b"\xff\xfe.png",
+           b"sub\xff/\x80.png"]
+  for k, name in enumerate(names):
+    _photo(40 * k).tofile(os.path.join(inputs, name))
+  output = str(tmp_path / "out")
+  result = _run(_writer_script(output, os.fsdecode(inputs)))
+  assert result.returncode == 0, result.stderr.decode()
+  records = _records(output)
+  assert len(records) == len(names)
+  for record in records:
+    overlay = os.path.join(output, record["overlay"])
+    assert cv2.imdecode(np.fromfile(overlay, np.uint8), 1).shape == (8, 10, 3)
+  assert {os.fsencode(r["file"]) for r in records} == {
+      os.path.join(inputs, n) for n in names}
+  assert len({r["overlay"] for r in records}) == len(names)
+
+
+def test_a_killed_run_leaves_records_with_overlays_and_says_so(tmp_path,
+                                                              caplog):
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  for k in range(5):
+    _photo(k).tofile(inputs / f"{k}.png")
+  (inputs / "notes.txt").write_text("not an image")
+  output = str(tmp_path / "out")
+  killed = _run(_writer_script(output, str(inputs), stop_after=3))
+  assert killed.returncode == -signal.SIGKILL
+  records = _records(output)
+  assert len(records) == 3
+  assert all(os.path.isfile(os.path.join(output, r["overlay"]))
+             for r in records)
+  run = json.load(open(os.path.join(output, "run.json")))
+  assert run["finished"] is False
+  with caplog.at_level("WARNING"):
+    write_all(output, str(inputs))
+  assert "did not finish (stopped after 3 records)" in caplog.text
+  assert len(_records(output)) == 5
+  run = json.load(open(os.path.join(output, "run.json")))
+  assert (run["finished"], run["records"], run["skipped"]) == (True, 5, 1)
+  assert "notes.txt" in open(os.path.join(output, "skipped.txt")).read()
+
+
+def test_an_output_of_another_run_or_other_files_is_refused(tmp_path):
+  output = str(tmp_path / "out")
+  prediction_outputs.prepare(output, {"input": "a"}, "predictions.jsonl")
+  with pytest.raises(prediction_outputs.OutputFolderError,
+                     match="outputs of another run.*input=a.*--overwrite"):
+    prediction_outputs.prepare(output, {"input": "b"}, "predictions.jsonl")
+  for name in ("leftover.jpg", "overlays/stale.jpg"):
+    (tmp_path / "out" / name).write_bytes(b"x")
+  prediction_outputs.prepare(output, {"input": "b"}, "predictions.jsonl",
+                             overwrite=True)
+  assert sorted(os.listdir(output)) == ["leftover.jpg", "overlays",
+                                        "run.json"]
+  assert os.listdir(os.path.join(output, "overlays")) == []
+  with pytest.raises(prediction_outputs.OutputFolderError,
+                     match="files vq did not write there \\(leftover.jpg"):
+    prediction_outputs.prepare(output, {"input": "b"}, "predictions.jsonl")
+
+
+def test_pages_of_a_tiff_become_records_of_their_own(tmp_path):
+  pages = [np.full((6, 9, 3), 60 * k, np.uint8) for k in range(3)]
+  cv2.imwritemulti(str(tmp_path / "scan.tif"), pages)
+  frames = list(predict.iterate_inputs(str(tmp_path)))
+  assert [(f.page, int(f.image.mean())) for f in frames] == [
+      (0, 0), (1, 60), (2, 120)]
+  output = str(tmp_path / "out")
+  prediction_outputs.prepare(output, {}, "predictions.jsonl")
+  writer = prediction_outputs.RecordWriter(output, lambda i, r: i,
+                                           input_root=str(tmp_path))
+  for frame in frames:
+    writer.write(frame, {})
+  writer.close()
+  assert [(r["page"], r["overlay"]) for r in _records(output)] == [
+      (0, "overlays/scan.jpg"), (1, "overlays/scan_p1.jpg"),
+      (2, "overlays/scan_p2.jpg")]
