@@ -1,25 +1,33 @@
 """Every reader fed randomly corrupted files in its published format
-(truncations, byte flips, absurd numbers, Latin-1 text, empty files): each
-outcome is a sane record or an error naming the corrupted file — never
-another exception type, a crash or a record with impossible values."""
+(truncations, byte flips, absurd numbers, Latin-1 text, empty files, image
+headers declaring absurd sizes, JPEGs and PNGs cut and given their end
+marker back, annotations naming files outside the dataset): each outcome is
+a sane record or an error naming the corrupted file — never another
+exception type, a crash, a record with impossible values or gigabytes of
+memory."""
 import json
 import os
 import re
+import subprocess
+import sys
+import textwrap
+import zlib
 
 import numpy as np
 import pytest
 
 from test_readers import voc_xml
-from vq.data import mvtec, rle, segmentation_readers, synthetic_car
+from vq import predict
+from vq.data import check, mvtec, rle, segmentation_readers, synthetic_car
 from vq.data.image_folder import read_image_folder
 from vq.data.images import write_image
 from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
                                       read_keypoints_csv)
-from vq.data.sources import AnnotatedImages
+from vq.data.sources import AnnotatedImages, Datasets
 from vq.data.voc import read_voc
 from vq.data.yolo_txt import read_yolo_txt
 
-CASES_PER_FORMAT = 40             # 8 formats: 320 corrupted files
+CASES_PER_FORMAT = 48             # 8 formats: 384 corrupted files
 CLEAN_ERRORS = (ValueError, OSError)  # AnnotationError is a ValueError
 
 
@@ -31,7 +39,24 @@ def _photo(path, h=24, w=32):
 
 def _corrupt(data, rng):
   """One random corruption of a file's bytes."""
-  kind = rng.integers(6)
+  if data[:2] == b"\xff\xd8" or data[:4] == b"\x89PNG":
+    kind = rng.integers(8)
+    if kind == 6:
+      return _absurd_header(data, rng)
+    if kind == 7:                                      # cut, end marker back
+      end = b"\xff\xd9" if data[:2] == b"\xff\xd8" else data[-12:]
+      return data[:rng.integers(len(data) - len(end))] + end
+  else:
+    kind = rng.integers(7)
+    if kind == 6:                                      # a path outside
+      text = data.decode("utf-8", "replace")
+      names = list(re.finditer(r"[\w.]+\.(png|jpg)", text))
+      if names:
+        m = names[rng.integers(len(names))]
+        outside = ["../../elsewhere.png", "/etc/passwd", "../a.png"][
+            rng.integers(3)]
+        return (text[:m.start()] + outside + text[m.end():]).encode()
+      return data[::-1]
   if kind == 0:                                        # truncated
     return data[:rng.integers(len(data))]
   if kind == 1:                                        # byte flips
@@ -55,6 +80,23 @@ def _corrupt(data, rng):
   if kind == 4:                                        # empty
     return b""
   return data + data[:rng.integers(1, 64)]             # trailing garbage
+
+
+def _absurd_header(data, rng):
+  """The image's header made to declare an absurd size (its checksum
+  kept right, so only the size is wrong)."""
+  height, width = (int(v) for v in rng.choice(
+      [0, 1, 30000, 60000, 2 ** 16 - 1], 2))
+  out = bytearray(data)
+  if data[:4] == b"\x89PNG":  # IHDR
+    out[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    out[29:33] = zlib.crc32(bytes(out[12:29])).to_bytes(4, "big")
+    return bytes(out)
+  i = 2
+  while not 0xC0 <= out[i + 1] <= 0xC3:  # to the start of frame
+    i += 2 + int.from_bytes(out[i + 2:i + 4], "big")
+  out[i + 5:i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+  return bytes(out)
 
 
 def _voc(root):
@@ -194,3 +236,63 @@ def test_corrupted_files_give_sane_records_or_named_errors(tmp_path, name):
   # Both outcomes occur: the corruptions are neither all harmless nor all
   # fatal.
   assert outcomes["errors"] > 0 and outcomes["records"] > 0, outcomes
+
+
+def test_the_fuzzed_readers_stay_under_2_gb(tmp_path):
+  """Every format's cases above, in a process of its own whose peak
+  resident memory is measured (absurd headers are refused unread)."""
+  script = textwrap.dedent(f"""
+      import resource, sys
+      sys.path.insert(0, {os.path.dirname(__file__)!r})
+      import pathlib, test_fuzz_readers as t
+      for name in sorted(t.FORMATS):
+        t.test_corrupted_files_give_sane_records_or_named_errors(
+            pathlib.Path({str(tmp_path)!r}) / name, name)
+      print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+      """)
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, cwd=os.path.dirname(__file__))
+  assert out.returncode == 0, out.stderr[-2000:]
+  peak_kib = int(out.stdout.split()[-1])
+  assert peak_kib < 2 * 1024 ** 2, f"peak resident memory {peak_kib} KiB"
+
+
+def test_fuzzed_photos_with_any_name_in_predict_and_the_data_check(tmp_path):
+  """A folder of photos, many corrupted, named with every byte value a
+  Linux file name may hold: vq.predict's input listing and the data check
+  give each an image or an error naming it, and leave none out unlisted."""
+  rng = np.random.default_rng(7)
+  root = os.path.join(os.fsencode(tmp_path), b"clean")
+  os.makedirs(root)
+  _photo(str(tmp_path / "photo.jpg"))
+  _photo(str(tmp_path / "photo.png"))
+  allowed = [b for b in range(1, 256) if b != ord("/")]
+  names = []
+  for case in range(48):
+    ext = (b".jpg", b".png")[case % 2]
+    original = (tmp_path / f"photo{ext.decode()}").read_bytes()
+    name = bytes(int(b) for b in rng.choice(allowed, 12)) + ext
+    data = original if case % 4 == 0 else _corrupt(original, rng)
+    with open(os.path.join(root, name), "wb") as f:
+      f.write(data)
+    names.append(name)
+  frames = list(predict.iterate_inputs(os.fsdecode(root)))
+  assert sorted(os.fsencode(os.path.basename(f.source)) for f in frames) == \
+      sorted(names)
+  for frame in frames:
+    if frame.error is None:
+      assert frame.image.dtype == np.uint8 and frame.image.shape[2] == 3
+    else:  # named as Python writes it (bytes that are not text escaped)
+      assert repr(os.path.basename(frame.source))[1:-1] in frame.error
+  assert 0 < sum(f.error is None for f in frames) < len(frames)
+
+  train, eval_ = read_image_folder(os.fsdecode(tmp_path), ("clean",))
+  source = AnnotatedImages(train + eval_)
+  data = Datasets(source, AnnotatedImages([]), None, None)
+  kept, report = check.check_datasets(data, threads=2)
+  failed = {repr(os.path.basename(f.source))[1:-1] for f in frames
+            if f.error}
+  assert report["train"]["left_out"] == len(failed)
+  assert all(any(name in reason for name in failed)
+             for reason in report["train"]["reasons"])
+  assert len(kept.train) == len(frames) - len(failed)
