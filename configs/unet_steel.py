@@ -21,7 +21,11 @@ Variants (after the colon):
                      batch Dice and an image head that clears the masks of
                      strips it calls clean; flips averaged at test time,
                      evaluated on whole 256x1600 images (set
-                     data.image_size to the images' own size).
+                     data.image_size to the images' own size: crops
+                     larger than it shrink to it). Minimum defect areas
+                     go by class name (pits, cracks 120 pixels; any
+                     other class 30), so data.class_names may name
+                     another dataset's classes.
   variant=test       a few steps on small strips for tests.
 """
 from vq import config_base
@@ -76,9 +80,10 @@ def get_config(arg=None):
     c.model.classification_guided = True
     c.loss.image_weight = 0.5
     # Probabilities averaged over the strip and its two flips; pits and
-    # cracks need 120 pixels on a strip.
+    # cracks need 120 pixels on a strip, other classes (of a dataset with
+    # other classes too) 30.
     c.eval.tta_flips = ("horizontal", "vertical")
-    c.eval.min_areas = (120, 30, 30, 120)
+    c.eval.min_areas = ("pits=120", "cracks=120", "*=30")
     c.eval_batch_size = 8
     # 800 steps: at 0.63 s a step on 2 CPU cores (2026-11-28) a run with its
     # evaluation stays within 10 minutes; 1000 took 11 min 23 s.

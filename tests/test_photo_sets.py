@@ -1,5 +1,6 @@
 """The held-out real-photo anomaly, detection and damage sets: written in the
 published formats and read back by vq's readers."""
+import os
 import struct
 
 import cv2
@@ -209,3 +210,50 @@ def test_magnetic_tile_converts_to_the_mvtec_layout(tmp_path):
   with pytest.raises(Exception, match=r"MT_Crack/Imgs/.*\.jpg: no mask"):
     magnetic_tile.convert(str(tmp_path / "src"), str(tmp_path / "out2"),
                           train=4)
+
+
+def test_deep_pcb_converts_to_the_mvtec_layout(tmp_path):
+  """The dataset as published: groupG/G/NNN_temp.jpg and NNN_test.jpg,
+  boxes 'x1 y1 x2 y2 type' in groupG/G_not/NNN.txt, the split in
+  trainval.txt / test.txt (the last line without a newline)."""
+  from vq.benchmarks import deep_pcb  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  source = tmp_path / "PCBData"
+  boxes = {}
+  for split, group, stems in [("trainval", "00041", range(3)),
+                              ("test", "12000", range(2))]:
+    (source / f"group{group}" / group).mkdir(parents=True)
+    (source / f"group{group}" / f"{group}_not").mkdir()
+    lines = []
+    for i in stems:
+      stem = f"{group}{i:03d}"
+      for part in ("temp", "test"):
+        board = ((rng.random((64, 80)) > 0.5) * 255).astype(np.uint8)
+        cv2.imwrite(str(source / f"group{group}" / group /
+                        f"{stem}_{part}.jpg"), board)
+      boxes[stem] = [(3 + i, 5, 20, 30 + i, 1), (40, 50, 80, 64, 6)]
+      (source / f"group{group}" / f"{group}_not" / f"{stem}.txt").write_text(
+          "".join(" ".join(map(str, b)) + "\n" for b in boxes[stem]))
+      lines.append(f"group{group}/{group}/{stem}.jpg "
+                   f"group{group}/{group}_not/{stem}.txt")
+    (source / f"{split}.txt").write_text("\n".join(lines))
+  counts = deep_pcb.convert(str(source), str(tmp_path / "out"), train=2)
+  assert counts == {"train/good": 2, "test/good": 2, "test/defective": 2}
+  train, test = mvtec.read_mvtec(str(tmp_path / "out"), deep_pcb.CATEGORY)
+  assert len(train) == 2 and len(test) == 4
+  for record in test:
+    loaded = mvtec.load_record(record)
+    assert loaded["image"].shape[:2] == (64, 80)
+    if record["label"]:
+      stem = os.path.basename(record["image_path"])[:-len("_test.jpg")]
+      truth = np.zeros((64, 80), np.uint8)
+      for x1, y1, x2, y2, _ in boxes[stem]:
+        truth[y1:y2, x1:x2] = 1
+      np.testing.assert_array_equal(loaded["mask"], truth)
+    else:
+      assert not loaded["mask"].any()
+  (source / "group12000" / "12000_not" / "12000001.txt").write_text(
+      "40 50 90 64 2\n")
+  with pytest.raises(Exception, match=r"12000001.txt:1: box \(40, 50, 90, "
+                     r"64\) is not inside the 80x64 image"):
+    deep_pcb.convert(str(source), str(tmp_path / "out2"), train=2)

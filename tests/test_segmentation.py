@@ -95,6 +95,39 @@ def test_trains_from_severstal_csv(tmp_path):
   assert "image_head_accuracy" in summary["eval"]
 
 
+def test_the_severstal_recipe_fits_other_classes_and_image_sizes(tmp_path):
+  """A 3-class steel set of 200x200 photos in the Severstal CSV form: the
+  recipe's per-class areas go by class name (Severstal's pits and cracks
+  120 pixels, any other class 30) and its 128x256 crops shrink to the
+  images."""
+  rng = np.random.default_rng(0)
+  os.makedirs(tmp_path / "images")
+  rows = ["ImageId,ClassId,EncodedPixels"]
+  for i in range(10):
+    write_image(tmp_path / "images" / f"{i:04x}.jpg",
+                rng.integers(0, 255, (200, 200, 3)).astype(np.uint8))
+    mask = np.zeros((200, 200), bool)
+    mask[20:40, 30 + i:90] = True
+    rows.append(f"{i:04x}.jpg,{i % 3 + 1},{rle.encode(mask)}")
+  (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+  config = unet_steel.get_config("data=severstal")
+  assert SegmentationTask(config).min_areas == (120, 30, 30, 120)
+  config.data.class_names = ("edge", "hole", "stain")
+  config.data.image_size = (208, 208)
+  config.data.train_path = str(tmp_path / "train.csv")
+  config.data.image_dir = str(tmp_path / "images")
+  task = SegmentationTask(config)
+  assert task.min_areas == (30, 30, 30)
+  data = task.datasets()
+  crop = data.train_transform(data.train[0], np.random.default_rng(0))
+  assert crop["image"].shape == (128, 208, 3)
+  assert crop["mask"].shape == (128, 208, 3)
+  config.eval.min_areas = ("edge=50", "stain=7")
+  with pytest.raises(ValueError, match=r"eval.min_areas has no value for "
+                     r"\['hole'\]: name them, or add '\*=value'"):
+    SegmentationTask(config)
+
+
 def test_polygon_json_split(tmp_path):
   path = synthetic_car.write_dataset(str(tmp_path), 30, image_size=64)
   config = unet_damage.get_config("variant=test")

@@ -3,6 +3,7 @@ CSV, polygon JSON and mask folders, and the mask transforms."""
 import dataclasses
 
 import numpy as np
+from absl import logging
 
 from vq.data import (polygon_exports, preprocess, rle, segmentation_readers,
                      synthetic_car, synthetic_scratch, synthetic_steel,
@@ -151,6 +152,11 @@ def datasets(data_config, size_multiple=1):
   d = data_config
   train, eval_ = select(SOURCES, d, "segmentation")
   image_hw, crop_hw = tuple(d.image_size), tuple(d.crop_size)
+  if crop_hw and any(c > i for c, i in zip(crop_hw, image_hw)):
+    clipped = tuple(min(c, i) for c, i in zip(crop_hw, image_hw))
+    logging.warning("data.crop_size %s is larger than data.image_size %s: "
+                    "training on %s crops", crop_hw, image_hw, clipped)
+    crop_hw = clipped
   if not isinstance(eval_, GeneratedSource):
     report_resize(eval_, image_hw, crop_hw, size_multiple)
   transform = MaskTransform(image_hw, tuple(d.class_names),

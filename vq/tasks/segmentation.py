@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from vq import config_base, losses, visualize
 from vq.data import preprocess, rle, tfds_records
@@ -94,8 +95,10 @@ def default_config():
   c.loss.deep_supervision = True  # unet3plus: a loss on every level
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.thresholds = (0.5,)      # per class, or one for all
-  c.eval.min_areas = (0,)         # pixels, per class or one for all
+  # Per-class values: one for all, one per class, or by class name
+  # ('pits=120', '*=30': '*' for the classes not named).
+  c.eval.thresholds = (0.5,)
+  c.eval.min_areas = (0,)         # pixels
   c.eval.refine = ()              # class names refined by the guided filter
   c.eval.guided_radius = 2
   c.eval.guided_eps = 1e-2
@@ -160,13 +163,45 @@ def _check_size(image_hw, m):
         f"levels of 1/{multiple} the size); e.g. {fitted}")
 
 
-def _per_class(values, n, name):
-  values = tuple(values)
+def _per_class(values, class_names, name):
+  """A value per class from one for all, one per class, or 'class=value'
+  entries ('*=value' for the classes not named)."""
+  values, n = tuple(values), len(class_names)
+  if any(isinstance(v, str) for v in values):
+    return _by_class_name(values, class_names, name)
   if len(values) == 1:
     return values * n
   if len(values) != n:
-    raise ValueError(f"{name} needs 1 or {n} values, got {values}")
+    raise ValueError(f"{name} needs 1 or {n} values (classes "
+                     f"{class_names}), or 'class=value' entries, got "
+                     f"{values}")
   return values
+
+
+def _by_class_name(values, class_names, name):
+  named = {}
+  for entry in values:
+    key, sep, value = str(entry).partition("=")
+    try:
+      number = float(value)
+      named[key.strip()] = int(number) if number.is_integer() else number
+    except ValueError:
+      sep = ""
+    if not sep:
+      raise ValueError(f"{name}: {entry!r} is not 'class=value' (e.g. "
+                       f"'{class_names[0]}=30', or '*=30' for the rest)")
+  unknown = set(named) - set(class_names) - {"*"}
+  if unknown and "*" not in named:
+    raise ValueError(f"{name} names {sorted(unknown)}, not among the classes "
+                     f"{class_names}; add '*=value' for the classes not named")
+  if unknown:
+    logging.info("%s names %s, not among the classes %s: ignored", name,
+                 sorted(unknown), class_names)
+  missing = [c for c in class_names if c not in named and "*" not in named]
+  if missing:
+    raise ValueError(f"{name} has no value for {missing}: name them, or add "
+                     "'*=value' for the classes not named")
+  return tuple(named.get(c, named.get("*")) for c in class_names)
 
 
 def _class_weights(loss, softmax, num_classes):
@@ -230,9 +265,9 @@ class SegmentationTask(Task):
     _check_size(self.image_hw, m)
     if d.crop_size:
       _check_size(tuple(d.crop_size), m)
-    self.thresholds = _per_class(config.eval.thresholds, self.num_classes,
+    self.thresholds = _per_class(config.eval.thresholds, self.class_names,
                                  "eval.thresholds")
-    self.min_areas = _per_class(config.eval.min_areas, self.num_classes,
+    self.min_areas = _per_class(config.eval.min_areas, self.class_names,
                                 "eval.min_areas")
     unknown = set(config.eval.refine) - set(self.class_names)
     if unknown:
