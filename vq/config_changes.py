@@ -11,6 +11,7 @@ import json
 import os
 
 from absl import logging
+from flax import traverse_util
 
 from vq import config_base
 
@@ -21,20 +22,11 @@ MAY_CHANGE = ("num_train_steps", "log_every_steps", "eval_every_steps",
               "allow_changes")
 
 
-def _flat(config, prefix=""):
-  flat = {}
-  for key, value in config.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f"{prefix}{key}."))
-    else:
-      flat[prefix + key] = value
-  return flat
-
-
 def differences(stored, current):
   """{field: (stored value, current value)} of the fields set in both
   (JSON-like dicts) that differ, other than MAY_CHANGE."""
-  old, new = _flat(stored), _flat(current)
+  old, new = (traverse_util.flatten_dict(c, sep=".")
+              for c in (stored, current))
   return {k: (old[k], new[k]) for k in sorted(old.keys() & new.keys())
           if k not in MAY_CHANGE and old[k] != new[k]}
 

@@ -25,12 +25,10 @@ data.path=OUTPUT, data.categories=('deep_pcb',)`.
 """
 import os
 import re
-import shutil
 
-import cv2
 import numpy as np
-from absl import app, flags
 
+from vq.benchmarks.mvtec_tree import MVTecTree, run_converter
 from vq.data.errors import AnnotationError
 from vq.data.images import declared_size
 
@@ -82,54 +80,24 @@ def box_mask(path, height, width):
 
 def convert(source, output, train=400, seed=0):
   """Writes the MVTec-layout tree; returns {split/kind: image count}."""
-  root = os.path.join(output, CATEGORY)
-  if os.path.exists(root):
-    shutil.rmtree(root)
   trainval = _pairs(source, "trainval")
   if len(trainval) < train:
     raise ValueError(f"trainval.txt lists {len(trainval)} pairs; --train="
                      f"{train} needs as many")
+  tree = MVTecTree(output, CATEGORY)
   order = np.random.default_rng(seed).permutation(len(trainval))[:train]
-  counts = {}
-
-  def put(image, split_kind):
-    if not os.path.isfile(image):
-      raise FileNotFoundError(f"{image}: listed but not found")
-    folder = os.path.join(root, split_kind)
-    os.makedirs(folder, exist_ok=True)
-    shutil.copyfile(image, os.path.join(folder, os.path.basename(image)))
-    counts[split_kind] = counts.get(split_kind, 0) + 1
-
   for index in sorted(order):
-    put(trainval[index][0], "train/good")
-  truth = os.path.join(root, "ground_truth", KIND)
-  os.makedirs(truth, exist_ok=True)
+    tree.put(trainval[index][0], "train/good")
   for template, tested, boxes in _pairs(source, "test"):
-    put(template, "test/good")
-    put(tested, f"test/{KIND}")
+    tree.put(template, "test/good")
+    tree.put(tested, f"test/{KIND}")
     size = declared_size(np.fromfile(tested, np.uint8))
     if size is None:
       raise AnnotationError(f"{tested}: not a JPEG image")
-    stem = os.path.splitext(os.path.basename(tested))[0]
-    with open(os.path.join(truth, stem + "_mask.png"), "wb") as f:
-      f.write(cv2.imencode(".png", box_mask(boxes, *size))[1].tobytes())
-  return counts
-
-
-def main(argv):
-  del argv
-  counts = convert(FLAGS.source, FLAGS.output, FLAGS.train, FLAGS.seed)
-  for key, n in sorted(counts.items()):
-    print(f"{key}: {n}")
+    tree.put_mask(KIND, tested, box_mask(boxes, *size))
+  return tree.counts
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("source", None, "the dataset's PCBData folder "
-                      "(trainval.txt, test.txt, group*/)", required=True)
-  flags.DEFINE_string("output", None, "where the MVTec-layout tree goes",
-                      required=True)
-  flags.DEFINE_integer("train", 400, "templates of trainval pairs to train "
-                       "on")
-  flags.DEFINE_integer("seed", 0, "which templates train")
-  FLAGS = flags.FLAGS
-  app.run(main)
+  run_converter(convert, "the dataset's PCBData folder (trainval.txt, "
+                "test.txt, group*/)", "templates of trainval pairs to train on")

@@ -19,12 +19,11 @@ The photographs are copied byte for byte; read with `data.source=mvtec,
 data.path=OUTPUT, data.categories=('magnetic_tile',)`.
 """
 import os
-import shutil
 
 import cv2
 import numpy as np
-from absl import app, flags
 
+from vq.benchmarks.mvtec_tree import MVTecTree, run_converter
 from vq.data.errors import AnnotationError
 
 KINDS = ("blowhole", "break", "crack", "fray", "uneven")
@@ -49,54 +48,26 @@ def _pairs(source, folder):
 
 def convert(source, output, train=400, seed=0):
   """Writes the MVTec-layout tree; returns {split/kind: image count}."""
-  root = os.path.join(output, CATEGORY)
-  if os.path.exists(root):
-    shutil.rmtree(root)
   free = _pairs(source, "MT_Free")
   if len(free) <= train:
     raise ValueError(f"MT_Free has {len(free)} photographs; --train={train} "
                      f"leaves none for the test split")
+  tree = MVTecTree(output, CATEGORY)
   order = np.random.default_rng(seed).permutation(len(free))
-  counts = {}
-
-  def put(photo, split_kind):
-    folder = os.path.join(root, split_kind)
-    os.makedirs(folder, exist_ok=True)
-    shutil.copyfile(photo, os.path.join(folder, os.path.basename(photo)))
-    counts[split_kind] = counts.get(split_kind, 0) + 1
-
   for i, index in enumerate(order):
-    put(free[index][0], "train/good" if i < train else "test/good")
+    tree.put(free[index][0], "train/good" if i < train else "test/good")
   for kind in KINDS:
-    truth = os.path.join(root, "ground_truth", kind)
-    os.makedirs(truth, exist_ok=True)
     for photo, mask_path in _pairs(source, f"MT_{kind.capitalize()}"):
       mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE)
       image = cv2.imread(photo, cv2.IMREAD_GRAYSCALE)
       if mask is None or image is None or mask.shape != image.shape:
         raise AnnotationError(f"{mask_path}: not a mask of its photograph "
                               f"{photo}'s size")
-      stem = os.path.splitext(os.path.basename(photo))[0]
-      out = os.path.join(truth, stem + "_mask.png")
-      if not cv2.imwrite(out, ((mask >= 128) * 255).astype(np.uint8)):
-        raise OSError(f"could not write {out}")
-      put(photo, f"test/{kind}")
-  return counts
-
-
-def main(argv):
-  del argv
-  counts = convert(FLAGS.source, FLAGS.output, FLAGS.train, FLAGS.seed)
-  for key, n in sorted(counts.items()):
-    print(f"{key}: {n}")
+      tree.put_mask(kind, photo, mask >= 128)
+      tree.put(photo, f"test/{kind}")
+  return tree.counts
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("source", None, "the dataset's top folder (MT_Free, "
-                      "MT_Blowhole, ...)", required=True)
-  flags.DEFINE_string("output", None, "where the MVTec-layout tree goes",
-                      required=True)
-  flags.DEFINE_integer("train", 400, "defect-free photographs to train on")
-  flags.DEFINE_integer("seed", 0, "which defect-free photographs train")
-  FLAGS = flags.FLAGS
-  app.run(main)
+  run_converter(convert, "the dataset's top folder (MT_Free, MT_Blowhole, "
+                "...)", "defect-free photographs to train on")
