@@ -16,10 +16,11 @@ from flax import traverse_util
 from vq import config_base
 
 CHANGES_FILE = "config_changes.jsonl"
+# (Not data_workers: a resumed data iterator needs the worker count it
+# saved its position with.)
 MAY_CHANGE = ("num_train_steps", "log_every_steps", "eval_every_steps",
               "checkpoint_every_steps", "keep_checkpoints", "eval_batch_size",
-              "data_threads", "data_workers", "data_check", "profile_steps",
-              "allow_changes")
+              "data_threads", "data_check", "profile_steps", "allow_changes")
 
 
 def differences(stored, current):
