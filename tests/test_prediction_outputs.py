@@ -65,9 +65,14 @@ def test_names_that_are_not_utf8_are_read_and_written(tmp_path):
            b"sub\xff/\x80.png"]
   for k, name in enumerate(names):
     _photo(40 * k).tofile(os.path.join(inputs, name))
+  # OpenCV's video reader crashed on such a name too: listed as failed.
+  with open(os.path.join(inputs, b"clip\xff.mp4"), "wb") as f:
+    f.write(b"not read")
   output = str(tmp_path / "out")
   result = _run(_writer_script(output, os.fsdecode(inputs)))
   assert result.returncode == 0, result.stderr.decode()
+  failed = (tmp_path / "out" / "failed.txt").read_bytes()
+  assert b"clip\\udcff.mp4'" in failed and b"not valid UTF-8" in failed
   records = _records(output)
   assert len(records) == len(names)
   for record in records:

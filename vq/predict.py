@@ -69,6 +69,10 @@ def _image_files(spec):
 
 
 def _video_frames(path, every_n_frames):
+  if not is_utf8(path):  # OpenCV's video reader crashes on such a name
+    yield Frame(path, error=f"{path!r}: OpenCV reads videos by name, and "
+                "this name is not valid UTF-8: rename the file")
+    return
   capture = cv2.VideoCapture(path)
   if not capture.isOpened():
     yield Frame(path, error=f"{path!r}: cannot open the video")
@@ -82,6 +86,16 @@ def _video_frames(path, every_n_frames):
       yield Frame(path, index, np.ascontiguousarray(bgr[..., ::-1]))
     index += 1
   capture.release()
+
+
+def is_utf8(path):
+  """Whether OpenCV's file-name calls can take `path` (a str holding bytes
+  that are not UTF-8, as os.fsdecode gives them, crashes them)."""
+  try:
+    path.encode("utf-8")
+  except UnicodeEncodeError:
+    return False
+  return True
 
 
 def iterate_inputs(spec, every_n_frames=1):

@@ -174,13 +174,16 @@ class RecordWriter:
 
   def _video(self, frame, drawn):
     if frame.source not in self.videos:
-      stem = os.path.splitext(self._overlay_name(frame))[0]
+      # OpenCV writes videos by name: bytes that are not UTF-8 are escaped.
+      stem = os.fsencode(os.path.splitext(self._overlay_name(frame))[0])
       capture = cv2.VideoCapture(frame.source)
       fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
       capture.release()
       h, w = drawn.shape[:2]
       self.videos[frame.source] = cv2.VideoWriter(
-          os.path.join(self.output, stem + "_annotated.mp4"),
+          os.path.join(self.output,
+                       stem.decode("utf-8", "backslashreplace") +
+                       "_annotated.mp4"),
           cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     return self.videos[frame.source]
 
