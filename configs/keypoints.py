@@ -9,6 +9,10 @@ Variants (after the colon):
   variant=full   alpha 1.0 at 224x224 (with model.backbone_weights naming an
                  ImageNet Keras .h5 or torchvision .pth file).
   variant=test   a few steps at 32x32 for tests.
+
+ImageNet features with no file to fetch: --config.model.backbone=
+efficientnet_lite0 --config.model.backbone_weights=efficientnet_lite0_imagenet
+(the weights' padding and input scaling follow).
 """
 from vq import config_base
 from vq.tasks import keypoints

@@ -115,3 +115,26 @@ def test_a_segmentation_encoder_starts_from_the_named_weights(
   np.testing.assert_array_equal(
       encoder["block6d_project_conv"]["kernel"][0, 0],
       lite0_state_dict["_blocks.14._project_conv.weight"][:, :, 0, 0].T)
+
+
+@pytest.mark.slow  # compiles a Lite0 keypoint net's init and forward (~35 s)
+def test_a_keypoint_backbone_starts_from_the_named_weights(lite0_state_dict):
+  """The keypoint study's ablation from ImageNet features:
+  model.backbone=efficientnet_lite0 with the named weights."""
+  from configs import keypoints  # pylint: disable=g-import-not-at-top
+  from vq.tasks import keypoints as keypoint_task  # pylint: disable=g-import-not-at-top
+  config = keypoints.get_config("variant=test")
+  config.model.update(backbone="efficientnet_lite0",
+                      backbone_weights="efficientnet_lite0_imagenet")
+  task = keypoint_task.KeypointsTask(config)
+  assert (task.padding, task.input_scaling) == ("keras", "keras")
+  variables = task.init_variables(jax.random.key(0))
+  backbone = variables["params"]["backbone"]
+  np.testing.assert_array_equal(
+      backbone["stem_conv"]["kernel"],
+      np.transpose(lite0_state_dict["_conv_stem.weight"], (2, 3, 1, 0)))
+  out = task.forward(variables, np.zeros((2,) + task.input_shape, np.uint8))
+  assert out["keypoints"].shape == (2, len(task.class_names), 2)
+  config.model.backbone = "resnet50"
+  with pytest.raises(ValueError, match="model.backbone"):
+    keypoint_task.KeypointsTask(config)

@@ -1,8 +1,10 @@
-"""Keypoint networks on a MobileNetV2 feature extractor."""
+"""Keypoint networks on a MobileNetV2 (or EfficientNet) feature
+extractor."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vq.models.encoders import build_encoder
 from vq.models.layers import UpConv2x2
 from vq.models.mobilenet_v2 import MobileNetV2
 
@@ -25,7 +27,8 @@ def decode_heatmaps(heatmaps, offsets):
 
 
 class KeypointNet(nn.Module):
-  """MobileNetV2 without its classifier, then one of two heads.
+  """MobileNetV2 without its classifier (or another `backbone` of
+  vq.models.encoders: its stride-32 map), then one of two heads.
 
   'regression' (the study's): global average pooling -> dense -> ReLU ->
   dense to 2K -> sigmoid: keypoints as (x, y) normalised to the image.
@@ -39,6 +42,7 @@ class KeypointNet(nn.Module):
   under 'backbone/...' and 'head/...'.
   """
   num_keypoints: int
+  backbone: str = "mobilenet_v2"
   alpha: float = 1.0
   padding: str = "keras"
   head: str = "regression"
@@ -47,9 +51,15 @@ class KeypointNet(nn.Module):
 
   @nn.compact
   def __call__(self, images, train: bool = False):
-    x = MobileNetV2(alpha=self.alpha, include_top=False, padding=self.padding,
-                    frozen_bn_layers=self.frozen_bn_layers,
-                    name="backbone")(images, train)
+    if self.backbone == "mobilenet_v2":
+      x = MobileNetV2(alpha=self.alpha, include_top=False,
+                      padding=self.padding,
+                      frozen_bn_layers=self.frozen_bn_layers,
+                      name="backbone")(images, train)
+    else:
+      x = build_encoder(self.backbone, padding=self.padding,
+                        frozen_bn_layers=self.frozen_bn_layers,
+                        name="backbone")(images, train)[-1]
     k = self.num_keypoints
     if self.head == "regression":
       head = nn.Sequential([nn.Dense(self.head_hidden), nn.relu,

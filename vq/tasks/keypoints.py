@@ -13,6 +13,7 @@ from vq import config_base, losses, visualize
 from vq.data import keypoints as keypoint_data
 from vq.data import synthetic_bead, tfds_records
 from vq.metrics.keypoints import keypoint_metrics
+from vq.models.encoders import ENCODERS
 from vq.models.keypoint_net import KeypointNet
 from vq.tasks import encoder_weights
 from vq.tasks.base import Task, apply_train
@@ -21,7 +22,8 @@ from vq.tasks.base import Task, apply_train
 def default_config():
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict()
-  c.model.alpha = 0.35
+  c.model.backbone = "mobilenet_v2"  # or efficientnet_lite0, efficientnet_b0
+  c.model.alpha = 0.35            # mobilenet_v2's width multiplier
   encoder_weights.add_config_fields(c.model)
   c.model.head = "regression"     # regression | heatmap
   c.model.head_hidden = 128
@@ -61,7 +63,8 @@ HEAD_FIELDS = {"regression": (), "heatmap": ("heatmap_radius", "offset_weight")}
 
 
 class KeypointsTask(Task):
-  """Keypoints: MobileNetV2 backbone, regression or heatmap head, PCK metrics."""
+  """Keypoints: MobileNetV2 (or EfficientNet) backbone, regression or
+  heatmap head, PCK metrics."""
 
   name = "keypoints"
   default_config = staticmethod(default_config)
@@ -73,14 +76,17 @@ class KeypointsTask(Task):
     self.class_names = tuple(config.data.keypoint_names)
     self.image_size = config.data.image_size
     m = config.model
+    config_base.check_choice("model.backbone", m.backbone, ENCODERS)
     self.model = KeypointNet(
-        num_keypoints=len(self.class_names), alpha=m.alpha,
-        padding=self.padding, head=m.head, head_hidden=m.head_hidden,
-        frozen_bn_layers=self.frozen_bn_layers())
+        num_keypoints=len(self.class_names), backbone=m.backbone,
+        alpha=m.alpha, padding=self.padding, head=m.head,
+        head_hidden=m.head_hidden, frozen_bn_layers=self.frozen_bn_layers())
 
   def encoder(self):
-    return encoder_weights.Encoder("mobilenet_v2", self.config.model.alpha,
-                                   "backbone")
+    m = self.config.model
+    return encoder_weights.Encoder(
+        m.backbone, m.alpha if m.backbone == "mobilenet_v2" else 1.0,
+        "backbone")
 
   @property
   def input_shape(self):
