@@ -133,8 +133,13 @@ def test_a_keypoint_backbone_starts_from_the_named_weights(lite0_state_dict):
   np.testing.assert_array_equal(
       backbone["stem_conv"]["kernel"],
       np.transpose(lite0_state_dict["_conv_stem.weight"], (2, 3, 1, 0)))
-  out = task.forward(variables, np.zeros((2,) + task.input_shape, np.uint8))
+  images = np.zeros((2,) + task.input_shape, np.uint8)
+  out = task.forward(variables, images)
   assert out["keypoints"].shape == (2, len(task.class_names), 2)
+  loss, _ = task.loss(variables["params"], variables["batch_stats"],
+                      {"image": images, "keypoints": out["keypoints"]},
+                      jax.random.key(1))  # stochastic depth draws from it
+  assert np.isfinite(loss)
   config.model.backbone = "resnet50"
   with pytest.raises(ValueError, match="model.backbone"):
     keypoint_task.KeypointsTask(config)

@@ -100,9 +100,10 @@ class KeypointsTask(Task):
         jax.jit(self.model.init)({"params": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
-    del rng
+    # The rng drives an EfficientNet backbone's stochastic depth.
     out, batch_stats = apply_train(self.model, params, batch_stats,
-                                   self.model_input(batch["image"]))
+                                   self.model_input(batch["image"]),
+                                   {"dropout": rng})
     true = batch["keypoints"]
     dist = jnp.sqrt(jnp.sum(jnp.square(out["keypoints"] - true), -1) + 1e-12)
     terms = {"error_px": jnp.mean(dist) * self.image_size}
