@@ -139,8 +139,13 @@ def test_an_image_declaring_too_many_pixels_is_refused_unread(tmp_path, ext,
   with pytest.raises(ValueError, match=rf"huge\{ext}.*declares 30000x30000 "
                      "pixels, above the budget"):
     images.read_image(str(path))
+  monkeypatch.setenv("VQ_MAX_PIXELS", "10000")  # another budget
+  path.write_bytes(_declaring(ext, 101, 100))
+  with pytest.raises(ValueError, match=r"declares 100x101 pixels, above the "
+                     "budget of 10,000 .the environment variable VQ_MAX"):
+    images.read_image(str(path))
   # Past vq's budget, OpenCV's own refusal is an error naming the file too.
-  monkeypatch.setattr(images, "MAX_PIXELS", 10 ** 12)
+  monkeypatch.setenv("VQ_MAX_PIXELS", str(10 ** 12))
   path.write_bytes(_declaring(ext, 60000, 60000))
   with pytest.raises(ValueError, match=rf"huge\{ext}"):
     images.read_image(str(path))

@@ -8,8 +8,19 @@ import simplejpeg
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif")
 MULTI_PAGE_EXTENSIONS = (".tif", ".tiff", ".gif")
 # Images declaring more pixels than this are refused before decoding (a
-# small file can declare 30000 x 30000 pixels: gigabytes once decoded).
+# small file can declare 30000 x 30000 pixels: gigabytes once decoded); the
+# environment variable VQ_MAX_PIXELS sets another budget for every tool.
 MAX_PIXELS = 100_000_000
+
+
+def max_pixels():
+  """The pixel budget: VQ_MAX_PIXELS, or MAX_PIXELS."""
+  value = os.environ.get("VQ_MAX_PIXELS", "")
+  try:
+    return int(value) if value else MAX_PIXELS
+  except ValueError:
+    raise ValueError(f"VQ_MAX_PIXELS={value!r}: expected a whole number of "
+                     "pixels") from None
 
 
 def read_image(path):
@@ -67,11 +78,11 @@ def _checked_bytes(path):
   if not os.path.isfile(path):
     raise FileNotFoundError(f"image file not found: {os.fsdecode(path)!r}")
   data = np.fromfile(path, np.uint8)
-  declared = declared_size(data)
-  if declared and declared[0] * declared[1] > MAX_PIXELS:
+  declared, budget = declared_size(data), max_pixels()
+  if declared and declared[0] * declared[1] > budget:
     raise ValueError(f"{os.fsdecode(path)!r}: declares {declared[1]}x"
-                     f"{declared[0]} pixels, above the budget of "
-                     f"{MAX_PIXELS:,} (vq.data.images.MAX_PIXELS)")
+                     f"{declared[0]} pixels, above the budget of {budget:,} "
+                     "(the environment variable VQ_MAX_PIXELS sets another)")
   truncated = _truncation(data)
   if truncated:
     raise ValueError(f"{os.fsdecode(path)!r}: truncated {truncated} "
