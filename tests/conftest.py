@@ -16,8 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Many tests compile the same small programs (the test configs' train and
 # eval steps): a compilation cache for this session, shared with the
 # subprocess tests, compiles each once.
-_CACHE = tempfile.mkdtemp(prefix="vq_test_xla_cache_")
-os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+# pytest-xdist's workers inherit the directory the controller made.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      tempfile.mkdtemp(prefix="vq_test_xla_cache_"))
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 # Tests check behaviour, not speed, and most of their time is XLA

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vq.models import torchvision_import
-from vq.models.layers import DepthwiseConv
+from vq.models.layers import DepthwiseConv, depthwise_implementation
 from vq.models.mobilenet_v2 import MobileNetV2
 
 
@@ -27,10 +27,13 @@ def test_published_parameter_counts():
 @pytest.mark.parametrize("stride,size", [(1, 7), (2, 7), (2, 8)])
 @pytest.mark.parametrize("padding", ["SAME", "SYMMETRIC"])
 @pytest.mark.parametrize("kernel", [3, 5])
-def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel):
+@pytest.mark.parametrize("implementation", ["shifted", "grouped"])
+def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel,
+                                               implementation):
   import flax.linen as nn
   x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
-  dw = DepthwiseConv(kernel_size=kernel, strides=stride, padding=padding)
+  dw = DepthwiseConv(kernel_size=kernel, strides=stride, padding=padding,
+                     implementation=implementation)
   v = dw.init(jax.random.key(1), x)
   conv_padding = ("SAME" if padding == "SAME" else
                   ((kernel // 2, kernel // 2),) * 2)
@@ -41,6 +44,17 @@ def test_depthwise_matches_grouped_convolution(stride, size, padding, kernel):
   g2 = jax.grad(lambda v: jnp.sum(ref.apply(v, x) ** 2))(v)
   np.testing.assert_allclose(g1["params"]["kernel"], g2["params"]["kernel"],
                              rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_auto_is_shifted_on_cpu_with_the_same_parameters():
+  assert jax.default_backend() == "cpu"
+  assert depthwise_implementation("auto") == "shifted"
+  with pytest.raises(ValueError, match="model.depthwise must be one of"):
+    depthwise_implementation("strided")
+  shapes = {d: jax.tree.map(lambda a: a.shape, jax.eval_shape(
+      MobileNetV2(alpha=0.35, depthwise=d).init, jax.random.key(0),
+      jnp.zeros((1, 32, 32, 3)))) for d in ("grouped", "shifted", "auto")}
+  assert shapes["grouped"] == shapes["shifted"] == shapes["auto"]
 
 
 def test_torchvision_state_dict_maps_every_tensor():

@@ -8,14 +8,15 @@ import sys
 from absl import app, flags
 from absl import logging
 
-from vq import config_base, train
+from vq import config_base
 from vq.checkpoint import CheckpointCorruptError, CheckpointMismatchError
 from vq.data.check import DataCheckError
 from vq.data.errors import AnnotationError
+from vq.state import NonFiniteLossError
 
 USER_ERRORS = (config_base.ConfigError, AnnotationError, DataCheckError,
                CheckpointMismatchError, CheckpointCorruptError,
-               OSError, train.NonFiniteLossError, ValueError,
+               OSError, NonFiniteLossError, ValueError,
                KeyError)
 
 

@@ -37,6 +37,16 @@ def trainer_config():
   c.profile_steps = 0            # >0: profile this many steps after step 10
   c.allow_changes = False        # resume with a config that changes what
                                  # was trained (vq.config_changes)
+  c.compute_dtype = "auto"       # activations and convolutions: float32 |
+                                 # bfloat16 | auto (bfloat16 on GPU/TPU,
+                                 # float32 on CPU); parameters, optimizer
+                                 # state, BatchNorm statistics, losses and
+                                 # metrics stay float32
+  c.device_memory_gb = 0.0       # memory a train step may use per device,
+                                 # checked before the first step (0: what
+                                 # the device reports; CPU: unchecked)
+  c.device_peak_tflops = 0.0     # a device's peak for the logged MFU (0:
+                                 # by device kind, vq.step_cost; CPU: none)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"      # adam | adamw | sgd | rmsprop

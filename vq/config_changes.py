@@ -20,7 +20,9 @@ CHANGES_FILE = "config_changes.jsonl"
 # saved its position with.)
 MAY_CHANGE = ("num_train_steps", "log_every_steps", "eval_every_steps",
               "checkpoint_every_steps", "keep_checkpoints", "eval_batch_size",
-              "data_threads", "data_check", "profile_steps", "allow_changes")
+              "data_threads", "data_check", "profile_steps", "allow_changes",
+              "model.depthwise", "device_memory_gb",
+              "device_peak_tflops")
 
 
 def differences(stored, current):

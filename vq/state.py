@@ -5,6 +5,10 @@ import flax.struct
 import jax
 
 
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or Inf; the run stops without saving that state."""
+
+
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array  # int32 scalar

@@ -17,17 +17,14 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import config_base, config_changes, distributed, history, sharding
+from vq import (config_base, config_changes, distributed, history, sharding,
+                step_cost)
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
 from vq.optim import make_optimizer
-from vq.state import TrainState
+from vq.state import NonFiniteLossError, TrainState
 from vq.tasks import get_task_class
-
-
-class NonFiniteLossError(FloatingPointError):
-  """The loss became NaN or Inf; the run stops without saving that state."""
 
 
 class _TermSignal:
@@ -58,7 +55,7 @@ class _TermSignal:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _make_train_step(task, tx, schedule):
+def make_train_step(task, tx, schedule):
   def train_step(state, batch):
     rng = jax.random.fold_in(state.rng, state.step)
     grad_fn = jax.value_and_grad(task.loss, has_aux=True)
@@ -107,9 +104,12 @@ def _check_config(config, task_class, mesh):
 
 
 def _flush_train_metrics(pending, writer, step, wait_time, window_start,
-                         last_good_step, losses):
+                         last_good_step, losses, step_flops=0.0,
+                         peak_tflops=0.0):
   """Fetches the per-step metrics of the last steps, stops on non-finite
-  values, writes their means. Returns the means.
+  values, writes their means (with the TFLOP/s per device and the MFU that
+  `step_flops` per device give, against `peak_tflops` or the device kind's
+  peak). Returns the means.
 
   The window's wall time ends after the fetch, which waits for its steps'
   computation (dispatch is asynchronous).
@@ -130,12 +130,31 @@ def _flush_train_metrics(pending, writer, step, wait_time, window_start,
   means["learning_rate"] = float(fetched[-1]["learning_rate"])
   means["data_wait_fraction"] = wait_time / max(wall_time, 1e-9)
   means["seconds_per_step"] = wall_time / len(fetched)
+  means.update(step_cost.utilisation(step_flops, means["seconds_per_step"],
+                                     jax.devices()[0].device_kind,
+                                     peak_tflops))
   writer.write_scalars(step, means)
   pending.clear()
   return means
 
 
-def _state_factory(task, config, mesh):
+def compile_train_step(train_step, state, batch, config, mesh):
+  """The jitted train step compiled for the batch's shapes, with its cost
+  per device logged and its memory checked against the device's."""
+  compiled = train_step.lower(state, batch).compile()
+  cost = step_cost.analyse(compiled)
+  devices = mesh.devices.size
+  device = jax.local_devices()[0]
+  limit = step_cost.device_memory_bytes(device, config.device_memory_gb)
+  logging.info("train step on each of %d x %s: %s; device memory %s",
+               devices, device.device_kind, cost.describe(),
+               f"{limit / step_cost.GB:.3g} GB" if limit else "not reported")
+  batch_bytes = sum(x.nbytes for x in jax.tree.leaves(batch)) // devices
+  step_cost.check_fits(cost, limit, config.batch_size, batch_bytes, devices)
+  return compiled, cost
+
+
+def state_factory(task, config, mesh):
   """How to build the train state, and its shardings, without building it.
 
   Returns:
@@ -266,7 +285,7 @@ def _train(task, config, workdir, mesh, is_chief):
   """The body of train_and_evaluate, inside the workdir lock."""
   # The model must fit the workdir's checkpoints before anything is written.
   init_state, state_sharding, abstract_state, tx, schedule, description = (
-      _state_factory(task, config, mesh))
+      state_factory(task, config, mesh))
   checkpoints = Checkpoints(workdir, config.keep_checkpoints,
                             config.best_metric, config.best_metric_mode)
   checkpoints.check_compatible(description)
@@ -300,7 +319,7 @@ def _train(task, config, workdir, mesh, is_chief):
                  start_step)
 
   replicated = sharding.replicated(mesh)
-  train_step = jax.jit(_make_train_step(task, tx, schedule),
+  train_step = jax.jit(make_train_step(task, tx, schedule),
                        in_shardings=(state_sharding,
                                      sharding.batch_sharding(mesh)),
                        out_shardings=(state_sharding, replicated),
@@ -319,6 +338,7 @@ def _train(task, config, workdir, mesh, is_chief):
   summary = {"step": start_step, "train": {}, "eval": {}, "losses": [],
              "preempted": False}
   pending, last_saved = [], start_step
+  compiled_step, cost = None, None
   wait_time, window_start = 0.0, time.perf_counter()
   step = start_step
   try:
@@ -328,7 +348,10 @@ def _train(task, config, workdir, mesh, is_chief):
         batch = next(train_iter)
         wait_time += time.perf_counter() - t0
         batch = sharding.global_batch(batch, mesh)
-        state, metrics = train_step(state, batch)
+        if compiled_step is None:
+          compiled_step, cost = compile_train_step(train_step, state, batch,
+                                                    config, mesh)
+        state, metrics = compiled_step(state, batch)
         step += 1
         pending.append((step, metrics))
         for hook in hooks:
@@ -339,7 +362,7 @@ def _train(task, config, workdir, mesh, is_chief):
         if save or step % config.log_every_steps == 0:
           summary["train"] = _flush_train_metrics(
               pending, writer, step, wait_time, window_start, last_saved,
-              summary["losses"])
+              summary["losses"], cost.flops, config.device_peak_tflops)
           wait_time, window_start = 0.0, time.perf_counter()
           if is_chief:
             history.append(workdir, history.TRAIN, step, summary["train"])

@@ -54,6 +54,7 @@ class DeepLabV3(nn.Module):
   rates: tuple = (6, 12, 18)
   padding: str = "keras"
   frozen_bn_layers: frozenset = frozenset()
+  depthwise: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -62,7 +63,8 @@ class DeepLabV3(nn.Module):
       features = PlainEncoder(self.widths, name="encoder")(x, train)
     else:
       features = build_encoder(self.encoder, self.alpha, self.padding,
-                               self.frozen_bn_layers)(x, train)
+                               self.frozen_bn_layers,
+                               depthwise=self.depthwise)(x, train)
     stride16 = [f for f in features if f.shape[1] * 16 >= h][-1]
     y = ASPP(self.aspp_width, self.rates, name="aspp")(stride16, train)
     y = ConvBN(self.aspp_width, activation=nn.relu, name="head_conv")(y, train)

@@ -47,6 +47,7 @@ class EfficientNetB0(nn.Module):
   feature_maps: bool = False
   padding: str = "keras"
   frozen_bn_layers: frozenset = frozenset()
+  depthwise: str = "auto"
 
   def _bn(self, name, train):
     eps = {"keras": 1e-3, "torch": 1e-5}[self.padding]
@@ -72,7 +73,8 @@ class EfficientNetB0(nn.Module):
       h = self._act(self._bn(name + "expand_bn", train)(h))
     h = DepthwiseConv(
         kernel_size=kernel, strides=stride, name=name + "dwconv",
-        padding="SYMMETRIC" if self.padding == "torch" else "SAME")(h)
+        padding="SYMMETRIC" if self.padding == "torch" else "SAME",
+        implementation=self.depthwise)(h)
     h = self._act(self._bn(name + "bn", train)(h))
     if not self.lite:
       squeezed = max(1, int(filters_in * SE_RATIO))

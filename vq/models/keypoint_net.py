@@ -48,6 +48,7 @@ class KeypointNet(nn.Module):
   head: str = "regression"
   head_hidden: int = 256
   frozen_bn_layers: frozenset = frozenset()
+  depthwise: str = "auto"
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -55,11 +56,12 @@ class KeypointNet(nn.Module):
       x = MobileNetV2(alpha=self.alpha, include_top=False,
                       padding=self.padding,
                       frozen_bn_layers=self.frozen_bn_layers,
-                      name="backbone")(images, train)
+                      depthwise=self.depthwise, name="backbone")(images, train)
     else:
       x = build_encoder(self.backbone, padding=self.padding,
                         frozen_bn_layers=self.frozen_bn_layers,
-                        name="backbone")(images, train)[-1]
+                        name="backbone", depthwise=self.depthwise)(images,
+                                                                   train)[-1]
     k = self.num_keypoints
     if self.head == "regression":
       head = nn.Sequential([nn.Dense(self.head_hidden), nn.relu,

@@ -44,24 +44,42 @@ def same_padding(size, kernel, stride):
   return total // 2, total - total // 2
 
 
-class DepthwiseConv(nn.Module):
-  """k x k depthwise convolution as k * k shifted multiply-adds.
+DEPTHWISE = ("auto", "grouped", "shifted")
 
-  Same parameter ('kernel' [k, k, 1, C], as nn.Conv with
-  feature_group_count=C) and same outputs as the grouped convolution, but XLA
-  on CPU computes its weight gradient as a cheap reduction instead of a full
-  C x C convolution (docs/benchmarks.md).
+
+def depthwise_implementation(name="auto"):
+  """'grouped' or 'shifted' for `name`; 'auto' picks by backend: XLA's
+  grouped convolution on GPU/TPU, shifted multiply-adds on CPU."""
+  if name not in DEPTHWISE:
+    raise ValueError(f"model.depthwise must be one of {DEPTHWISE}, got "
+                     f"{name!r}")
+  if name == "auto":
+    return "shifted" if jax.default_backend() == "cpu" else "grouped"
+  return name
+
+
+class DepthwiseConv(nn.Module):
+  """k x k depthwise convolution: XLA's grouped convolution, or k * k
+  shifted multiply-adds.
+
+  Both have the parameter of nn.Conv with feature_group_count=C ('kernel'
+  [k, k, 1, C]) and the same outputs. On CPU XLA computes the shifted form's
+  weight gradient as a cheap reduction instead of a full C x C convolution
+  (docs/benchmarks.md); on GPU/TPU the grouped convolution is the fast form.
 
   Attributes:
     kernel_size: k (odd).
     strides: 1 or 2.
     padding: 'SAME' (TensorFlow/Keras: extra padding after) or 'SYMMETRIC'
       (PyTorch: k // 2 pixels on each side).
+    implementation: 'auto' (`depthwise_implementation`), 'grouped' or
+      'shifted'.
   """
   kernel_size: int = 3
   strides: int = 1
   padding: str = "SAME"
   kernel_init: callable = nn.initializers.lecun_normal()
+  implementation: str = "auto"
 
   @nn.compact
   def __call__(self, x):
@@ -76,6 +94,11 @@ class DepthwiseConv(nn.Module):
       ph = pw = (k // 2, k // 2)
     else:
       raise ValueError(f"padding must be SAME or SYMMETRIC, got {self.padding!r}")
+    kernel = kernel.astype(x.dtype)
+    if depthwise_implementation(self.implementation) == "grouped":
+      return jax.lax.conv_general_dilated(
+          x, kernel, (s, s), (ph, pw), feature_group_count=c,
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
     out_h = (h + sum(ph) - k) // s + 1
     out_w = (w + sum(pw) - k) // s + 1
     xp = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))

@@ -51,6 +51,7 @@ class MobileNetV2(nn.Module):
   bn_momentum: float = 0.99
   frozen_bn_layers: frozenset = frozenset()
   feature_maps: bool = False
+  depthwise: str = "auto"
 
   def _bn(self, name, train):
     eps = {"keras": 1e-3, "torch": 1e-5}[self.padding]
@@ -79,7 +80,8 @@ class MobileNetV2(nn.Module):
       h = relu6(self._bn(prefix + "expand_BN", train)(h))
     h = DepthwiseConv(
         strides=stride, name=prefix + "depthwise",
-        padding="SYMMETRIC" if self.padding == "torch" else "SAME")(h)
+        padding="SYMMETRIC" if self.padding == "torch" else "SAME",
+        implementation=self.depthwise)(h)
     h = relu6(self._bn(prefix + "depthwise_BN", train)(h))
     h = self._conv(h, out_channels, 1, 1, prefix + "project")
     h = self._bn(prefix + "project_BN", train)(h)

@@ -112,6 +112,7 @@ class EncoderUNet(nn.Module):
     image_classes: >0 adds the image-level head.
     padding: the encoder's convention, 'keras' or 'torch' (its weights').
     frozen_bn_layers: encoder BatchNorm layers kept at their statistics.
+    depthwise: the encoder's depthwise convolutions (`DepthwiseConv`).
   """
   num_classes: int
   encoder: str = "mobilenet_v2"
@@ -121,6 +122,7 @@ class EncoderUNet(nn.Module):
   image_pool: str = "mean"
   padding: str = "keras"
   frozen_bn_layers: frozenset = frozenset()
+  depthwise: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -129,7 +131,8 @@ class EncoderUNet(nn.Module):
       raise ValueError(f"EncoderUNet needs image sides divisible by 32, got "
                        f"{h}x{w}")
     features = build_encoder(self.encoder, self.alpha, self.padding,
-                             self.frozen_bn_layers)(x, train)
+                             self.frozen_bn_layers,
+                             depthwise=self.depthwise)(x, train)
     skips = features[-2::-1] + [None]
     x = features[-1]
     for i, (width, skip) in enumerate(zip(self.decoder_widths, skips)):

@@ -69,13 +69,15 @@ class YOLO(nn.Module):
   alpha: float = 1.0
   padding: str = "keras"
   frozen_bn_layers: frozenset = frozenset()
+  depthwise: str = "auto"
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     x = images
     if isinstance(self.backbone, str):
       x = build_encoder(self.backbone, self.alpha, self.padding,
-                        self.frozen_bn_layers, name="backbone")(x, train)[-1]
+                        self.frozen_bn_layers, name="backbone",
+                        depthwise=self.depthwise)(x, train)[-1]
     else:
       for i, layer in enumerate(self.backbone):
         if layer == "M":

@@ -29,7 +29,7 @@ from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring
 from vq.tasks.anomaly_memory import (FUSED, MEMORY, MEMORY_SCORINGS,
                                      SCALE_KEYS, TextureScoring)
-from vq.tasks.base import Task, apply_train
+from vq.tasks.base import Task
 
 SCORINGS = ("baseline", "filtered", "filtered_ratio")
 # Per category, stored with every evaluation; prediction decides with them.
@@ -256,7 +256,7 @@ class AnomalyTask(Task):
     del rng
     image = self.model_input(batch["image"])
     clean = self.model_input(batch["clean"])
-    out, batch_stats = apply_train(self.model, params, batch_stats, image)
+    out, batch_stats = self.apply_train(params, batch_stats, image)
     recon = out["reconstruction"]
     c = self.config.loss
     terms = {
@@ -280,7 +280,7 @@ class AnomalyTask(Task):
     """uint8 images of the input shape -> {'map' [N, h, w]}: the
     discriminative network's anomaly probability at data.image_size (the
     scorings run on it)."""
-    out = self.model.apply(variables, self.network_input(images),
+    out = self.apply_model(variables, self.network_input(images),
                            train=False)
     return {"map": jax.nn.softmax(out["logits"])[..., 1]}
 
@@ -319,7 +319,7 @@ class AnomalyTask(Task):
   def eval_step(self, variables, batch):
     """The network's map, reconstruction and scores; the maps and the
     reconstruction at the scoring's side (scores at the network's)."""
-    out = self.model.apply(variables, self.network_input(batch["image"]),
+    out = self.apply_model(variables, self.network_input(batch["image"]),
                            train=False)
     maps = jax.nn.softmax(out["logits"])[..., 1:]
     scores = self._scores(maps)

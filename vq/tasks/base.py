@@ -12,10 +12,12 @@ import abc
 
 import jax.numpy as jnp
 
+from vq import config_base, mixed_precision
 from vq.data.geometry import affine_matrix, warp_image
 from vq.data.preprocess import to_grayscale
 from vq.data.sources import Datasets
 from vq.models import preprocessing
+from vq.models.layers import DEPTHWISE
 from vq.models.pretrained import frozen_bn_layers
 from vq.tasks import encoder_weights
 
@@ -32,6 +34,10 @@ class Task(abc.ABC):
     # What the weights expect ('auto' resolved from `model.backbone_weights`).
     self.input_scaling, self.padding = encoder_weights.conventions(
         config.model, self.encoder())
+    self.compute_dtype = mixed_precision.compute_dtype(
+        config.get("compute_dtype", "auto"))
+    self.depthwise = config.model.get("depthwise", "auto")
+    config_base.check_choice("model.depthwise", self.depthwise, DEPTHWISE)
 
   def encoder(self):
     """The model's pretrainable encoder (`encoder_weights.Encoder`), which
@@ -136,6 +142,19 @@ class Task(abc.ABC):
                      average_shrink=True)
     return to_grayscale(out) if channels == 1 else out
 
+  def apply_model(self, variables, inputs, **kwargs):
+    """`self.model.apply` in `config.compute_dtype` (vq.mixed_precision):
+    float32 outputs."""
+    return mixed_precision.apply(self.model, variables, inputs,
+                                 self.compute_dtype, **kwargs)
+
+  def apply_train(self, params, batch_stats, inputs, rngs=None):
+    """Training-mode forward pass: (outputs, updated batch_stats)."""
+    out, updates = self.apply_model(
+                                    {"params": params, "batch_stats": batch_stats}, inputs, train=True,
+                                    mutable=["batch_stats"], rngs=rngs)
+    return out, updates["batch_stats"]
+
   def model_input(self, images):
     """uint8 images -> the float input the model's weights expect
     (`model.input_scaling`)."""
@@ -149,9 +168,3 @@ class Task(abc.ABC):
     return jnp.zeros((batch_size, *self.input_shape), jnp.uint8)
 
 
-def apply_train(model, params, batch_stats, images, rngs=None):
-  """Training-mode forward pass: (outputs, updated batch_stats)."""
-  out, updates = model.apply({"params": params, "batch_stats": batch_stats},
-                             images, train=True, mutable=["batch_stats"],
-                             rngs=rngs)
-  return out, updates["batch_stats"]

@@ -17,7 +17,7 @@ from vq.data import synthetic_parts, tfds_records
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task, apply_train
+from vq.tasks.base import Task
 
 
 def default_config():
@@ -67,7 +67,8 @@ class ClassificationTask(Task):
     config_base.refuse_inapplicable(m, default_config().model, "architecture",
                                     ARCHITECTURE_FIELDS)
     common = dict(num_classes=len(self.class_names), padding=self.padding,
-                  frozen_bn_layers=self.frozen_bn_layers())
+                  frozen_bn_layers=self.frozen_bn_layers(),
+                  depthwise=self.depthwise)
     self.model = (MobileNetV2(alpha=m.alpha, **common)
                   if m.architecture == "mobilenet_v2" else
                   EfficientNetB0(**common))
@@ -90,9 +91,9 @@ class ClassificationTask(Task):
         jax.jit(self.model.init)({"params": rng, "dropout": rng}, self.dummy_input()))
 
   def loss(self, params, batch_stats, batch, rng):
-    logits, batch_stats = apply_train(self.model, params, batch_stats,
-                                      self.model_input(batch["image"]),
-                                      {"dropout": rng})
+    logits, batch_stats = self.apply_train(params, batch_stats,
+                                           self.model_input(batch["image"]),
+                                           {"dropout": rng})
     loss = optax.softmax_cross_entropy_with_integer_labels(
         logits, batch["label"]).mean()
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
@@ -100,7 +101,7 @@ class ClassificationTask(Task):
 
   def forward(self, variables, images):
     """uint8 images -> {'logits' [N, C], 'probs' [N, C], 'label' [N]}."""
-    logits = self.model.apply(variables, self.model_input(images),
+    logits = self.apply_model(variables, self.model_input(images),
                               train=False)
     return {"logits": logits, "probs": jax.nn.softmax(logits),
             "label": jnp.argmax(logits, -1)}

@@ -16,7 +16,7 @@ from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import decode_scores, select_detections
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task, apply_train
+from vq.tasks.base import Task
 
 
 def default_config():
@@ -108,7 +108,8 @@ class DetectionTask(Task):
                       head=m.head, head_hidden=m.head_hidden,
                       head_kernel=m.head_kernel, dropout_rate=m.dropout_rate,
                       alpha=m.alpha, padding=self.padding,
-                      frozen_bn_layers=self.frozen_bn_layers())
+                      frozen_bn_layers=self.frozen_bn_layers(),
+                      depthwise=self.depthwise)
     variables = jax.eval_shape(self._init_random, jax.random.key(0))
     # The dense heads fix S; the conv head's grid is the feature map's
     # ('dense_fcn' outputs [N, 1, 1, S, S, ...] at the training size).
@@ -136,9 +137,9 @@ class DetectionTask(Task):
     return self.with_encoder_weights(self._init_random(rng))
 
   def loss(self, params, batch_stats, batch, rng):
-    pred, batch_stats = apply_train(self.model, params, batch_stats,
-                                    self.model_input(batch["image"]),
-                                    {"dropout": rng})
+    pred, batch_stats = self.apply_train(params, batch_stats,
+                                         self.model_input(batch["image"]),
+                                         {"dropout": rng})
     terms = losses.yolo_v1_loss_terms(
         pred, batch["target"], num_boxes=self.config.model.num_boxes,
         num_classes=self.num_classes, lambda_coord=self.config.loss.lambda_coord,
@@ -149,7 +150,7 @@ class DetectionTask(Task):
     """uint8 images -> every grid box before NMS: boxes [N, S*S*B, 4]
     (normalised x1, y1, x2, y2), scores [N, S*S*B, C] (confidence x class
     probability)."""
-    pred = self.model.apply(variables, self.model_input(images), train=False)
+    pred = self.apply_model(variables, self.model_input(images), train=False)
     boxes, scores = decode_scores(pred, self.config.model.num_boxes,
                                   self.num_classes)
     return {"boxes": boxes, "scores": scores}

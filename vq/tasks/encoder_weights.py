@@ -32,6 +32,9 @@ def add_config_fields(model_config):
   model_config.input_scaling = "auto"  # auto (the weights') | unit | keras |
                                        # torch (vq/models/preprocessing.py)
   model_config.padding = "auto"        # auto (the weights') | keras | torch
+  # Depthwise convolutions: auto (XLA's grouped convolution on GPU/TPU,
+  # shifted multiply-adds on CPU) | grouped | shifted; same parameters.
+  model_config.depthwise = "auto"
 
 
 def _workdir_conventions(workdir):

@@ -16,7 +16,7 @@ from vq.metrics.keypoints import keypoint_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.keypoint_net import KeypointNet
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task, apply_train
+from vq.tasks.base import Task
 
 
 def default_config():
@@ -80,7 +80,8 @@ class KeypointsTask(Task):
     self.model = KeypointNet(
         num_keypoints=len(self.class_names), backbone=m.backbone,
         alpha=m.alpha, padding=self.padding, head=m.head,
-        head_hidden=m.head_hidden, frozen_bn_layers=self.frozen_bn_layers())
+        head_hidden=m.head_hidden, frozen_bn_layers=self.frozen_bn_layers(),
+        depthwise=self.depthwise)
 
   def encoder(self):
     m = self.config.model
@@ -101,9 +102,9 @@ class KeypointsTask(Task):
 
   def loss(self, params, batch_stats, batch, rng):
     # The rng drives an EfficientNet backbone's stochastic depth.
-    out, batch_stats = apply_train(self.model, params, batch_stats,
-                                   self.model_input(batch["image"]),
-                                   {"dropout": rng})
+    out, batch_stats = self.apply_train(params, batch_stats,
+                                        self.model_input(batch["image"]),
+                                        {"dropout": rng})
     true = batch["keypoints"]
     dist = jnp.sqrt(jnp.sum(jnp.square(out["keypoints"] - true), -1) + 1e-12)
     terms = {"error_px": jnp.mean(dist) * self.image_size}
@@ -119,7 +120,7 @@ class KeypointsTask(Task):
 
   def forward(self, variables, images):
     """uint8 images -> {'keypoints': [N, K, 2] normalised (x, y)}."""
-    out = self.model.apply(variables, self.model_input(images), train=False)
+    out = self.apply_model(variables, self.model_input(images), train=False)
     return {"keypoints": out["keypoints"]}
 
   def evaluate(self, results, datasets):

@@ -23,7 +23,7 @@ from vq.models.unet import EncoderUNet, UNet
 from vq.models.unet3plus import UNet3Plus
 from vq.ops.mask_policy import apply_mask_policy, vote_classes
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task, apply_train
+from vq.tasks.base import Task
 
 LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
 
@@ -132,7 +132,8 @@ def _build_model(m, outputs, image_classes, padding, frozen_bn_layers):
     return UNet(outputs, tuple(m.widths), m.skip_connections,
                 image_classes=image_classes, image_pool=m.image_pool,
                 space_to_depth=m.space_to_depth)
-  encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers)
+  encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers,
+                 depthwise=m.get("depthwise", "auto"))
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
                        image_classes=image_classes,
@@ -332,9 +333,9 @@ class SegmentationTask(Task):
     return total
 
   def loss(self, params, batch_stats, batch, rng):
-    out, batch_stats = apply_train(self.model, params, batch_stats,
-                                   self.model_input(batch["image"]),
-                                   {"dropout": rng})
+    out, batch_stats = self.apply_train(params, batch_stats,
+                                        self.model_input(batch["image"]),
+                                        {"dropout": rng})
     c = self.config.loss
     deep = out.get("deep_logits") if c.deep_supervision else None
     levels = deep or [out["logits"]]
@@ -367,7 +368,7 @@ class SegmentationTask(Task):
     for flip in (None, *self.config.eval.tta_flips):
       axis = FLIP_AXES.get(flip)
       view = x if axis is None else jnp.flip(x, axis)
-      out = self.model.apply(variables, view, train=False)
+      out = self.apply_model(variables, view, train=False)
       p = pixel(out["logits"])
       probs.append(p if axis is None else jnp.flip(p, axis))
       if "image_logits" in out:
