@@ -66,11 +66,11 @@ FAMILIES = [(yolo, ""), (unet_steel, ""), (unet_damage, ""),
             (keypoints, ""), (draem, ""), (pretrain_mobilenet, "")]
 
 
-@pytest.mark.slow  # 12 runs of 50 steps: about 6 minutes on 2 cores
+@pytest.mark.slow  # 12 runs of 50 steps: about 7.5 minutes on 2 cores
 @pytest.mark.parametrize("config_module,arg", FAMILIES)
 def test_bfloat16_trains_like_float32(config_module, arg, tmp_path):
   """50 steps of each family's test variant: the bfloat16 losses follow the
-  float32 ones (mean over the last 10 steps within 10 %), and the
+  float32 ones (mean over the last 10 steps within 15 %), and the
   evaluation's headline metric stays within 0.1."""
   runs = {}
   for dtype in ("float32", "bfloat16"):
@@ -86,7 +86,7 @@ def test_bfloat16_trains_like_float32(config_module, arg, tmp_path):
   last = {d: np.mean([l for _, l in r["losses"][-10:]])
           for d, r in runs.items()}
   assert all(np.isfinite(v) for v in last.values()), last
-  assert last["bfloat16"] == pytest.approx(last["float32"], rel=0.10), last
+  assert last["bfloat16"] == pytest.approx(last["float32"], rel=0.15), last
   metric = config.best_metric
   if metric:
     assert abs(runs["bfloat16"]["eval"][metric] -

@@ -154,6 +154,20 @@ def compile_train_step(train_step, state, batch, config, mesh):
   return compiled, cost
 
 
+def _write_parameter_table(params, workdir):
+  """The parameter table to WORKDIR/parameters.txt (chief), one line to
+  the log."""
+  count = parameter_overview.count_parameters(params)
+  size = sum(x.nbytes for x in jax.tree.leaves(params))
+  where = ""
+  if workdir:
+    path = os.path.join(workdir, "parameters.txt")
+    with open(path, "w") as f:
+      f.write(parameter_overview.get_parameter_overview(params) + "\n")
+    where = f"; the table: {path}"
+  logging.info("%s parameters, %.3g MB%s", f"{count:,}", size / 1e6, where)
+
+
 def state_factory(task, config, mesh):
   """How to build the train state, and its shardings, without building it.
 
@@ -312,7 +326,7 @@ def _train(task, config, workdir, mesh, is_chief):
   if state is None:
     state = jax.jit(init_state, out_shardings=state_sharding)()
     start_step = 0
-    parameter_overview.log_parameter_overview(state.params)
+    _write_parameter_table(state.params, workdir if is_chief else None)
     writer.write_hparams(config_base.flatten_for_hparams(config))
   else:
     logging.info("Resumed from %s at step %d.", checkpoints.directory,
