@@ -190,7 +190,7 @@ def test_tflops_and_mfu_reach_tensorboard(test_config, tmp_path):
   np.testing.assert_allclose(mfu, np.array(tflops) / 0.5, rtol=1e-5)
   assert summary["train"]["tflops_per_device"] == pytest.approx(tflops[-1])
   table = (tmp_path / "parameters.txt").read_text()
-  assert "head/" in table and "Total:" in table
+  assert "kernel" in table and "Total:" in table
 
 
 def test_peaks_by_device_kind():

@@ -30,10 +30,15 @@ FULL_CONFIGS = ("configs/yolo.py:variant=full",
                 "configs/draem.py:variant=full")
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "one config (default: every "
-                                "variant=full)", lock_config=False)
-flags.DEFINE_integer("steps", 10, "timed steps")
-flags.DEFINE_integer("batch_size", 0, "global batch (0: the config's)")
+
+
+def _define_flags():
+  """The command's flags (defined when run, so that `measure` can be
+  imported beside other tools' flags)."""
+  config_flags.DEFINE_config_file("config", None, "one config (default: "
+                                  "every variant=full)", lock_config=False)
+  flags.DEFINE_integer("steps", 10, "timed steps")
+  flags.DEFINE_integer("batch_size", 0, "global batch (0: the config's)")
 
 
 def _host_memory_bytes():
@@ -136,4 +141,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
