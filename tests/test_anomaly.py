@@ -508,3 +508,20 @@ def test_filtered_map_and_scores_equal_scipy_on_a_varied_map():
     assert b == pytest.approx(
         ndimage.uniform_filter(m.astype(np.float64), 5, mode="constant").max(),
         abs=1e-5)
+
+
+def test_the_embedded_textures_give_the_full_recipe_s_256_pixel_images(
+    tmp_path):
+  """draem.py:variant=full reads 256x256 images: its embedded set is cut
+  from the photographs enlarged so that test crops fit their quarter."""
+  from vq.data import embedded_textures
+  root = embedded_textures.ensure_written(
+      str(tmp_path), image_size=256, num_train=2, num_test_good=1,
+      num_test_per_defect=1)
+  train, test = mvtec.read_mvtec(root, "brick")
+  assert len(train) == 2 and len(test) == 1 + len(
+      embedded_textures.DEFECT_TYPES)
+  for record in train + test:
+    loaded = mvtec.load_record(record)
+    assert loaded["image"].shape == (256, 256, 3)
+    assert loaded["mask"].shape == (256, 256)

@@ -28,10 +28,11 @@ DEFECT_TYPES = ("scratch", "hole", "stain", "cut")
 VERSION = 1
 
 
-def texture(category):
-  """The category's photograph at half size, uint8 [256, 256]."""
+def texture(category, side=256):
+  """The category's photograph (512x512) resized to uint8 [side, side]."""
   image = getattr(skdata, category)()
-  return cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
+  interpolation = cv2.INTER_AREA if side <= image.shape[0] else cv2.INTER_CUBIC
+  return cv2.resize(image, (side, side), interpolation=interpolation)
 
 
 def _crop(rng, photo, size, x_range):
@@ -75,7 +76,10 @@ def draw_defect(rng, patch, kind):
 
 def write_category(folder, category, image_size, num_train, num_test_good,
                    num_test_per_defect, seed):
-  photo = texture(category)
+  # Test crops come from the photo's right quarter: read at half size
+  # (256) up to 64-pixel images, larger for larger ones (enlarged beyond
+  # the photo's own 512 pixels for images over 128).
+  photo = texture(category, max(256, 4 * image_size))
   split = 3 * photo.shape[1] // 4
   rng = np.random.default_rng([seed, CATEGORIES.index(category)])
   grey3 = lambda p: np.repeat(p[..., None], 3, -1)
