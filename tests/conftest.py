@@ -17,8 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # eval steps): a compilation cache for this session, shared with the
 # subprocess tests, compiles each once.
 # pytest-xdist's workers inherit the directory the controller made.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+os.environ.setdefault("VQ_TEST_XLA_CACHE",
                       tempfile.mkdtemp(prefix="vq_test_xla_cache_"))
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["VQ_TEST_XLA_CACHE"]
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 # Tests check behaviour, not speed, and most of their time is XLA
@@ -27,8 +28,9 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 # 7 s on 2 cores; level 0 was faster still, but its code for the Severstal
 # recipe's train step gave NaN where levels 1 and 2 do not). Subprocess
 # tests inherit it unless they set XLA_FLAGS.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_backend_optimization_level=1").strip()
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_backend_optimization_level=1").strip()
 
 
 def free_port():

@@ -55,7 +55,7 @@ class _TermSignal:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def make_train_step(task, tx, schedule):
+def _make_train_step(task, tx, schedule):
   def train_step(state, batch):
     rng = jax.random.fold_in(state.rng, state.step)
     grad_fn = jax.value_and_grad(task.loss, has_aux=True)
@@ -136,6 +136,15 @@ def _flush_train_metrics(pending, writer, step, wait_time, window_start,
   writer.write_scalars(step, means)
   pending.clear()
   return means
+
+
+def jit_train_step(task, tx, schedule, state_sharding, mesh):
+  """The train step jitted over the mesh: the state in its shardings
+  (donated), the batch split along the data axis, metrics replicated."""
+  return jax.jit(_make_train_step(task, tx, schedule),
+                 in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
+                 out_shardings=(state_sharding, sharding.replicated(mesh)),
+                 donate_argnums=0)
 
 
 def compile_train_step(train_step, state, batch, config, mesh):
@@ -332,13 +341,8 @@ def _train(task, config, workdir, mesh, is_chief):
     logging.info("Resumed from %s at step %d.", checkpoints.directory,
                  start_step)
 
-  replicated = sharding.replicated(mesh)
-  train_step = jax.jit(make_train_step(task, tx, schedule),
-                       in_shardings=(state_sharding,
-                                     sharding.batch_sharding(mesh)),
-                       out_shardings=(state_sharding, replicated),
-                       donate_argnums=0)
-  eval_step = jax.jit(task.eval_step, out_shardings=replicated)
+  train_step = jit_train_step(task, tx, schedule, state_sharding, mesh)
+  eval_step = jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
   state_ok = _make_state_check(task)
 
   hooks = [periodic_actions.ReportProgress(

@@ -5,38 +5,23 @@
 alpha 1.0 at 224x224, batch 16, Adam, softmax cross-entropy over 10 classes;
 median of 5 steps after compilation. Frozen: every parameter but the
 classifier gets zero updates and BatchNorm uses running statistics.
---grouped swaps vq's shifted-add depthwise convolution for flax's grouped
-nn.Conv, to measure what it saves.
+Depthwise convolutions as shifted multiply-adds (the CPU default), or with
+--grouped as XLA's grouped convolution (`model.depthwise=grouped`, the
+GPU/TPU default).
 """
 import sys
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from vq.models import mobilenet_v2
-from vq.models.layers import same_padding
 
 
-class GroupedDepthwise(nn.Module):
-  """flax's grouped convolution, for comparison."""
-  strides: int = 1
-  padding: str = "SAME"
-
-  @nn.compact
-  def __call__(self, x):
-    s = self.strides
-    pad = ((same_padding(x.shape[1], 3, s), same_padding(x.shape[2], 3, s))
-           if self.padding == "SAME" else ((1, 1), (1, 1)))
-    return nn.Conv(x.shape[-1], (3, 3), strides=s, padding=pad,
-                   feature_group_count=x.shape[-1], use_bias=False)(x)
-
-
-def step_time(frozen):
-  model = mobilenet_v2.MobileNetV2(num_classes=10)
+def step_time(frozen, depthwise):
+  model = mobilenet_v2.MobileNetV2(num_classes=10, depthwise=depthwise)
   x = jnp.ones((16, 224, 224, 3))
   y = jnp.zeros((16,), jnp.int32)
   v = model.init(jax.random.key(0), x[:1])
@@ -74,12 +59,10 @@ def step_time(frozen):
 
 
 def main():
-  if "--grouped" in sys.argv:
-    mobilenet_v2.DepthwiseConv = GroupedDepthwise
-  name = "grouped nn.Conv" if "--grouped" in sys.argv else "shifted adds"
+  depthwise = "grouped" if "--grouped" in sys.argv else "shifted"
   for frozen in (False, True):
-    print(f"depthwise {name}, {'frozen' if frozen else 'fine-tuned'}: "
-          f"{step_time(frozen):.3f} s/step")
+    print(f"depthwise {depthwise}, {'frozen' if frozen else 'fine-tuned'}: "
+          f"{step_time(frozen, depthwise):.3f} s/step")
 
 
 if __name__ == "__main__":

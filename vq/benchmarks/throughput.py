@@ -57,10 +57,7 @@ def _compiled_fitting(task, config, mesh, data):
     init_state, shardings, _, tx, schedule, _ = train.state_factory(
         task, config, mesh)
     state = jax.jit(init_state, out_shardings=shardings)()
-    step = jax.jit(train.make_train_step(task, tx, schedule),
-                   in_shardings=(shardings, sharding.batch_sharding(mesh)),
-                   out_shardings=(shardings, sharding.replicated(mesh)),
-                   donate_argnums=0)
+    step = train.jit_train_step(task, tx, schedule, shardings, mesh)
     iterator = pipeline.train_iterator(
         pipeline.train_dataset(data.train, data.train_transform,
                                global_batch_size=config.batch_size,

@@ -151,8 +151,8 @@ class Task(abc.ABC):
   def apply_train(self, params, batch_stats, inputs, rngs=None):
     """Training-mode forward pass: (outputs, updated batch_stats)."""
     out, updates = self.apply_model(
-                                    {"params": params, "batch_stats": batch_stats}, inputs, train=True,
-                                    mutable=["batch_stats"], rngs=rngs)
+        {"params": params, "batch_stats": batch_stats}, inputs, train=True,
+        mutable=["batch_stats"], rngs=rngs)
     return out, updates["batch_stats"]
 
   def model_input(self, images):

@@ -127,13 +127,14 @@ ARCHITECTURE_FIELDS = {
 }
 
 
-def _build_model(m, outputs, image_classes, padding, frozen_bn_layers):
+def _build_model(m, outputs, image_classes, padding, frozen_bn_layers,
+                 depthwise):
   if m.architecture == "unet":
     return UNet(outputs, tuple(m.widths), m.skip_connections,
                 image_classes=image_classes, image_pool=m.image_pool,
                 space_to_depth=m.space_to_depth)
   encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers,
-                 depthwise=m.get("depthwise", "auto"))
+                 depthwise=depthwise)
   if m.architecture == "encoder_unet":
     return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
                        image_classes=image_classes,
@@ -281,7 +282,7 @@ class SegmentationTask(Task):
                      else int(m.image_head))
     self.model = _build_model(m, self.num_classes + self.softmax,
                               image_classes, self.padding,
-                              self.frozen_bn_layers())
+                              self.frozen_bn_layers(), self.depthwise)
 
   def encoder(self):
     m = self.config.model
