@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Many tests compile the same small programs (the test configs' train and
 # eval steps): a compilation cache for this session, shared with the
 # subprocess tests, compiles each once.
-# pytest-xdist's workers inherit the directory the controller made.
+# pytest-xdist's workers inherit the directory the controller made; the
+# process that made it removes it at the end.
+_MADE_CACHE = "VQ_TEST_XLA_CACHE" not in os.environ
 os.environ.setdefault("VQ_TEST_XLA_CACHE",
                       tempfile.mkdtemp(prefix="vq_test_xla_cache_"))
 os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["VQ_TEST_XLA_CACHE"]
@@ -31,6 +34,12 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                              " --xla_backend_optimization_level=1").strip()
+
+
+def pytest_sessionfinish(session):
+  del session
+  if _MADE_CACHE:
+    shutil.rmtree(os.environ["VQ_TEST_XLA_CACHE"], ignore_errors=True)
 
 
 def free_port():

@@ -5,7 +5,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-from vq.data import anomaly_synthesis, embedded_textures, mvtec, tfds_records
+from vq.data import (anomaly_synthesis, embedded_textures, letterbox, mvtec,
+                     tfds_records)
 from vq.data.check import Subset
 from vq.data.sources import (Datasets, RecordSource, report_resize, require,
                              select)
@@ -89,22 +90,43 @@ def _mvtec(d):
 SOURCES = {"embedded": _embedded, "mvtec": _mvtec}  # and "tfds" (_tfds)
 
 
-def resize(image, size, interpolation=cv2.INTER_AREA):
+def resize(image, size, interpolation=cv2.INTER_AREA, keep_aspect=False):
+  """`image` at size x size: stretched, or with `keep_aspect` letterboxed
+  (margins reflected from the image)."""
   if image.shape[:2] == (size, size):
     return image
+  if keep_aspect:
+    return letterbox.letterbox(image, (size, size), interpolation)
   return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def resize_mask(mask, size, keep_aspect=False):
+  """A 0/1 mask at size x size, nearest neighbour; letterboxed margins
+  are 0."""
+  if keep_aspect:
+    return letterbox.letterbox(mask, (size, size), cv2.INTER_NEAREST, fill=0)
+  return resize(mask, size, cv2.INTER_NEAREST)
 
 
 ENLARGEMENTS = ("repeat", "linear")
 
 
-def scored_image(image, network_size, score_size, enlarge="repeat"):
+def scored_image(image, network_size, score_size, enlarge="repeat",
+                 keep_aspect=False):
   """`image` at the scored side (a whole multiple of the networks'): shrunk
   to it when large enough; else, with `enlarge='repeat'`, read at the
   networks' side as in training and its pixels repeated, so that
   `layers.block_mean` gives the networks exactly their training-time view,
   or with 'linear' enlarged bilinearly (for an ImageNet encoder, which
-  reads a smooth image better than blocks of pixels)."""
+  reads a smooth image better than blocks of pixels). With `keep_aspect`
+  it is letterboxed at the scored side instead, enlarged by repeating
+  pixels (nearest neighbour) or bilinearly."""
+  if keep_aspect:
+    interpolation = None  # area when shrinking, else as `enlarge` says
+    if not letterbox.shrinks(image.shape[:2], (score_size, score_size)):
+      interpolation = (cv2.INTER_LINEAR if enlarge == "linear"
+                       else cv2.INTER_NEAREST)
+    return resize(image, score_size, interpolation, keep_aspect=True)
   if min(image.shape[:2]) >= score_size:
     return resize(image, score_size)
   if enlarge == "linear":
@@ -115,7 +137,7 @@ def scored_image(image, network_size, score_size, enlarge="repeat"):
 
 
 def normal_images(datasets, category, limit, network_size, score_size,
-                  enlarge="repeat"):
+                  enlarge="repeat", keep_aspect=False):
   """uint8 [n, score_size, score_size, 3]: the first `limit` training
   images of `category` (all of them normal), read from `datasets.train`
   (`scored_image`)."""
@@ -123,7 +145,8 @@ def normal_images(datasets, category, limit, network_size, score_size,
   if not own:
     raise ValueError(f"{category}: no training images")
   return np.stack([scored_image(datasets.train[i]["image"], network_size,
-                                score_size, enlarge) for i in own[:limit]])
+                                score_size, enlarge, keep_aspect)
+                   for i in own[:limit]])
 
 
 def _is_grey(image):
@@ -142,9 +165,11 @@ class SyntheticAnomalyTransform:
   crop_size: int = 0
   self_source_probability: float = 0.0
   stroke_probability: float = 0.0
+  keep_aspect: bool = False
 
   def __call__(self, record, rng):
-    image = resize(record["image"], self.image_size)
+    image = resize(record["image"], self.image_size,
+                   keep_aspect=self.keep_aspect)
     if self.crop_size:
       y, x = rng.integers(self.image_size - self.crop_size + 1, size=2)
       image = image[y:y + self.crop_size, x:x + self.crop_size]
@@ -167,19 +192,23 @@ class SyntheticAnomalyTransform:
 
 @dataclasses.dataclass(frozen=True)
 class TestTransform:
-  """Test image -> {image, mask at the scored side (`scored_image`), label,
-  category index, defect index (-1 for good images)}."""
+  """Test image -> {image, mask at the scored side (`scored_image`), valid
+  (1 on the image's pixels, 0 on letterbox margins), label, category index,
+  defect index (-1 for good images)}."""
   image_size: int
   score_size: int
   categories: tuple
   defect_types: tuple
   enlarge: str = "repeat"  # `scored_image`'s
+  keep_aspect: bool = False
 
   def __call__(self, record):
-    return {"image": scored_image(record["image"], self.image_size,
-                                  self.score_size, self.enlarge),
-            "mask": resize(record["mask"], self.score_size,
-                            cv2.INTER_NEAREST),
+    hw, side = record["image"].shape[:2], self.score_size
+    return {"image": scored_image(record["image"], self.image_size, side,
+                                  self.enlarge, self.keep_aspect),
+            "mask": resize_mask(record["mask"], side, self.keep_aspect),
+            "valid": (letterbox.valid_mask(hw, (side, side))
+                      if self.keep_aspect else np.ones((side, side), np.uint8)),
             "label": record["label"],
             "category": np.int32(self.categories.index(record["category"])),
             "defect": np.int32(self.defect_types.index(record["defect_type"])
@@ -205,7 +234,8 @@ def _tfds(d):
 def datasets(data_config, eval_size=0, enlarge="repeat"):
   """Sources per category; test images are read at `eval_size` (0:
   data.image_size; smaller ones enlarged as `enlarge` says, see
-  `scored_image`); info['defect_types'] names the test defects,
+  `scored_image`; letterboxed with data.keep_aspect); info['defect_types']
+  names the test defects,
   info['train_categories'] each training image's category."""
   d = data_config
   if d.source == "tfds":
@@ -239,8 +269,8 @@ def datasets(data_config, eval_size=0, enlarge="repeat"):
           d.image_size,
           anomaly_synthesis.AnomalySource(d.anomaly_source, d.tfds_data_dir),
           d.rotate_probability, d.perlin_max_scale, d.crop_size,
-          d.self_source_probability, d.stroke_probability),
+          d.self_source_probability, d.stroke_probability, d.keep_aspect),
       TestTransform(d.image_size, eval_size or d.image_size, categories,
-                    defect_types, enlarge),
+                    defect_types, enlarge, d.keep_aspect),
       info={"defect_types": defect_types,
             "train_categories": train_categories})

@@ -2,12 +2,13 @@
 CSV, polygon JSON and mask folders, and the mask transforms."""
 import dataclasses
 
+import cv2
 import numpy as np
 from absl import logging
 
-from vq.data import (polygon_exports, preprocess, rle, segmentation_readers,
-                     synthetic_car, synthetic_scratch, synthetic_steel,
-                     tfds_records)
+from vq.data import (letterbox, polygon_exports, preprocess, rle,
+                     segmentation_readers, synthetic_car, synthetic_scratch,
+                     synthetic_steel, tfds_records)
 from vq.data.geometry import augment_kwargs
 from vq.data.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation_readers import SegmentationImages
@@ -111,6 +112,7 @@ class MaskTransform:
   crop_hw: tuple = ()             # training: native-resolution crops
   defect_crop_share: float = 0.0
   label_channels: tuple = None    # classes whose pixels keep a crop's label
+  keep_aspect: bool = False       # letterbox to image_hw, not stretch
 
   def __call__(self, record, rng=None):
     if self.remove_highlights:
@@ -121,6 +123,11 @@ class MaskTransform:
       record = random_crop(record, self.crop_hw, rng, self.defect_crop_share,
                            self.label_channels)
       out_hw = self.crop_hw
+    elif self.keep_aspect:
+      record = dict(record,
+                    image=letterbox.letterbox(record["image"], out_hw),
+                    mask=letterbox.letterbox(record["mask"], out_hw,
+                                             cv2.INTER_NEAREST, fill=0))
     r = resize_and_augment(record, out_hw, rng,
                            **(self.augment if rng is not None else {}))
     image, mask = r["image"], r["mask"]
@@ -160,7 +167,8 @@ def datasets(data_config, size_multiple=1):
   if not isinstance(eval_, GeneratedSource):
     report_resize(eval_, image_hw, crop_hw, size_multiple)
   transform = MaskTransform(image_hw, tuple(d.class_names),
-                            d.binary, d.grayscale, d.remove_highlights)
+                            d.binary, d.grayscale, d.remove_highlights,
+                            keep_aspect=d.keep_aspect)
   return Datasets(train, eval_,
                   dataclasses.replace(transform,
                                       augment=augment_kwargs(d.augment),

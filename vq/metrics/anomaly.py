@@ -107,15 +107,29 @@ def aupro(anomaly_maps, masks, fpr_limit=0.3):
                 np.asarray(masks).astype(bool), fpr_limit)
 
 
-def pixel_metrics(anomaly_maps, masks, fpr_limit=0.3):
+def pixel_metrics(anomaly_maps, masks, fpr_limit=0.3, valid=None):
   """{'pixel_auroc', 'pixel_ap', 'aupro'} of [N, H, W] maps against their
-  masks, from one sort of the pixels."""
-  ranking = _rank(_check_maps(anomaly_maps, masks))
+  masks, from one sort of the pixels; only the pixels where `valid`
+  ([N, H, W], e.g. not a letterbox margin) is non-zero count."""
+  maps = _check_maps(anomaly_maps, masks)
+  keep = _kept_pixels(maps, valid)
+  ranking = _rank(maps.ravel()[keep])
   masks = np.asarray(masks).astype(bool)
-  tps, fps = _curve(ranking, masks.ravel())
+  tps, fps = _curve(ranking, masks.ravel()[keep])
   return {"pixel_auroc": _auroc(tps, fps),
           "pixel_ap": _average_precision(tps, fps),
-          "aupro": _aupro(ranking, masks, fpr_limit)}
+          "aupro": _aupro(ranking, masks, fpr_limit, keep)}
+
+
+def _kept_pixels(maps, valid):
+  """Flat index of the pixels that count (all of them without `valid`)."""
+  if valid is None:
+    return slice(None)
+  valid = np.asarray(valid)
+  if valid.shape != maps.shape:
+    raise ValueError(f"anomaly maps {maps.shape} and valid pixels "
+                     f"{valid.shape} differ")
+  return valid.astype(bool).ravel()
 
 
 def _check_maps(anomaly_maps, masks):
@@ -126,7 +140,9 @@ def _check_maps(anomaly_maps, masks):
   return maps
 
 
-def _aupro(ranking, masks, fpr_limit):
+def _aupro(ranking, masks, fpr_limit, keep=slice(None)):
+  """AUPRO of `ranking` (of the flat pixels `keep` selects) against the
+  [N, H, W] boolean `masks`."""
   region_weight = np.zeros(masks.shape, np.float64)
   num_regions = 0
   for i, gt in enumerate(masks):
@@ -136,11 +152,12 @@ def _aupro(ranking, masks, fpr_limit):
     num_regions += count - 1
   if not num_regions:
     raise ValueError("AUPRO needs anomalous ground-truth regions")
-  num_normal = int((~masks).sum())
+  normal = (~masks).ravel()[keep]
+  num_normal = int(normal.sum())
   if not num_normal:
     raise ValueError("AUPRO needs normal pixels (every pixel is anomalous)")
-  fpr = np.cumsum((~masks).ravel()[ranking.order])[ranking.ends] / num_normal
-  pro = (np.cumsum(region_weight.ravel()[ranking.order])[ranking.ends]
+  fpr = np.cumsum(normal[ranking.order])[ranking.ends] / num_normal
+  pro = (np.cumsum(region_weight.ravel()[keep][ranking.order])[ranking.ends]
          / num_regions)
   fpr = np.clip(np.r_[0.0, fpr], 0, 1)
   pro = np.clip(np.r_[0.0, pro], 0, 1)

@@ -21,7 +21,7 @@ from absl import logging
 
 from vq import config_base, losses, visualize
 from vq.data import anomaly as anomaly_data
-from vq.data import embedded_textures, rle, tfds_records
+from vq.data import embedded_textures, letterbox, rle, tfds_records
 from vq.data.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.models import layers
@@ -52,6 +52,8 @@ def default_config():
   c.data.cache_dir = ""           # embedded: where the tree is written
   c.data.image_size = 64          # images are read (and scored) at this size
   c.data.crop_size = 0            # train on random crops of it; 0: whole
+  c.data.keep_aspect = False      # letterbox images (aspect ratio kept,
+                                  # margins reflected) instead of stretching
   # photographs (scikit-image's) | procedural | a folder of images (DTD)
   c.data.anomaly_source = "photographs"
   c.data.perlin_max_scale = 5     # lattice cells 2^k per axis, k in 0..this
@@ -229,7 +231,8 @@ class AnomalyTask(Task):
 
   def resize_input(self, image):
     return anomaly_data.scored_image(image, self.size, self.score_size,
-                                     self.texture.enlarge)
+                                     self.texture.enlarge,
+                                     self.config.data.keep_aspect)
 
   def init_variables(self, rng):
     return self.model.init(rng, jnp.zeros((1, self.size, self.size, 3)))
@@ -333,7 +336,7 @@ class AnomalyTask(Task):
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,
     AP and AUPRO for the original and the filtered map, F1 at a threshold
     chosen on the validation half."""
-    keys = ["mask", "label", "category", "defect", "image"]
+    keys = ["mask", "valid", "label", "category", "defect", "image"]
     host = {k: np.concatenate([b[k][b["batch_mask"]] for b, _ in results])
             for k in keys}
     outs = {k: np.concatenate([o[k][b["batch_mask"]] for b, o in results])
@@ -383,7 +386,7 @@ class AnomalyTask(Task):
 
   def _category_metrics(self, host, outs):
     scoring = self.config.eval.scoring
-    labels, truth = host["label"], host["mask"]
+    labels, truth, valid = host["label"], host["mask"], host["valid"]
     m = {}
     for s in SCORINGS + MEMORY_SCORINGS:
       if f"score/{s}" in outs:
@@ -400,7 +403,8 @@ class AnomalyTask(Task):
                              ("fused_map", "/fused")):
       if map_name not in outs:
         continue
-      pixel = anomaly_metrics.pixel_metrics(outs[map_name], truth)
+      pixel = anomaly_metrics.pixel_metrics(outs[map_name], truth,
+                                            valid=valid)
       m.update({k + suffix: v for k, v in pixel.items()})
       if map_name == self._map_key() and suffix:
         m.update(pixel)
@@ -432,8 +436,9 @@ class AnomalyTask(Task):
       sel = good | defective
       m[f"{category}/{defect}/image_auroc"] = anomaly_metrics.auroc(
           outs[f"score/{scoring}"][sel], host["label"][sel])
+      pixels = host["valid"][sel].astype(bool)
       m[f"{category}/{defect}/pixel_auroc"] = anomaly_metrics.auroc(
-          outs[self._map_key()][sel], host["mask"][sel])
+          outs[self._map_key()][sel][pixels], host["mask"][sel][pixels])
     return m
 
   def _pictures(self, host, outs, levels):
@@ -468,15 +473,18 @@ class AnomalyTask(Task):
     return calibration["threshold"] if calibration else np.inf
 
   def to_record(self, outputs, image_hw):
-    """{'score', 'map' (at the input shape, 3 decimals), 'region': RLE of
-    map >= `region_level()` at the original size, 'region_area' in
-    pixels}; with the category's calibration also 'category',
-    'normalized_score' and 'decision' (good | defective)."""
-    h, w = image_hw
+    """{'score', 'map' (at the input shape, 3 decimals; with
+    data.keep_aspect its part over the image), 'region': RLE of map >=
+    `region_level()` at the original size, 'region_area' in pixels}; with
+    the category's calibration also 'category', 'normalized_score' and
+    'decision' (good | defective)."""
+    keep_aspect = self.config.data.keep_aspect
     anomaly_map = np.asarray(outputs["map"], np.float32)
-    region = cv2.resize((anomaly_map >= self.region_level()).astype(np.uint8),
-                        (w, h),
-                        interpolation=cv2.INTER_NEAREST)
+    region = letterbox.to_original(
+        (anomaly_map >= self.region_level()).astype(np.uint8), image_hw,
+        keep_aspect, cv2.INTER_NEAREST)
+    if keep_aspect:
+      anomaly_map = letterbox.crop_to_image(anomaly_map, image_hw)
     score = float(outputs["score"])
     record = {"score": round(score, 5)}
     if self.category in self.calibration:

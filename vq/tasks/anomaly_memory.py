@@ -85,7 +85,8 @@ class TextureScoring:
       m, r = self.split(datasets, category)
       images = anomaly_data.normal_images(datasets, category, m + r,
                                           self.network_size, self.score_size,
-                                          self.enlarge)
+                                          self.enlarge,
+                                          self.config.data.keep_aspect)
       features = in_chunks(self.features, images[:m], 8)
       memory = texture_memory.build_memory(
           np.asarray(features), self.config.eval.memory.stride,

@@ -138,9 +138,14 @@ class Task(abc.ABC):
     """One original uint8 RGB image -> the model's input size and channels
     (the resize the evaluation transform applies)."""
     h, w, channels = self.input_shape
-    out = warp_image(image, affine_matrix(image.shape[:2], (h, w)), (h, w),
-                     average_shrink=True)
+    out = self.fit_image(image, (h, w))
     return to_grayscale(out) if channels == 1 else out
+
+  def fit_image(self, image, hw):
+    """An original image resized to the model's (height, width): here
+    stretched, averaged by area when it shrinks."""
+    return warp_image(image, affine_matrix(image.shape[:2], hw), hw,
+                      average_shrink=True)
 
   def apply_model(self, variables, inputs, **kwargs):
     """`self.model.apply` in `config.compute_dtype` (vq.mixed_precision):

@@ -14,7 +14,7 @@ import numpy as np
 from absl import logging
 
 from vq import config_base, losses, visualize
-from vq.data import preprocess, rle, tfds_records
+from vq.data import letterbox, preprocess, rle, tfds_records
 from vq.data import segmentation as segmentation_data
 from vq.data import synthetic_steel
 from vq.metrics import segmentation as seg_metrics
@@ -56,6 +56,9 @@ def default_config():
   c.data.class_names = synthetic_steel.CLASS_NAMES
   c.data.image_size = (64, 400)   # (height, width): evaluation, prediction
   c.data.crop_size = ()           # (height, width): train on native crops
+  c.data.keep_aspect = False      # letterbox images to image_size (aspect
+                                  # ratio kept, margins reflected; masks 0)
+                                  # instead of stretching them
   c.data.defect_crop_share = 0.5  # crops centred on a defect (a random class)
   c.data.label_classes = ()       # classes that keep a crop's image label
                                   # (empty: any); e.g. damage, not gaps
@@ -306,6 +309,11 @@ class SegmentationTask(Task):
       image = preprocess.remove_highlights(image)
     return super().resize_input(image)
 
+  def fit_image(self, image, hw):
+    if self.config.data.keep_aspect:
+      return letterbox.letterbox(image, hw)
+    return super().fit_image(image, hw)
+
   def init_variables(self, rng):
     return self.with_encoder_weights(jax.jit(self.model.init)(
         {"params": rng, "dropout": rng}, self.dummy_input()))
@@ -500,8 +508,9 @@ class SegmentationTask(Task):
     {class: pixels}, 'defect_probability' where the model has an image
     head, 'class_probability' {class: p} where it has one per class}."""
     h, w = image_hw
-    masks = cv2.resize(outputs["masks"].astype(np.uint8), (w, h),
-                       interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
+    masks = letterbox.to_original(
+        outputs["masks"].astype(np.uint8), image_hw,
+        self.config.data.keep_aspect, cv2.INTER_NEAREST).reshape(h, w, -1)
     record = {"masks": {}, "defect_area": {}}
     for k, name in enumerate(self.class_names):
       if masks[..., k].any():
