@@ -3,6 +3,7 @@ decoded and augmented, not which batches come or in what order."""
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 from vq.data import pipeline
@@ -35,3 +36,26 @@ def test_worker_processes_give_the_same_batches_and_resume_exactly():
     assert a.keys() == b.keys()
     for k in a:
       np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_auto_data_workers_leave_the_cpu_step_its_cores():
+  assert pipeline.auto_data_workers("cpu", 64) == 0
+  assert pipeline.auto_data_workers("gpu", 16) == 14
+  assert pipeline.auto_data_workers("gpu", 2) == 1
+  assert pipeline.auto_data_workers("tpu", 240) == pipeline.MAX_AUTO_WORKERS
+  assert pipeline.data_workers("auto") == 0   # these tests run on CPU
+  assert pipeline.data_workers("3") == pipeline.data_workers(3) == 3
+  with pytest.raises(ValueError, match=r"data_workers must be 'auto' or a "
+                     r"number .* got 'two'"):
+    pipeline.data_workers("two")
+
+
+def test_auto_data_workers_resume_with_the_count_a_run_started_with(
+    tmp_path):
+  from vq import train
+  assert train.resolved_data_workers("auto", str(tmp_path)) == 0
+  (tmp_path / "config.json").write_text('{"data_workers": "3"}')
+  assert train.resolved_data_workers("auto", str(tmp_path)) == 3
+  assert train.resolved_data_workers("1", str(tmp_path)) == 1
+  (tmp_path / "config.json").write_text('{"data_workers": 2}')   # older runs
+  assert train.resolved_data_workers("auto", str(tmp_path)) == 2

@@ -28,7 +28,7 @@ def test_worker_processes_give_the_same_stream_and_resume_exactly(
   test_config.update_from_flattened_dict(CONSTANT_LR)
   test_config.num_train_steps = 6
   in_process = train.train_and_evaluate(test_config, str(tmp_path / "threads"))
-  test_config.data_workers = 2
+  test_config.data_workers = "2"
   test_config.num_train_steps = 3
   first = train.train_and_evaluate(test_config, str(tmp_path / "workers"))
   test_config.num_train_steps = 6
@@ -59,6 +59,9 @@ def test_resume_is_exact_and_other_models_are_refused(test_config, tmp_path):
   assert [s for s, _ in second["losses"]] == [5, 6, 7, 8]
   # Bitwise on CPU: same program, same data order, same per-step rng.
   assert first["losses"] + second["losses"] == straight["losses"]
+  # data_workers=auto is recorded as the count it chose (none on CPU).
+  with open(tmp_path / "resumed" / "config.json") as f:
+    assert json.load(f)["data_workers"] == "0"
   a = load_params(tmp_path / "straight", 8)
   b = load_params(tmp_path / "resumed", 8)
   assert a.keys() == b.keys()

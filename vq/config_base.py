@@ -29,8 +29,10 @@ def trainer_config():
   c.best_metric_mode = "max"     # max | min
   c.eval_batch_size = 64
   c.data_threads = 2             # grain reader threads per process
-  c.data_workers = 0             # grain worker processes per process that
-                                 # decode and augment (0: in this process)
+  c.data_workers = "auto"        # grain worker processes per process that
+                                 # decode and augment: a count (0: in this
+                                 # process) or auto (0 on CPU; on GPU/TPU
+                                 # the process's cores but two, at most 16)
   c.data_check = "skip"          # at start, load every file once: skip (bad
                                  # records left out) | fatal | off
   c.freeze = ()                  # regexes over 'a/b/kernel' parameter paths

@@ -30,8 +30,22 @@ def differences(stored, current):
   (JSON-like dicts) that differ, other than MAY_CHANGE."""
   old, new = (traverse_util.flatten_dict(c, sep=".")
               for c in (stored, current))
+  # A value written the same as text is the same (data_workers, once an
+  # int, is now text: 0 and "0").
   return {k: (old[k], new[k]) for k in sorted(old.keys() & new.keys())
-          if k not in MAY_CHANGE and old[k] != new[k]}
+          if k not in MAY_CHANGE and old[k] != new[k]
+          and str(old[k]) != str(new[k])}
+
+
+def stored_value(workdir, field):
+  """`field` (dotted) of WORKDIR/config.json, or None (no file, no such
+  field, or a damaged file, which `check_resume` reports)."""
+  try:
+    with open(os.path.join(workdir, "config.json"), "rb") as f:
+      stored = json.loads(f.read().decode("utf-8"))
+  except (OSError, ValueError):
+    return None
+  return traverse_util.flatten_dict(stored, sep=".").get(field)
 
 
 def check_resume(workdir, config, step):

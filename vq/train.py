@@ -101,6 +101,7 @@ def _check_config(config, task_class, mesh):
                 "checkpoint_every_steps"):
     if config[field] <= 0:
       raise ValueError(f"config.{field} must be positive, got {config[field]}")
+  pipeline.data_workers(config.data_workers)  # 'auto' or a count
 
 
 def _flush_train_metrics(pending, writer, step, wait_time, window_start,
@@ -251,9 +252,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     config.model.input_scaling = task.input_scaling
   if config.model.get("padding") == "auto":
     config.model.padding = task.padding
+  config.data_workers = str(resolved_data_workers(config.data_workers,
+                                                  workdir))
   is_chief = jax.process_index() == 0
   with _WorkdirLock(workdir, is_chief):
     return _train(task, config, workdir, mesh, is_chief)
+
+
+def resolved_data_workers(value, workdir):
+  """config.data_workers as a count; 'auto' keeps the count a resumed run
+  started with (its config.json: its data iterator's position needs it),
+  else `pipeline.auto_data_workers()`."""
+  if value == "auto":
+    stored = config_changes.stored_value(workdir, "data_workers")
+    value = "auto" if stored is None else stored
+  return pipeline.data_workers(value)
 
 
 class _WorkdirLock:
@@ -327,8 +340,8 @@ def _train(task, config, workdir, mesh, is_chief):
       data.train, data.train_transform,
       global_batch_size=config.batch_size, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count())
-  train_iter = pipeline.train_iterator(train_ds, config.data_threads,
-                                       config.data_workers)
+  train_iter = pipeline.train_iterator(
+      train_ds, config.data_threads, pipeline.data_workers(config.data_workers))
 
   # State: restored into its shardings, or created directly with them.
   state, start_step = checkpoints.restore_latest(abstract_state, train_iter)

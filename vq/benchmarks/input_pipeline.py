@@ -155,7 +155,7 @@ def images_per_second(config, num_workers, num_batches):
 def training_window(config, workdir, num_workers, window):
   """Second logging window of a short run: (seconds per step, images/s
   consumed, data wait fraction)."""
-  config.data_workers = num_workers
+  config.data_workers = str(num_workers)
   config.num_train_steps = 2 * window
   config.log_every_steps = window
   config.eval_every_steps = 2 * window

@@ -62,7 +62,7 @@ def _compiled_fitting(task, config, mesh, data):
         pipeline.train_dataset(data.train, data.train_transform,
                                global_batch_size=config.batch_size,
                                seed=config.seed),
-        config.data_threads, config.data_workers)
+        config.data_threads, pipeline.data_workers(config.data_workers))
     batch = sharding.global_batch(next(iterator), mesh)
     compiled = step.lower(state, batch).compile()
     cost = step_cost.analyse(compiled)

@@ -5,9 +5,37 @@ Training: shuffle -> repeat (reshuffled each epoch) -> random_map(transform)
 and takes every n-th element, so the union of the processes' batches at a
 step is the same global batch whatever the number of processes.
 """
+import os
+
 import grain
+import jax
 import numpy as np
 from absl import flags
+
+MAX_AUTO_WORKERS = 16
+
+
+def auto_data_workers(platform=None, cores=None):
+  """Grain worker processes for `data_workers=auto`: none on CPU, whose
+  cores run the step itself; on GPU or TPU every core this process may run
+  on (its affinity: a SLURM task's share) but two (the training loop and
+  XLA's runtime threads), at least one, at most MAX_AUTO_WORKERS."""
+  platform = platform or jax.default_backend()
+  if platform == "cpu":
+    return 0
+  cores = cores or len(os.sched_getaffinity(0))
+  return max(1, min(cores - 2, MAX_AUTO_WORKERS))
+
+
+def data_workers(value):
+  """config.data_workers ('auto' or a count, as text or int) -> a count."""
+  if value == "auto":
+    return auto_data_workers()
+  text = str(value)
+  if not text.isdigit():
+    raise ValueError(f"config.data_workers must be 'auto' or a number of "
+                     f"worker processes (0: none), got {value!r}")
+  return int(text)
 
 
 def train_dataset(source, transform, *, global_batch_size, seed,
