@@ -151,9 +151,9 @@ def jit_train_step(task, tx, schedule, state_sharding, mesh):
 def compile_train_step(train_step, state, batch, config, mesh):
   """The jitted train step compiled for the batch's shapes, with its cost
   per device logged and its memory checked against the device's."""
-  compiled = train_step.lower(state, batch).compile()
-  cost = step_cost.analyse(compiled)
   devices = mesh.devices.size
+  compiled, cost = step_cost.compile_and_analyse(train_step, state, batch,
+                                                 num_devices=devices)
   device = jax.local_devices()[0]
   limit = step_cost.device_memory_bytes(device, config.device_memory_gb)
   logging.info("train step on each of %d x %s: %s; device memory %s",

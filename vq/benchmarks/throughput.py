@@ -64,8 +64,8 @@ def _compiled_fitting(task, config, mesh, data):
                                seed=config.seed),
         config.data_threads, pipeline.data_workers(config.data_workers))
     batch = sharding.global_batch(next(iterator), mesh)
-    compiled = step.lower(state, batch).compile()
-    cost = step_cost.analyse(compiled)
+    compiled, cost = step_cost.compile_and_analyse(
+        step, state, batch, num_devices=mesh.devices.size)
     smaller = config.batch_size // 2
     if cost.peak_bytes <= limit or smaller < mesh.devices.size:
       return config, state, compiled, cost, iterator, batch
