@@ -6,8 +6,9 @@ r"""Training throughput of configs on whatever backend this runs on.
 For each config (default: every `variant=full`), the trainer's own train
 step, state and input pipeline: the step compiled once, then `--steps`
 steps timed after two warm-up steps. Prints per config: the global batch,
-step time, images/s, TFLOP/s per device and MFU (XLA's FLOP count of the
-compiled step; MFU where the device's peak is known, vq.step_cost), the
+step time, images/s, TFLOP/s per device and MFU (the model's FLOPs, XLA's
+count of the lowered step; MFU where the device's peak is known,
+vq.step_cost), the
 step's memory per device, and the fraction of the time spent waiting for
 data. A batch whose step does not fit the device (on CPU: the host's free
 memory) is halved until it does.
