@@ -399,9 +399,12 @@ def test_a_stablehlo_export_of_a_memory_scoring_names_its_category(
 
 
 @pytest.mark.slow  # compiles DRAEM and the memory into StableHLO (~30 s)
+@pytest.mark.parametrize("scoring", ["fused", "patchcore"])
 def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
-                                                        tmp_path):
-  config = draem.get_config("variant=test,scoring=fused")
+                                                        tmp_path, scoring):
+  """The Gabor memory fused with DRAEM's map, or the ImageNet Lite0 patch
+  memory (its encoder compiled in with it)."""
+  config = draem.get_config(f"variant=test,scoring={scoring}")
   config.data.cache_dir = str(tmp_path / "cache")
   config.eval.memory.images = 4
   task = AnomalyTask(config)
