@@ -80,3 +80,22 @@ def test_anomaly_task_scores_with_an_imagenet_patch_memory(tmp_path):
   out = jax.device_get(task.postprocess({"map": None}, test))
   np.testing.assert_allclose(out["score"], (expected / level).max((1, 2)),
                              rtol=1e-4)
+  # PatchCore's reweighting (eval.memory.neighbours), as anomalib writes
+  # it: the worst patch's distances to the rows nearest its match m*
+  # (m* first), 1 - their softmax at m*.
+  task.config.eval.memory.neighbours = 3
+  weights = []
+  for q in np.asarray(task.texture.features(test)).reshape(len(test), -1,
+                                                           152):
+    d = np.sqrt(((q[:, None] - memory.rows[None]) ** 2).sum(-1))
+    worst = d.min(1).argmax()
+    star = d[worst].argmin()
+    support = np.argsort(((memory.rows - memory.rows[star]) ** 2).sum(1))[:3]
+    assert support[0] == star
+    to_support = d[worst][support].astype(np.float64)
+    weights.append(1 - np.exp(to_support[0]) / np.exp(to_support).sum())
+  assert 0 < min(weights) and max(weights) < 1
+  out = jax.device_get(task.postprocess({"map": None}, test))
+  np.testing.assert_allclose(
+      out["score"], (expected / level).max((1, 2)) * np.array(weights),
+      rtol=1e-4)

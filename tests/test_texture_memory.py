@@ -354,6 +354,11 @@ def test_a_memory_image_size_the_network_cannot_shrink_from_is_named():
   with pytest.raises(ValueError, match="eval.memory.image_size 48 must be a "
                      "whole multiple of data.image_size 32"):
     AnomalyTask(config)
+  config.eval.memory.image_size = 0
+  config.eval.memory.update(neighbours=9, map_stride=2)
+  with pytest.raises(ValueError, match="eval.memory.neighbours .* needs "
+                     "eval.memory.map_stride=1, got 2"):
+    AnomalyTask(config)
 
 
 def test_the_network_reads_an_area_shrink_of_the_scored_images():

@@ -167,12 +167,50 @@ def nearest_distance(queries, memory, block=4096):
   return jnp.sqrt(jnp.maximum(best, 0.0))
 
 
+def _squared_distances(a, b):
+  """[A, F], [B, F] -> [A, B] squared Euclidean distances."""
+  return jnp.maximum(jnp.sum(a ** 2, -1)[:, None] - 2 * a @ b.T +
+                     jnp.sum(b ** 2, -1)[None], 0.0)
+
+
+@functools.partial(jax.jit, static_argnames="neighbours")
+def patchcore_weights(queries, raw_maps, memory, neighbours):
+  """PatchCore's image-score weights (Roth et al. 2022, eq. 7): per image,
+  its patch farthest from the memory (query q, nearest memory row m*), and
+  the `neighbours` memory rows nearest m* (m* among them), N:
+  1 - exp(|q - m*|) / sum over n in N of exp(|q - n|), in [0, 1). Near 0
+  when m* lies among close neighbours that q is about as far from (a
+  dense, well-known region: the distance says less); larger when q is
+  closer to m* than to its neighbours (a rare normal patch).
+
+  Args:
+    queries: [N, h, w, F] standardised features (those of `raw_maps`).
+    raw_maps: [N, h, w] their distances to the memory.
+    memory: [M, F].
+  """
+  n, h, w, f = queries.shape
+  worst = jnp.argmax(raw_maps.reshape(n, h * w), 1)
+  q = queries.reshape(n, h * w, f)[jnp.arange(n), worst]          # [N, F]
+  star = jnp.argmin(_squared_distances(q, memory), 1)             # [N]
+  _, support = jax.lax.top_k(-_squared_distances(memory[star], memory),
+                             min(neighbours, memory.shape[0]))    # [N, b]
+  to_support = jnp.sqrt(jnp.sum((q[:, None] - memory[support]) ** 2, -1))
+  to_star = jnp.sqrt(jnp.sum((q - memory[star]) ** 2, -1))
+  return 1 - jnp.exp(to_star - jax.nn.logsumexp(to_support, 1))
+
+
+def queries_of(features, mean, std, stride=1):
+  """[N, H, W, F] -> the standardised features the memory is searched with
+  (averaged over stride x stride blocks)."""
+  return (layers.block_mean(features, stride) - mean) / std
+
+
 def anomaly_maps(features, memory, mean, std, stride=1):
   """[N, H, W, F] -> [N, H, W]: each pixel's distance to the memory; with
   `stride` > 1, that of the features averaged over stride x stride blocks,
   enlarged back bilinearly (stride^2 times fewer searches)."""
   n, h, w, f = features.shape
-  queries = (layers.block_mean(features, stride) - mean) / std
+  queries = queries_of(features, mean, std, stride)
   maps = nearest_distance(queries.reshape(-1, f), memory).reshape(
       n, h // stride, w // stride, 1)
   if stride == 1:

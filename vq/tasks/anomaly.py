@@ -111,6 +111,10 @@ def default_config():
   # The image score: max of the map averaged over this window (pixels of
   # the memory's side); 0: eval.baseline_window scaled to that side.
   c.eval.memory.window = 0
+  # PatchCore's reweighted image score (Roth et al. 2022, eq. 7): the score
+  # times a weight from the memory's this many rows nearest the match of
+  # the image's worst patch (0: no weight).
+  c.eval.memory.neighbours = 0
   # `reference_images` training images per category (those after the
   # memory's) calibrate the memory's map at the image border and, under
   # eval.scoring=fused, give each map its unit: this quantile of its pixels
@@ -308,12 +312,12 @@ class AnomalyTask(Task):
     for the filtered scorings)}."""
     scoring = self.config.eval.scoring
     if scoring in MEMORY_SCORINGS:
-      maps = self.texture.maps(images, self.category)
+      maps, weights = self.texture.scored(images, self.category)
       if scoring == FUSED:
         maps = anomaly_scoring.fused_map(self.to_score_size(outputs["map"]),
                                          maps, **self._scales(self.category))
-      return {"score": anomaly_scoring.baseline_image_score(
-          maps[..., None], self.texture.window), "map": maps}
+        weights = jnp.ones_like(weights)
+      return {"score": self.texture.image_scores(maps, weights), "map": maps}
     scores = self._scores(outputs["map"][..., None])
     return {"score": scores[f"score/{scoring}"],
             "map": (outputs["map"] if scoring == "baseline"

@@ -12,6 +12,7 @@ images.
 import hashlib
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -92,7 +93,7 @@ class TextureScoring:
           np.asarray(features), self.config.eval.memory.stride,
           standardise=self.config.eval.memory.features == "gabor")
       memory = (self._thinned(memory[0]),) + memory[1:]
-      references = self._raw_maps(images[m:], memory)
+      references, _ = self._raw_maps(images[m:], memory)
       self.memories[category] = CategoryMemory(
           *memory, texture_memory.border_level(references, self.reach))
     return self.memories[category]
@@ -133,26 +134,38 @@ class TextureScoring:
     return self._patches(images)
 
   def _distances(self, images, memory):
-    """[N, H, W]: each pixel's distance to `memory`; patch features' map
-    enlarged to the images' side and blurred (eval.memory.blur)."""
+    """([N, H, W]: each pixel's distance to `memory`, patch features' map
+    enlarged to the images' side and blurred (eval.memory.blur); [N]: the
+    image scores' weights, PatchCore's with eval.memory.neighbours, else
+    1)."""
     m = self.config.eval.memory
-    maps = texture_memory.anomaly_maps(self.features(images), *memory,
-                                       m.map_stride)
+    features = self.features(images)
+    maps = texture_memory.anomaly_maps(features, *memory, m.map_stride)
+    weights = jnp.ones_like(maps[:, 0, 0])
+    if m.neighbours:  # map_stride is 1: `maps` are the queries' distances
+      weights = texture_memory.patchcore_weights(
+          texture_memory.queries_of(features, *memory[1:]), maps, memory[0],
+          m.neighbours)
     if maps.shape[1:] == images.shape[1:3]:
-      return maps
+      return maps, weights
     maps = layers.resize_bilinear(maps[..., None], images.shape[1:3])
-    return texture_memory.gaussian_blur(maps, m.blur)[..., 0]
+    return texture_memory.gaussian_blur(maps, m.blur)[..., 0], weights
 
   def _raw_maps(self, images, memory):
-    """Distances to `memory` = (rows, mean, std), not border-calibrated."""
+    """(Distances to `memory` = (rows, mean, std), not border-calibrated;
+    image-score weights)."""
     if not isinstance(images.shape[0], int):  # an export's symbolic batch
       return self._distances(images, memory)
     return in_chunks(lambda x: self._distances(x, memory), images, 4)
 
   def maps(self, images, category):
-    """uint8 [N, H, W, 3] -> [N, H, W]: distances to the category's texture
-    memory over its border level (the memory must have been built:
-    `memory_for`)."""
+    """`scored`'s maps."""
+    return self.scored(images, category)[0]
+
+  def scored(self, images, category):
+    """uint8 [N, H, W, 3] -> ([N, H, W] distances to the category's texture
+    memory over its border level, [N] weights of the images' scores); the
+    memory must have been built (`memory_for`)."""
     if category not in self.memories:
       raise ValueError(
           f"eval.scoring={self.config.eval.scoring} compares with a memory "
@@ -161,29 +174,37 @@ class TextureScoring:
           "run's data.path; vq.export --category compiles one into a "
           "StableHLO file)")
     memory = self.memories[category]
-    return (self._raw_maps(images, (memory.rows, memory.mean, memory.std))
-            / memory.border_level)
+    maps, weights = self._raw_maps(images,
+                                   (memory.rows, memory.mean, memory.std))
+    return maps / memory.border_level, weights
+
+  def image_scores(self, maps, weights):
+    """The memory scoring's image scores: the maps' maxima over `window`,
+    times `weights`."""
+    return anomaly_scoring.baseline_image_score(
+        jnp.asarray(maps)[..., None], self.window) * weights
 
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
     against its category's texture memory."""
     maps = np.zeros(host["image"].shape[:3], np.float32)
+    weights = np.ones(len(maps), np.float32)
     for c, name in enumerate(self.class_names):
       sel = host["category"] == c
       if sel.any():
-        maps[sel] = self._kept_maps(host["image"][sel], name, datasets)
-    scores = anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.window)
+        maps[sel], weights[sel] = self._kept_maps(host["image"][sel], name,
+                                                  datasets)
+    scores = self.image_scores(maps, weights)
     return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
 
   def _kept_maps(self, images, category, datasets):
-    """`maps` of evaluated images, kept for the next evaluation (the
+    """`scored` of evaluated images, kept for the next evaluation (the
     memory and the test images do not change during training)."""
     digest = hashlib.sha1(images.tobytes()).hexdigest()
     if self.evaluated_maps.get(category, ("",))[0] != digest:
       self.memory_for(category, datasets)
-      self.evaluated_maps[category] = (
-          digest, np.asarray(self.maps(images, category)))
+      self.evaluated_maps[category] = (digest, tuple(
+          np.asarray(x) for x in self.scored(images, category)))
     return self.evaluated_maps[category][1]
 
   def fused_outputs(self, host, outs):
@@ -219,9 +240,9 @@ def in_chunks(fn, images, size):
   pad = -len(images) % size
   padded = jnp.concatenate([jnp.asarray(images),
                            jnp.repeat(images[:1], pad, 0)])
-  out = jnp.concatenate([fn(padded[i:i + size])
-                         for i in range(0, len(padded), size)])
-  return out[:len(images)]
+  outs = [fn(padded[i:i + size]) for i in range(0, len(padded), size)]
+  return jax.tree.map(lambda *parts: jnp.concatenate(parts)[:len(images)],
+                      *outs)
 
 
 def score_size(config):
@@ -262,6 +283,13 @@ def _check_memory_config(m):
     if int(m[field]) < 1 or int(m[field]) != m[field]:
       problems.append(f"eval.memory.{field} must be a whole number >= 1, "
                       f"got {m[field]}")
+  if int(m.neighbours) < 0 or int(m.neighbours) != m.neighbours:
+    problems.append(f"eval.memory.neighbours must be a whole number >= 0 "
+                    f"(0: no reweighting), got {m.neighbours}")
+  elif m.neighbours and m.map_stride != 1:
+    problems.append("eval.memory.neighbours reweights the score of the "
+                    "patch farthest from the memory: it needs "
+                    f"eval.memory.map_stride=1, got {m.map_stride}")
   if int(m.window) < 0 or int(m.window) != m.window:
     problems.append(f"eval.memory.window must be a whole number of pixels "
                     f"(0: eval.baseline_window scaled), got {m.window}")
