@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, free_port
-from vq import runs, train
+from vq import run_config, train
 from vq.config_base import ConfigError
 from vq.data import check
 from vq.data.errors import AnnotationError
@@ -144,7 +144,7 @@ def test_a_damaged_config_json_is_named(tmp_path, content):
   (tmp_path / "config.json").write_bytes(content)
   with pytest.raises(ConfigError, match=r"config\.json: damaged or not a vq "
                      r"run's config"):
-    runs.load_config(str(tmp_path))
+    run_config.load_config(str(tmp_path))
 
 
 def test_evaluate_reports_a_damaged_config_json_in_one_message(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import load_params
-from vq import runs, train
+from vq import run_config, train
 from vq.data.images import write_image
 from vq.data.keypoint_augment import resize_and_augment
 from vq.data.synthetic_bead import FLIP_PERMUTATION, generate
@@ -97,7 +97,7 @@ def test_frozen_backbone_stays_bitwise_identical(keypoints_test_config,
   config.model.backbone_weights = keras_file
   config.freeze = ("^backbone/",)
   train.train_and_evaluate(config, str(tmp_path))
-  assert runs.load_config(str(tmp_path)).model.input_scaling == "keras"
+  assert run_config.load_config(str(tmp_path)).model.input_scaling == "keras"
   imported = _imported(keras_file)
   params = load_params(tmp_path, 4)
   stats = load_params(tmp_path, 4, "batch_stats")

@@ -159,15 +159,17 @@ def test_evaluate_a_run_on_other_data(runs):
 
 
 def test_a_run_config_from_older_code_loads(tmp_path, caplog):
-  from vq import runs
+  from vq import run_config
   saved = json.loads(yolo.get_config("variant=test").to_json())
   del saved["data_check"]             # a field added after the run
   saved["data"]["old_field"] = 3      # one removed since
   saved["batch_size"] = 5
+  saved["data_workers"] = 0           # an int before 'auto' made it text
   (tmp_path / "config.json").write_text(json.dumps(saved))
   with caplog.at_level("WARNING"):
-    config = runs.load_config(str(tmp_path))
+    config = run_config.load_config(str(tmp_path))
   assert config.data_check == "skip" and config.batch_size == 5
+  assert config.data_workers == "0"
   assert "old_field" not in config.data
   assert "data.old_field is no longer used" in caplog.text
 

@@ -1,4 +1,4 @@
-"""The TFDS builders (`tfds build --imports=vq.data.tfds_builders`): built
+"""The TFDS builders (`tfds build --imports=vq.tfds_builders`): built
 from fixture trees laid out as the datasets ship, read back through
 `data.source=tfds`, every record equal to the folder reader's."""
 import json
@@ -13,8 +13,10 @@ import tensorflow_datasets as tfds
 
 from test_formats import COCO, write_jpeg, write_ultralytics
 from test_tfds import assert_same_records, keypoint_csv, voc_tree
+from vq import tfds_builders
 from vq.benchmarks import photo_steel
-from vq.data import synthetic_car, tfds_builders
+from vq.data import synthetic_car
+from vq.data.tfds_records import VQ_BUILDERS
 from vq.data.images import write_image
 
 
@@ -228,3 +230,9 @@ def test_tfds_dtd_builder_feeds_the_anomaly_source(tmp_path, monkeypatch):
     np.testing.assert_array_equal(decoded[name],
                                   bgr[..., ::-1])
   assert source.sample(rng, 32).shape == (32, 32, 3)
+
+
+def test_the_data_layer_knows_every_builder_by_name():
+  registered = {n for n in tfds.list_builders(with_community_datasets=False)
+                if n.startswith("vq_")}
+  assert registered == set(VQ_BUILDERS)

@@ -22,7 +22,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import config_base, runs  # noqa: E402
+from vq import config_base, run_config, runs  # noqa: E402
 from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
@@ -32,7 +32,7 @@ from vq.tasks import get_task_class  # noqa: E402
 def evaluate(workdir, config=None, step="best", name=""):
   """Evaluates a run (with `config` overriding its own); returns
   (scalars, path of the written JSON)."""
-  trained = runs.load_config(workdir)
+  trained = run_config.load_config(workdir)
   config = config or trained
   config_base.validate(config, get_task_class(config.task).default_config())
   _, task, variables, step = runs.load_run(workdir, step, config)
@@ -75,7 +75,7 @@ def _run_config_from_argv(argv):
     else:
       continue
     try:
-      return runs.load_config(workdir)
+      return run_config.load_config(workdir)
     except (FileNotFoundError, config_base.ConfigError) as e:
       sys.exit(str(e))
   return ml_collections.ConfigDict()

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from absl import logging  # noqa: E402
 
-from vq import runs  # noqa: E402
+from vq import run_config, runs  # noqa: E402
 from vq.cli import reports_user_errors, run  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_pages  # noqa: E402
 from vq.prediction_outputs import RecordWriter, prepare  # noqa: E402
@@ -192,7 +192,7 @@ def _read_export(path, read):
 
 def _task_from_metadata(meta, overrides=None):
   config = runs.override(
-      ml_collections.ConfigDict(runs.tuples(meta["settings"])), overrides)
+      ml_collections.ConfigDict(run_config.tuples(meta["settings"])), overrides)
   task = get_task_class(config.task)(config)
   task.calibration = meta.get("calibration", {})
   if meta.get("category"):
@@ -206,7 +206,7 @@ def load_model(workdir="", model="", step="best", overrides=None):
   if model:
     task, predict_fn = load_exported(model, overrides)
     return task, predict_fn, "exported"
-  config = runs.override(runs.load_config(workdir), overrides)
+  config = runs.override(run_config.load_config(workdir), overrides)
   _, task, variables, step = runs.load_run(workdir, step, config)
   return task, functools.partial(jax.jit(task.predict), variables), step
 

@@ -18,6 +18,13 @@ from vq.data.sources import require
 IMAGE_KEY = "image"
 
 
+# The names of vq.tfds_builders' builders (tests/test_tfds_builders.py
+# checks the two agree).
+VQ_BUILDERS = ("vq_severstal", "vq_car_damage", "vq_keypoints_csv",
+               "vq_keypoints_coco", "vq_voc2007", "vq_yolo",
+               "vq_coco_detection", "vq_mvtec_ad", "vq_mvtec_ad2")
+
+
 def add_config_fields(data_config):
   """The data fields of `data.source=tfds` (every family but anomaly)."""
   data_config.tfds_name = ""       # tfds: the prepared dataset's name
@@ -80,12 +87,12 @@ def write(name, splits, data_dir=None, version="1.0.0", description=""):
 
 def how_to_prepare(name):
   """The command that writes dataset `name`: `vq.build_tfds` for a
-  registered builder (vq's readers of published formats, or TFDS's own,
+  builder (vq's readers of published formats, VQ_BUILDERS, or TFDS's own,
   e.g. dtd), `vq.prepare_tfds` for a dataset frozen from a config."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  import vq.data.tfds_builders  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   builder = name.split("/")[0].split(":")[0]
-  if builder in tfds.list_builders(with_community_datasets=False):
+  if builder in VQ_BUILDERS or builder in tfds.list_builders(
+      with_community_datasets=False):
     return (f"build it with python -m vq.build_tfds {name} --manual_dir=DIR "
             "(DIR: the dataset's files as they ship)")
   return "prepare it with python -m vq.prepare_tfds"

@@ -9,9 +9,10 @@ import dataclasses
 import json
 import os
 
-from vq import checkpoint
+from vq import checkpoint, run_config
 from vq.config_base import ConfigError
 from vq.models import pretrained, preprocessing
+from vq.task_registry import get_task_class
 
 PADDINGS = ("keras", "torch")
 
@@ -104,9 +105,7 @@ def load(path, encoder):
   path = pretrained.resolve(path)
   if not os.path.isdir(path):
     return pretrained.load_file(path, encoder.architecture, encoder.alpha)
-  from vq import runs  # pylint: disable=g-import-not-at-top
-  from vq.tasks import get_task_class  # pylint: disable=g-import-not-at-top
-  config = runs.load_config(path)
+  config = run_config.load_config(path)
   source = get_task_class(config.task)(config).encoder()
   if source is None or (source.architecture, source.alpha) != (
       encoder.architecture, encoder.alpha):

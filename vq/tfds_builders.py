@@ -5,7 +5,7 @@ place a dataset as it ships and name its folder with `--manual_dir`.
       [--data_dir=/data/tensorflow_datasets]
   python -m vq.build_tfds vq_mvtec_ad/carpet --manual_dir=/data/mvtec_ad
 
-(`tfds build NAME --imports=vq.data.tfds_builders ...` where apache-beam,
+(`tfds build NAME --imports=vq.tfds_builders ...` where apache-beam,
 which TFDS's command imports at start, is installed.)
 
 Each builder runs vq's reader for the format over the manual folder (after
@@ -25,6 +25,7 @@ from vq import config_base
 from vq.data import (check, coco, mvtec, synthetic_car, tfds_records,
                      ultralytics_yaml)
 from vq.data.anomaly import MVTecImages
+from vq.tasks import get_task_class
 
 VERSION = tfds.core.Version("1.0.0")
 DETECTION = {"id": str, "image": "image", "boxes": (np.float32, 2),
@@ -97,7 +98,6 @@ class ReaderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 def read(task, splits=("train", "eval"), **data):
   """{split: record source} that the `task` family's reader gives for the
   data fields `data` (the family's defaults otherwise)."""
-  from vq.tasks import get_task_class  # pylint: disable=g-import-not-at-top
   task_class = get_task_class(task)
   config = config_base.trainer_config()
   config.update(task_class.default_config())
