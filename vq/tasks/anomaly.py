@@ -23,17 +23,15 @@ from vq import config_base, losses, visualize
 from vq.data import anomaly as anomaly_data
 from vq.data import embedded_textures, letterbox, rle, tfds_records
 from vq.data.surface_drawing import to_uint8
-from vq.metrics import anomaly as anomaly_metrics
 from vq.models import layers
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring
-from vq.tasks.anomaly_memory import (FUSED, MEMORY, MEMORY_SCORINGS,
-                                     SCALE_KEYS, TextureScoring)
+from vq.tasks import anomaly_evaluation as evaluation
+from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS, SCORINGS
+from vq.tasks.anomaly_memory import (FUSED, MEMORY_SCORINGS, SCALE_KEYS,
+                                     TextureScoring)
 from vq.tasks.base import Task
 
-SCORINGS = ("baseline", "filtered", "filtered_ratio")
-# Per category, stored with every evaluation; prediction decides with them.
-CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
 
 
 def default_config():
@@ -353,24 +351,25 @@ class AnomalyTask(Task):
       scalars.update({f"{c}/{k}": v for c, s in scales.items()
                       for k, v in s.items()})
     per_category = []
-    defect_types = datasets.info["defect_types"]
+    scoring, d = self.config.eval.scoring, self.config.data
     for c, name in enumerate(self.class_names):
       sel = host["category"] == c
-      m = self._category_metrics(
-          {k: v[sel] for k, v in host.items()},
-          {k: v[sel] for k, v in outs.items()})
+      own_host = {k: v[sel] for k, v in host.items()}
+      own_outs = {k: v[sel] for k, v in outs.items()}
+      m = evaluation.category_metrics(own_host, own_outs, scoring,
+                                      d.validation_fraction, d.split_seed)
       per_category.append(m)
       scalars.update({f"{name}/{k}": v for k, v in m.items()})
-      scalars.update(self._defect_metrics(
-          name, defect_types, {k: v[sel] for k, v in host.items()},
-          {k: v[sel] for k, v in outs.items()}))
+      scalars.update(evaluation.defect_metrics(
+          name, datasets.info["defect_types"], own_host, own_outs, scoring))
     for k in per_category[0]:
       if k not in CALIBRATION_KEYS:  # a mean threshold decides nothing
         scalars[k] = float(np.mean([m[k] for m in per_category]))
-    levels = [scalars[f"{name}/threshold"] if self._map_key() != "map"
-              else 0.5 for name in self.class_names]
-    return scalars, {"input_reconstruction_map_truth": self._pictures(
-        host, outs, levels)}
+    levels = [scalars[f"{name}/threshold"]
+              if evaluation.map_key(scoring) != "map" else 0.5
+              for name in self.class_names]
+    return scalars, {"input_reconstruction_map_truth": evaluation.pictures(
+        host, outs, levels, scoring, self.config.eval.num_images)}
 
   def _scales(self, category):
     """The calibrated scales of `category`'s maps (eval.scoring=fused)."""
@@ -382,90 +381,6 @@ class AnomalyTask(Task):
           f"{category!r} has none at this step (evaluate it with "
           f"--config.eval.scoring={FUSED} first)")
     return {k: calibration[k] for k in SCALE_KEYS}
-
-  def _map_key(self):
-    """The pixel map of eval.scoring (the filtered scorings report both)."""
-    return {MEMORY: "memory_map", FUSED: "fused_map"}.get(
-        self.config.eval.scoring, "map")
-
-  def _category_metrics(self, host, outs):
-    scoring = self.config.eval.scoring
-    labels, truth, valid = host["label"], host["mask"], host["valid"]
-    m = {}
-    for s in SCORINGS + MEMORY_SCORINGS:
-      if f"score/{s}" in outs:
-        m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"],
-                                                      labels)
-    m["image_auroc"] = m[f"image_auroc/{scoring}"]
-    m["image_ap"] = anomaly_metrics.average_precision(
-        outs[f"score/{scoring}"], labels)
-    # The unsuffixed pixel metrics are the scoring's map's; under the
-    # memory scorings DRAEM's own map's are suffixed /draem.
-    draem = "/draem" if scoring in MEMORY_SCORINGS else ""
-    for map_name, suffix in (("map", draem), ("filtered_map", "/filtered"),
-                             ("memory_map", "/memory"),
-                             ("fused_map", "/fused")):
-      if map_name not in outs:
-        continue
-      pixel = anomaly_metrics.pixel_metrics(outs[map_name], truth,
-                                            valid=valid)
-      m.update({k + suffix: v for k, v in pixel.items()})
-      if map_name == self._map_key() and suffix:
-        m.update(pixel)
-    # F1-optimal threshold on the validation part, F1 on the rest.
-    rng = np.random.default_rng(self.config.data.split_seed)
-    order = rng.permutation(len(labels))
-    n_val = int(round(self.config.data.validation_fraction * len(labels)))
-    val, test = order[:n_val], order[n_val:]
-    scores = outs[f"score/{scoring}"]
-    threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
-        scores[val], labels[val])
-    m["threshold"] = threshold
-    m["score_min"] = float(scores[val].min())
-    m["score_max"] = float(scores[val].max())
-    decided = scores[test] >= threshold
-    tp = np.sum(decided & (labels[test] == 1))
-    m["test_f1"] = float(2 * tp / max(decided.sum() + labels[test].sum(), 1))
-    return m
-
-  def _defect_metrics(self, category, defect_types, host, outs):
-    """Image and pixel AUROC of each defect type against the good images."""
-    scoring = self.config.eval.scoring
-    good = host["label"] == 0
-    m = {}
-    for d, defect in enumerate(defect_types):
-      defective = host["defect"] == d
-      if not defective.any() or not good.any():
-        continue
-      sel = good | defective
-      m[f"{category}/{defect}/image_auroc"] = anomaly_metrics.auroc(
-          outs[f"score/{scoring}"][sel], host["label"][sel])
-      pixels = host["valid"][sel].astype(bool)
-      m[f"{category}/{defect}/pixel_auroc"] = anomaly_metrics.auroc(
-          outs[self._map_key()][sel][pixels], host["mask"][sel][pixels])
-    return m
-
-  def _pictures(self, host, outs, levels):
-    """Input | reconstruction | heatmap of the scoring's map | truth with the
-    contour where the map reaches its category's level (`levels`, by
-    category index; the heat map's middle)."""
-    rows = []
-    defective = np.flatnonzero(host["label"] == 1)
-    for i in defective[:self.config.eval.num_images]:
-      image = host["image"][i]
-      recon = (outs["reconstruction"][i] * 255).astype(np.uint8)
-      anomaly_map = outs[self._map_key()][i]
-      level = levels[host["category"][i]]
-      heat = cv2.applyColorMap(to_uint8(anomaly_map * 127.5 / level),
-                               cv2.COLORMAP_JET)[..., ::-1]
-      truth = visualize.overlay_masks(image, host["mask"][i][..., None])
-      contours, _ = cv2.findContours(
-          (anomaly_map >= level).astype(np.uint8), cv2.RETR_EXTERNAL,
-          cv2.CHAIN_APPROX_NONE)
-      truth = cv2.drawContours(np.ascontiguousarray(truth), contours, -1,
-                               (255, 255, 0), 1)
-      rows.append(np.concatenate([image, recon, heat, truth], 1))
-    return np.stack(rows)
 
   def region_level(self):
     """The map value from which a pixel is anomalous: DRAEM's probability
