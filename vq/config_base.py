@@ -8,6 +8,7 @@ import importlib.util
 import os
 
 import ml_collections
+from absl import logging
 
 
 class ConfigError(ValueError):
@@ -229,3 +230,44 @@ def load_config_file(path, arg=None):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def per_class(values, class_names, name):
+  """A value per class from one for all, one per class, or 'class=value'
+  entries ('*=value' for the classes not named)."""
+  values, n = tuple(values), len(class_names)
+  if any(isinstance(v, str) for v in values):
+    return _by_class_name(values, class_names, name)
+  if len(values) == 1:
+    return values * n
+  if len(values) != n:
+    raise ValueError(f"{name} needs 1 or {n} values (classes "
+                     f"{class_names}), or 'class=value' entries, got "
+                     f"{values}")
+  return values
+
+
+def _by_class_name(values, class_names, name):
+  named = {}
+  for entry in values:
+    key, sep, value = str(entry).partition("=")
+    try:
+      number = float(value)
+      named[key.strip()] = int(number) if number.is_integer() else number
+    except ValueError:
+      sep = ""
+    if not sep:
+      raise ValueError(f"{name}: {entry!r} is not 'class=value' (e.g. "
+                       f"'{class_names[0]}=30', or '*=30' for the rest)")
+  unknown = set(named) - set(class_names) - {"*"}
+  if unknown and "*" not in named:
+    raise ValueError(f"{name} names {sorted(unknown)}, not among the classes "
+                     f"{class_names}; add '*=value' for the classes not named")
+  if unknown:
+    logging.info("%s names %s, not among the classes %s: ignored", name,
+                 sorted(unknown), class_names)
+  missing = [c for c in class_names if c not in named and "*" not in named]
+  if missing:
+    raise ValueError(f"{name} has no value for {missing}: name them, or add "
+                     "'*=value' for the classes not named")
+  return tuple(named.get(c, named.get("*")) for c in class_names)

@@ -11,18 +11,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 
 from vq import config_base, losses, visualize
 from vq.data import letterbox, preprocess, rle, tfds_records
 from vq.data import segmentation as segmentation_data
 from vq.data import synthetic_steel
-from vq.metrics import segmentation as seg_metrics
-from vq.models.deeplabv3 import DeepLabV3
-from vq.models.unet import EncoderUNet, UNet
-from vq.models.unet3plus import UNet3Plus
 from vq.ops.mask_policy import apply_mask_policy, vote_classes
-from vq.tasks import encoder_weights
+from vq.tasks import (encoder_weights, segmentation_evaluation,
+                      segmentation_model)
 from vq.tasks.base import Task
 
 LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
@@ -118,97 +114,6 @@ def default_config():
 FLIP_AXES = {"horizontal": 2, "vertical": 1}
 
 
-# Fields of config.model each architecture uses.
-ARCHITECTURE_FIELDS = {
-    "unet": ("widths", "skip_connections", "space_to_depth", "image_head",
-             "image_head_per_class", "image_pool", "classification_guided"),
-    "encoder_unet": ("encoder", "alpha", "decoder_widths", "image_head",
-                     "image_head_per_class", "image_pool",
-                     "classification_guided"),
-    "unet3plus": ("widths", "cat_width", "classification_guided"),
-    "deeplabv3": ("encoder", "widths", "alpha", "aspp_width", "aspp_rates"),
-}
-
-
-def _build_model(m, outputs, image_classes, padding, frozen_bn_layers,
-                 depthwise):
-  if m.architecture == "unet":
-    return UNet(outputs, tuple(m.widths), m.skip_connections,
-                image_classes=image_classes, image_pool=m.image_pool,
-                space_to_depth=m.space_to_depth)
-  encoder = dict(padding=padding, frozen_bn_layers=frozen_bn_layers,
-                 depthwise=depthwise)
-  if m.architecture == "encoder_unet":
-    return EncoderUNet(outputs, m.encoder, m.alpha, tuple(m.decoder_widths),
-                       image_classes=image_classes,
-                       image_pool=m.image_pool, **encoder)
-  if m.architecture == "unet3plus":
-    return UNet3Plus(outputs, tuple(m.widths), m.cat_width)
-  return DeepLabV3(outputs, m.encoder, tuple(m.widths), m.alpha,
-                   m.aspp_width, tuple(m.aspp_rates), **encoder)
-
-
-def _size_multiple(m):
-  """What the input height and width must be a multiple of: skip
-  connections join each pooling level with the upsampled one below it."""
-  if m.architecture == "unet":
-    return 2 ** (len(m.widths) - 1) * m.space_to_depth
-  if m.architecture == "encoder_unet":
-    return 32
-  return 1                        # unet3plus and deeplabv3 resize levels
-
-
-def _check_size(image_hw, m):
-  multiple = _size_multiple(m)
-  if any(v % multiple for v in image_hw):
-    fitted = config_base.nearest_multiple(image_hw, multiple)
-    raise config_base.ConfigError(
-        f"data.image_size {image_hw} must be a multiple of {multiple} for "
-        f"model.architecture={m.architecture!r} (its skip connections join "
-        f"levels of 1/{multiple} the size); e.g. {fitted}")
-
-
-def _per_class(values, class_names, name):
-  """A value per class from one for all, one per class, or 'class=value'
-  entries ('*=value' for the classes not named)."""
-  values, n = tuple(values), len(class_names)
-  if any(isinstance(v, str) for v in values):
-    return _by_class_name(values, class_names, name)
-  if len(values) == 1:
-    return values * n
-  if len(values) != n:
-    raise ValueError(f"{name} needs 1 or {n} values (classes "
-                     f"{class_names}), or 'class=value' entries, got "
-                     f"{values}")
-  return values
-
-
-def _by_class_name(values, class_names, name):
-  named = {}
-  for entry in values:
-    key, sep, value = str(entry).partition("=")
-    try:
-      number = float(value)
-      named[key.strip()] = int(number) if number.is_integer() else number
-    except ValueError:
-      sep = ""
-    if not sep:
-      raise ValueError(f"{name}: {entry!r} is not 'class=value' (e.g. "
-                       f"'{class_names[0]}=30', or '*=30' for the rest)")
-  unknown = set(named) - set(class_names) - {"*"}
-  if unknown and "*" not in named:
-    raise ValueError(f"{name} names {sorted(unknown)}, not among the classes "
-                     f"{class_names}; add '*=value' for the classes not named")
-  if unknown:
-    logging.info("%s names %s, not among the classes %s: ignored", name,
-                 sorted(unknown), class_names)
-  missing = [c for c in class_names if c not in named and "*" not in named]
-  if missing:
-    raise ValueError(f"{name} has no value for {missing}: name them, or add "
-                     "'*=value' for the classes not named")
-  return tuple(named.get(c, named.get("*")) for c in class_names)
-
-
 def _class_weights(loss, softmax, num_classes):
   """loss.class_weights as a tuple (background first), or None."""
   weights = tuple(float(w) for w in loss.class_weights)
@@ -235,7 +140,7 @@ class SegmentationTask(Task):
     super().__init__(config)
     d, m = config.data, config.model
     config_base.refuse_inapplicable(m, default_config().model, "architecture",
-                                    ARCHITECTURE_FIELDS)
+                                    segmentation_model.ARCHITECTURE_FIELDS)
     if (m.classification_guided and m.architecture != "unet3plus" and
         not m.image_head):
       raise config_base.ConfigError(
@@ -267,13 +172,13 @@ class SegmentationTask(Task):
           "eval.class_vote_radius votes among the classes of a softmax loss "
           f"(softmax_ce, softmax_ce_dice); loss.name is {config.loss.name!r}")
     self.image_hw = tuple(int(v) for v in d.image_size)
-    _check_size(self.image_hw, m)
+    segmentation_model.check_size(self.image_hw, m)
     if d.crop_size:
-      _check_size(tuple(d.crop_size), m)
-    self.thresholds = _per_class(config.eval.thresholds, self.class_names,
-                                 "eval.thresholds")
-    self.min_areas = _per_class(config.eval.min_areas, self.class_names,
-                                "eval.min_areas")
+      segmentation_model.check_size(tuple(d.crop_size), m)
+    self.thresholds = config_base.per_class(
+        config.eval.thresholds, self.class_names, "eval.thresholds")
+    self.min_areas = config_base.per_class(
+        config.eval.min_areas, self.class_names, "eval.min_areas")
     unknown = set(config.eval.refine) - set(self.class_names)
     if unknown:
       raise ValueError(f"eval.refine names unknown classes {sorted(unknown)}; "
@@ -283,7 +188,7 @@ class SegmentationTask(Task):
       config_base.check_choice("eval.tta_flips", flip, tuple(FLIP_AXES))
     image_classes = (self.num_classes if m.image_head_per_class
                      else int(m.image_head))
-    self.model = _build_model(m, self.num_classes + self.softmax,
+    self.model = segmentation_model.build_model(m, self.num_classes + self.softmax,
                               image_classes, self.padding,
                               self.frozen_bn_layers(), self.depthwise)
 
@@ -302,7 +207,7 @@ class SegmentationTask(Task):
 
   def datasets(self):
     return segmentation_data.datasets(self.config.data,
-                                      _size_multiple(self.config.model))
+                                      segmentation_model.size_multiple(self.config.model))
 
   def resize_input(self, image):
     if self.config.data.remove_highlights:
@@ -436,72 +341,11 @@ class SegmentationTask(Task):
   def evaluate(self, results, datasets):
     """IoU per class and its mean, Kaggle Dice, image-level rates, pictures;
     with several classes, which classes are confused (per pixel and per
-    image)."""
+    image): `segmentation_evaluation.evaluate`."""
     del datasets
-    inter = union = overlap = true_pixels = 0
-    dice, found, truth, head, drawn, presence = [], [], [], [], [], []
-    class_head = []
-    min_area = self.config.eval.defect_min_area
-    for batch, out in results:
-      keep = batch["batch_mask"]
-      pred, true = out["masks"][keep], batch["mask"][keep].astype(bool)
-      i, u = seg_metrics.iou_totals(pred, true)
-      inter, union = inter + i, union + u
-      overlap = overlap + seg_metrics.class_overlap(pred, true)
-      true_pixels = true_pixels + true.sum((0, 1, 2))
-      presence.append(seg_metrics.image_presence(pred, true, min_area))
-      dice.append(seg_metrics.dice_per_image(pred, true))
-      found.append(pred.any(-1).sum((1, 2)) >= min_area)
-      truth.append(batch["label"][keep] > 0)
-      if "image_probs" in out:
-        head.append(out["image_probs"][keep] > 0.5)
-      if "class_probs" in out:
-        class_head.append(out["class_probs"][keep] > 0.5)
-      for img, p, t in zip(batch["image"][keep], pred, true):
-        if len(drawn) < self.config.eval.num_images:
-          drawn.append(np.concatenate([visualize.overlay_masks(img, t),
-                                       visualize.overlay_masks(img, p)], 1))
-    iou = seg_metrics.iou_from_totals(inter, union)
-    scalars = {f"iou/{n}": v for n, v in zip(self.class_names, iou)}
-    scalars["miou"] = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
-    scalars["dice"] = float(np.mean(np.concatenate(dice)))
-    truth = np.concatenate(truth)
-    for k, v in seg_metrics.binary_classification(np.concatenate(found),
-                                                  truth).items():
-      scalars[f"image_{k}"] = v
-    if head:
-      for k, v in seg_metrics.binary_classification(np.concatenate(head),
-                                                    truth).items():
-        scalars[f"image_head_{k}"] = v
-    if self.num_classes > 1:
-      scalars.update(self._confusion(overlap, true_pixels, presence,
-                                     class_head))
-    return scalars, ({"truth_vs_prediction": np.stack(drawn)} if drawn else {})
-
-  def _confusion(self, overlap, true_pixels, presence, class_head):
-    """'confusion/A_on_B': the share of class B's pixels predicted as A;
-    'image_precision/A', 'image_recall/A': class A predicted on an image
-    (on `eval.defect_min_area` pixels) against A in its truth;
-    'image_head_precision/A', 'image_head_recall/A': the same for a
-    per-class image head."""
-    scalars = {}
-    names = self.class_names
-    for i, predicted in enumerate(names):
-      for j, true in enumerate(names):
-        if i != j and true_pixels[j]:
-          scalars[f"confusion/{predicted}_on_{true}"] = (
-              overlap[i, j] / true_pixels[j])
-    found = np.concatenate([p for p, _ in presence])
-    truth = np.concatenate([t for _, t in presence])
-    decisions = {"image": found}
-    if class_head:
-      decisions["image_head"] = np.concatenate(class_head)
-    for prefix, decided in decisions.items():
-      for k, name in enumerate(names):
-        rates = seg_metrics.binary_classification(decided[:, k], truth[:, k])
-        scalars[f"{prefix}_precision/{name}"] = rates["precision"]
-        scalars[f"{prefix}_recall/{name}"] = rates["recall"]
-    return scalars
+    return segmentation_evaluation.evaluate(
+        results, self.class_names, self.config.eval.defect_min_area,
+        self.config.eval.num_images)
 
   def to_record(self, outputs, image_hw):
     """{'masks': {class: Severstal RLE at the original size}, 'defect_area':
