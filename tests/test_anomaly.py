@@ -23,7 +23,8 @@ from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
                     laplacian_sharpen, separable_filter,
                     unsharp_mask)
 from vq.ops import anomaly_scoring
-from vq.tasks.anomaly import AnomalyTask, decide
+from vq.tasks.anomaly import AnomalyTask
+from vq.tasks.anomaly_records import decide
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from configs import draem  # noqa: E402

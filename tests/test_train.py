@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, finish_helper, free_port, load_params, run_helper
-from vq import train
+from vq import guards, train
 from vq.config_base import ConfigError
 from vq.checkpoint import CheckpointMismatchError
 
@@ -102,7 +102,7 @@ def _mtimes(folder):
 
 
 def test_two_runs_cannot_share_a_workdir(test_config, tmp_path):
-  with train._WorkdirLock(str(tmp_path), True):  # another run holds it
+  with guards.WorkdirLock(str(tmp_path), True):  # another run holds it
     with pytest.raises(RuntimeError, match="another run is using"):
       train.train_and_evaluate(test_config, str(tmp_path))
   assert not os.path.exists(tmp_path / "config.json")

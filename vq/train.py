@@ -3,11 +3,8 @@
 The task supplies the model, a pure loss, its datasets and its evaluation; this
 module owns the mesh, shardings, the jitted steps, logging and checkpoints.
 """
-import fcntl
 import json
 import os
-import signal
-import threading
 import time
 
 import jax
@@ -17,42 +14,14 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import (config_base, config_changes, distributed, history, sharding,
-                step_cost)
+from vq import (config_base, config_changes, distributed, guards, history,
+                sharding, step_cost)
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
 from vq.optim import make_optimizer
 from vq.state import NonFiniteLossError, TrainState
 from vq.tasks import get_task_class
-
-
-class _TermSignal:
-  """Records SIGTERM (preemption) so the loop can save and exit cleanly.
-
-  Single-process runs only: with several processes, JAX's preemption service
-  handles SIGTERM and orbax's `reached_preemption` tells every process when to
-  save.
-  """
-
-  def __init__(self):
-    self.received = False
-    self._previous = None
-
-  def __enter__(self):
-    if (jax.process_count() == 1 and
-        threading.current_thread() is threading.main_thread()):
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
-    self.received = True
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 def _make_train_step(task, tx, schedule):
@@ -255,7 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config.data_workers = str(resolved_data_workers(config.data_workers,
                                                   workdir))
   is_chief = jax.process_index() == 0
-  with _WorkdirLock(workdir, is_chief):
+  with guards.WorkdirLock(workdir, is_chief):
     return _train(task, config, workdir, mesh, is_chief)
 
 
@@ -267,33 +236,6 @@ def resolved_data_workers(value, workdir):
     stored = config_changes.stored_value(workdir, "data_workers")
     value = "auto" if stored is None else stored
   return pipeline.data_workers(value)
-
-
-class _WorkdirLock:
-  """An exclusive lock on WORKDIR/.lock for the run (chief process): a
-  second run in the same workdir is refused instead of mixing checkpoints."""
-
-  def __init__(self, workdir, active):
-    self.path = os.path.join(workdir, ".lock")
-    self.active = active
-    self.file = None
-
-  def __enter__(self):
-    if self.active:
-      os.makedirs(os.path.dirname(self.path), exist_ok=True)
-      self.file = open(self.path, "a")
-      try:
-        fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      except BlockingIOError:
-        self.file.close()
-        raise RuntimeError(f"another run is using {os.path.dirname(self.path)}"
-                           f" (it holds {self.path}); use another --workdir"
-                           ) from None
-    return self
-
-  def __exit__(self, *exc):
-    if self.file:
-      self.file.close()
 
 
 def load_checked_data(task, config, workdir=None):
@@ -373,7 +315,7 @@ def _train(task, config, workdir, mesh, is_chief):
   wait_time, window_start = 0.0, time.perf_counter()
   step = start_step
   try:
-    with _TermSignal() as term, metric_writers.ensure_flushes(writer):
+    with guards.TermSignal() as term, metric_writers.ensure_flushes(writer):
       while step < config.num_train_steps:
         t0 = time.perf_counter()
         batch = next(train_iter)

@@ -10,23 +10,23 @@ scores with a texture memory of the training images instead
 (`vq.tasks.anomaly_memory`, no network), eval.scoring=fused with the
 memory's map plus the network's where it rises above its normal level,
 each in units of its scale on normal training images that the evaluation
-reads beside the test split.
+reads beside the test split. The metrics are `vq.tasks.anomaly_evaluation`'s,
+the prediction records `vq.tasks.anomaly_records`'.
 """
-import cv2
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 
-from vq import config_base, losses, visualize
+from vq import config_base, losses
 from vq.data import anomaly as anomaly_data
-from vq.data import embedded_textures, letterbox, rle, tfds_records
-from vq.data.surface_drawing import to_uint8
+from vq.data import embedded_textures, tfds_records
 from vq.models import layers
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring
 from vq.tasks import anomaly_evaluation as evaluation
+from vq.tasks import anomaly_records
 from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS, SCORINGS
 from vq.tasks.anomaly_memory import (FUSED, MEMORY_SCORINGS, SCALE_KEYS,
                                      TextureScoring)
@@ -255,8 +255,6 @@ class AnomalyTask(Task):
       return layers.resize_bilinear(maps[..., None], hw)[..., 0]
     return layers.resize_bilinear(maps, hw)
 
-  # Model, loss, evaluation --------------------------------------------------
-
   def loss(self, params, batch_stats, batch, rng):
     del rng
     image = self.model_input(batch["image"])
@@ -392,52 +390,11 @@ class AnomalyTask(Task):
     return calibration["threshold"] if calibration else np.inf
 
   def to_record(self, outputs, image_hw):
-    """{'score', 'map' (at the input shape, 3 decimals; with
-    data.keep_aspect its part over the image), 'region': RLE of map >=
-    `region_level()` at the original size, 'region_area' in pixels}; with
-    the category's calibration also 'category', 'normalized_score' and
-    'decision' (good | defective)."""
-    keep_aspect = self.config.data.keep_aspect
-    anomaly_map = np.asarray(outputs["map"], np.float32)
-    region = letterbox.to_original(
-        (anomaly_map >= self.region_level()).astype(np.uint8), image_hw,
-        keep_aspect, cv2.INTER_NEAREST)
-    if keep_aspect:
-      anomaly_map = letterbox.crop_to_image(anomaly_map, image_hw)
-    score = float(outputs["score"])
-    record = {"score": round(score, 5)}
-    if self.category in self.calibration:
-      calibration = self.calibration[self.category]
-      record.update(category=self.category, **decide(
-          score, *(calibration[k] for k in CALIBRATION_KEYS)))
-    return dict(record, map=np.round(anomaly_map, 3).tolist(),
-                region=rle.encode(region), region_area=int(region.sum()))
+    """`anomaly_records.to_record` at `region_level()`, decided with the
+    selected category's calibration."""
+    return anomaly_records.to_record(
+        outputs, image_hw, self.region_level(), self.config.data.keep_aspect,
+        self.category, self.calibration.get(self.category))
 
   def draw(self, image, record):
-    """The heat map blended over the image, the region outlined."""
-    h, w = image.shape[:2]
-    anomaly_map = cv2.resize(np.asarray(record["map"], np.float32), (w, h))
-    level = self.region_level()
-    if not np.isfinite(level):
-      level = max(float(anomaly_map.max()), 1e-6) / 2
-    heat = cv2.applyColorMap(to_uint8(anomaly_map * 127.5 / level),
-                             cv2.COLORMAP_JET)[..., ::-1]
-    out = cv2.addWeighted(image, 0.6, heat, 0.4, 0)
-    region = rle.decode(record["region"], (h, w)).astype(np.uint8)
-    contours, _ = cv2.findContours(region,
-                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    out = cv2.drawContours(out, contours, -1, (255, 255, 0),
-                           max(1, min(h, w) // 200))
-    if "decision" in record:
-      out = visualize.caption(out, f"{record['decision']} "
-                              f"{record['normalized_score']:.2f}")
-    return out
-
-
-def decide(score, threshold, score_min, score_max):
-  """{'normalized_score' (min-max around the threshold, 0.5 there, clipped
-  to [0, 1]), 'decision': 'defective' at or above the threshold}."""
-  spread = max(score_max - score_min, 1e-12)
-  normalized = min(max((score - threshold) / spread + 0.5, 0.0), 1.0)
-  return {"normalized_score": round(normalized, 5),
-          "decision": "defective" if score >= threshold else "good"}
+    return anomaly_records.draw(image, record, self.region_level())
