@@ -7,10 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vq.benchmarks import photo_anomaly, photo_damage, photo_detection
 from vq.data import mvtec, polygons, segmentation_readers
 from vq.data.images import read_image
 from vq.data.voc import read_voc
+from vq.photo_sets import damage as photo_damage
+from vq.photo_sets import detection as photo_detection
+from vq.photo_sets import textures as photo_anomaly
 
 
 def _write_pattern(path, image):
@@ -171,7 +173,7 @@ def test_a_warp_moves_the_surface_without_blurring_it():
 def test_magnetic_tile_converts_to_the_mvtec_layout(tmp_path):
   """The dataset as published (MT_*/Imgs/<stem>.jpg beside a grey-level
   <stem>.png mask; tiles of many sizes), converted and read back."""
-  from vq.benchmarks import magnetic_tile  # pylint: disable=g-import-not-at-top
+  from vq.photo_sets import magnetic_tile  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   sizes = [(289, 121), (261, 593), (373, 248), (97, 140)]
   written = {}
@@ -216,7 +218,7 @@ def test_deep_pcb_converts_to_the_mvtec_layout(tmp_path):
   """The dataset as published: groupG/G/NNN_temp.jpg and NNN_test.jpg,
   boxes 'x1 y1 x2 y2 type' in groupG/G_not/NNN.txt, the split in
   trainval.txt / test.txt (the last line without a newline)."""
-  from vq.benchmarks import deep_pcb  # pylint: disable=g-import-not-at-top
+  from vq.photo_sets import deep_pcb  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   source = tmp_path / "PCBData"
   boxes = {}

@@ -238,7 +238,7 @@ def test_the_severstal_recipe_crops_native_pixels_unresampled():
 
 
 def test_the_photo_steel_set_is_read_by_the_severstal_reader(tmp_path):
-  from vq.benchmarks import photo_steel
+  from vq.photo_sets import steel as photo_steel
   path = photo_steel.write_set(str(tmp_path), 6, seed=1)
   records = readers.read_severstal_csv(path, str(tmp_path / "train_images"))
   assert len(records) == 6

@@ -12,9 +12,9 @@ from conftest import ROOT
 from test_formats import write_jpeg, write_labelme_set
 from test_image_folder import _flat_tree
 from test_readers import voc_xml
-from vq.benchmarks import photo_steel
 from vq.data import pipeline
 from vq.data.tfds_records import TfdsRecords
+from vq.photo_sets import steel as photo_steel
 from vq.prepare_tfds import prepare
 from vq.tasks import get_task_class
 

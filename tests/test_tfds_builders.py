@@ -14,10 +14,10 @@ import tensorflow_datasets as tfds
 from test_formats import COCO, write_jpeg, write_ultralytics
 from test_tfds import assert_same_records, keypoint_csv, voc_tree
 from vq import tfds_builders
-from vq.benchmarks import photo_steel
 from vq.data import synthetic_car
-from vq.data.tfds_records import VQ_BUILDERS
 from vq.data.images import write_image
+from vq.data.tfds_records import VQ_BUILDERS
+from vq.photo_sets import steel as photo_steel
 
 
 def severstal(root):

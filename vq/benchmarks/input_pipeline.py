@@ -30,11 +30,11 @@ import numpy as np
 from absl import app, flags
 
 from vq import train
-from vq.benchmarks import photo_steel
 from vq.data import synthetic_bead, synthetic_car
 from vq.data import synthetic_parts
 from vq.data.images import write_image
 from vq.data.pipeline import train_dataset, train_iterator
+from vq.photo_sets import steel as photo_steel
 from vq.tasks import get_task_class
 
 FLAGS = flags.FLAGS

@@ -1,7 +1,7 @@
 r"""A Pascal VOC detection set of parts pasted on real photographs, for
 checking the detection defaults on data they were not tuned on.
 
-  python -m vq.benchmarks.photo_detection --output=/tmp/vq/photo_detection \
+  python -m vq.photo_sets.detection --output=/tmp/vq/photo_detection \
       [--images=1200] [--patterns=/usr/share/gimp/2.0/patterns]
 
 Writes OUTPUT/VOC2007/{JPEGImages/*.jpg, Annotations/*.xml,
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.benchmarks.photo_anomaly import (define_patterns_flag, load_patterns,
+from vq.photo_sets.textures import (define_patterns_flag, load_patterns,
                                          surface)
 from vq.data.images import write_image
 

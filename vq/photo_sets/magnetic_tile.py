@@ -1,7 +1,7 @@
 r"""The Magnetic-tile defect dataset (Huang et al., 2018) in the MVTec AD
 layout, for measuring the anomaly defaults on real industrial photographs.
 
-  python -m vq.benchmarks.magnetic_tile --source=/data/Magnetic-tile-defect-datasets. \
+  python -m vq.photo_sets.magnetic_tile --source=/data/Magnetic-tile-defect-datasets. \
       --output=/tmp/vq/magnetic_tile
 
 The dataset as its authors publish it: MT_Free (defect-free tiles) and
@@ -23,7 +23,7 @@ import os
 import cv2
 import numpy as np
 
-from vq.benchmarks.mvtec_tree import MVTecTree, run_converter
+from vq.photo_sets.mvtec_tree import MVTecTree, run_converter
 from vq.data.errors import AnnotationError
 
 KINDS = ("blowhole", "break", "crack", "fray", "uneven")

@@ -1,7 +1,7 @@
 r"""An MVTec AD-layout anomaly set made from real texture photographs, for
 checking the anomaly defaults on data they were not tuned on.
 
-  python -m vq.benchmarks.photo_anomaly --output=/tmp/vq/photo_anomaly \
+  python -m vq.photo_sets.textures --output=/tmp/vq/photo_anomaly \
       [--surfaces=held_out|confirmation|acceptance|verification] \
       [--patterns=/usr/share/gimp/2.0/patterns]
 

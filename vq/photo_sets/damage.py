@@ -1,7 +1,7 @@
 r"""A car-damage set in the polygon JSON format, on panels that reflect real
 photographs, for checking the damage defaults on data they were not tuned on.
 
-  python -m vq.benchmarks.photo_damage --output=/tmp/vq/photo_damage \
+  python -m vq.photo_sets.damage --output=/tmp/vq/photo_damage \
       [--images=800] [--patterns=/usr/share/gimp/2.0/patterns]
 
 Writes OUTPUT/images/*.jpg (240x320 JPEG) and OUTPUT/annotations.json
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.benchmarks.photo_anomaly import (define_patterns_flag, load_patterns,
+from vq.photo_sets.textures import (define_patterns_flag, load_patterns,
                                          surface)
 from vq.data.images import write_image
 

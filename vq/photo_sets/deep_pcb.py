@@ -1,7 +1,7 @@
 r"""The DeepPCB dataset (Tang et al., 2019) in the MVTec AD layout, for
 measuring the anomaly scorings on a second set of real industrial images.
 
-  python -m vq.benchmarks.deep_pcb --source=/data/DeepPCB/PCBData \
+  python -m vq.photo_sets.deep_pcb --source=/data/DeepPCB/PCBData \
       --output=/tmp/vq/deep_pcb
 
 The dataset as its authors publish it: pairs of 640x640 binarised line-scan
@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from vq.benchmarks.mvtec_tree import MVTecTree, run_converter
+from vq.photo_sets.mvtec_tree import MVTecTree, run_converter
 from vq.data.errors import AnnotationError
 from vq.data.images import declared_size
 

@@ -1,7 +1,7 @@
 r"""A Severstal-format steel set made from real photographs, for checking
 segmentation defaults on data they were not tuned on.
 
-  python -m vq.benchmarks.photo_steel --output=/tmp/vq/photo_steel [--images=1000]
+  python -m vq.photo_sets.steel --output=/tmp/vq/photo_steel [--images=1000]
 
 Writes OUTPUT/train_images/*.jpg (128x800 grey strips, JPEG quality 90) and
 OUTPUT/train.csv (ImageId,ClassId,EncodedPixels, Severstal RLE), read by
