@@ -43,7 +43,7 @@ Arguments (after the colon, comma-separated):
                      32x32 of 8 images, 4 references per category).
 """
 from vq import config_base
-from vq.data import embedded_textures
+from vq.data.embedded import embedded_textures
 from vq.tasks import anomaly
 
 

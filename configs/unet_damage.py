@@ -26,7 +26,7 @@ Variants (after the colon):
                           size (multiples of 32; 256x320 by default).
 """
 from vq import config_base
-from vq.data import synthetic_car
+from vq.data.embedded import synthetic_car
 from vq.tasks import segmentation
 
 

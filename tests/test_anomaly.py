@@ -12,8 +12,9 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from vq import losses, predict, train
-from vq.data import anomaly_synthesis, mvtec
-from vq.data.perlin import perlin_noise
+from vq.data.augment import anomaly_synthesis
+from vq.data.formats import mvtec
+from vq.data.augment.perlin import perlin_noise
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.metrics import (aupro, auroc, average_precision, f1_optimal_threshold,
@@ -515,7 +516,7 @@ def test_the_embedded_textures_give_the_full_recipe_s_256_pixel_images(
     tmp_path):
   """draem.py:variant=full reads 256x256 images: its embedded set is cut
   from the photographs enlarged so that test crops fit their quarter."""
-  from vq.data import embedded_textures
+  from vq.data.embedded import embedded_textures
   root = embedded_textures.ensure_written(
       str(tmp_path), image_size=256, num_train=2, num_test_good=1,
       num_test_per_defect=1)

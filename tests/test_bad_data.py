@@ -12,13 +12,15 @@ import pytest
 import skimage.data
 
 from test_readers import voc_xml
-from vq.data import images, mvtec, segmentation_readers
+from vq.data import images
+from vq.data.formats import mvtec, segmentation_readers
 from vq.data.errors import AnnotationError
 from vq.data.images import read_image, read_mask, write_image
-from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
-                                      read_keypoints_csv)
+from vq.data.formats.keypoint_readers import (KeypointImages,
+                                              read_coco_keypoints,
+                                              read_keypoints_csv)
 from vq.data.sources import AnnotatedImages
-from vq.data.voc import read_voc
+from vq.data.formats.voc import read_voc
 
 
 def _photo(h=30, w=44):

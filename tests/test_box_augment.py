@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from vq.data.box_augment import resize_and_augment
+from vq.data.augment.box_augment import resize_and_augment
 from vq.data.sources import GeneratedSource
-from vq.data.synthetic_parts import generate
+from vq.data.embedded.synthetic_parts import generate
 from vq.data.detection import encode_targets
 from vq.ops.yolo import decode_grid
 
@@ -94,7 +94,7 @@ def test_synthetic_parts_are_reproducible_and_valid():
 
 def test_shrinking_averages_by_area_instead_of_aliasing():
   import cv2
-  from vq.data.geometry import affine_matrix, warp_image
+  from vq.data.augment.geometry import affine_matrix, warp_image
   rng = np.random.default_rng(0)
   photo = rng.integers(0, 256, (512, 640, 3), np.uint8)
   shrunk = warp_image(photo, affine_matrix((512, 640), (96, 120)), (96, 120),

@@ -15,8 +15,8 @@ from vq.config_base import ConfigError
 from vq.data import check
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
-from vq.data.keypoint_readers import read_keypoints_csv
-from vq.data.yolo_txt import read_yolo_txt
+from vq.data.formats.keypoint_readers import read_keypoints_csv
+from vq.data.formats.yolo_txt import read_yolo_txt
 from vq.models import torchvision_import
 from vq.tasks.segmentation import SegmentationTask
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vq.data.coco import read_coco_detection
+from vq.data.formats.coco import read_coco_detection
 from vq.data.errors import AnnotationError
-from vq.data.polygon_exports import read_cvat, read_labelme
-from vq.data.segmentation_readers import SegmentationImages, read_polygon_json
+from vq.data.formats.polygon_exports import read_cvat, read_labelme
+from vq.data.formats.segmentation_readers import (SegmentationImages,
+                                                  read_polygon_json)
 from vq.data.sources import AnnotatedImages
-from vq.data.ultralytics_yaml import read_ultralytics
+from vq.data.formats.ultralytics_yaml import read_ultralytics
 from vq.tasks import get_task_class
 
 sys.path.insert(0, ROOT)

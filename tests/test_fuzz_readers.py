@@ -18,14 +18,17 @@ import pytest
 
 from test_readers import voc_xml
 from vq import predict
-from vq.data import check, mvtec, rle, segmentation_readers, synthetic_car
-from vq.data.image_folder import read_image_folder
+from vq.data import check
+from vq.data.embedded import synthetic_car
+from vq.data.formats import mvtec, rle, segmentation_readers
+from vq.data.formats.image_folder import read_image_folder
 from vq.data.images import write_image
-from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
-                                      read_keypoints_csv)
+from vq.data.formats.keypoint_readers import (KeypointImages,
+                                              read_coco_keypoints,
+                                              read_keypoints_csv)
 from vq.data.sources import AnnotatedImages, Datasets
-from vq.data.voc import read_voc
-from vq.data.yolo_txt import read_yolo_txt
+from vq.data.formats.voc import read_voc
+from vq.data.formats.yolo_txt import read_yolo_txt
 
 CASES_PER_FORMAT = 48             # 8 formats: 384 corrupted files
 CLEAN_ERRORS = (ValueError, OSError)  # AnnotationError is a ValueError

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vq.data import classification
-from vq.data.image_folder import read_image_folder
+from vq.data.formats.image_folder import read_image_folder
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from configs import gate  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vq import inspect
-from vq.data import rle
+from vq.data.formats import rle
 from vq.data.images import write_image
 from vq.inspection import demo
 from vq.inspection import gate as gate_lib

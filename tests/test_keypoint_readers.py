@@ -5,8 +5,9 @@ import pytest
 
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
-from vq.data.keypoint_readers import (KeypointImages, read_coco_keypoints,
-                                      read_keypoints_csv)
+from vq.data.formats.keypoint_readers import (KeypointImages,
+                                              read_coco_keypoints,
+                                              read_keypoints_csv)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from conftest import load_params
 from vq import run_config, train
 from vq.data.images import write_image
-from vq.data.keypoint_augment import resize_and_augment
-from vq.data.synthetic_bead import FLIP_PERMUTATION, generate
+from vq.data.augment.keypoint_augment import resize_and_augment
+from vq.data.embedded.synthetic_bead import FLIP_PERMUTATION, generate
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models import keras_import
 from vq.tasks.keypoints import KeypointsTask

@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, ".")
 from configs import draem, unet_damage  # noqa: E402
 from vq.data import anomaly as anomaly_data  # noqa: E402
-from vq.data import letterbox, rle  # noqa: E402
+from vq.data.augment import letterbox# noqa: E402
+from vq.data.formats import rle# noqa: E402
 from vq.data.segmentation import MaskTransform  # noqa: E402
 from vq.metrics.anomaly import aupro, pixel_metrics  # noqa: E402
 from vq.tasks.anomaly import AnomalyTask  # noqa: E402

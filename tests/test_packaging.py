@@ -49,10 +49,9 @@ def test_imports_are_declared_once():
 def test_data_modules_stay_on_the_host():
   """vq/data runs in grain workers: NumPy and OpenCV only, never JAX (a jax
   call per sample is a device launch and a copy on an accelerator host)."""
-  folder = os.path.join(ROOT, "vq", "data")
   offenders = []
-  for f in sorted(os.listdir(folder)):
-    if f.endswith(".py"):
+  for folder, _, files in sorted(os.walk(os.path.join(ROOT, "vq", "data"))):
+    for f in sorted(n for n in files if n.endswith(".py")):
       tree = ast.parse(open(os.path.join(folder, f)).read())
       for node in ast.walk(tree):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import)

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vq.data import mvtec, polygons, segmentation_readers
+from vq.data.formats import mvtec, polygons, segmentation_readers
 from vq.data.images import read_image
-from vq.data.voc import read_voc
+from vq.data.formats.voc import read_voc
 from vq.photo_sets import damage as photo_damage
 from vq.photo_sets import detection as photo_detection
 from vq.photo_sets import textures as photo_anomaly

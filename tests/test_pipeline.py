@@ -43,11 +43,12 @@ def test_auto_data_workers_leave_the_cpu_step_its_cores():
   assert pipeline.auto_data_workers("gpu", 16) == 14
   assert pipeline.auto_data_workers("gpu", 2) == 1
   assert pipeline.auto_data_workers("tpu", 240) == pipeline.MAX_AUTO_WORKERS
-  assert pipeline.data_workers("auto") == 0   # these tests run on CPU
-  assert pipeline.data_workers("3") == pipeline.data_workers(3) == 3
+  assert pipeline.data_workers("auto", "cpu") == 0
+  assert pipeline.data_workers("3", "gpu") == pipeline.data_workers(3,
+                                                                    "gpu") == 3
   with pytest.raises(ValueError, match=r"data_workers must be 'auto' or a "
                      r"number .* got 'two'"):
-    pipeline.data_workers("two")
+    pipeline.data_workers("two", "cpu")
 
 
 def test_auto_data_workers_resume_with_the_count_a_run_started_with(

@@ -78,7 +78,7 @@ def test_records_are_in_original_pixels(name, runs, tmp_path, monkeypatch):
     np.testing.assert_allclose(record["detections"][0]["box"],
                                [240, 120, 360, 180], atol=16)
   else:
-    from vq.data import rle
+    from vq.data.formats import rle
     mask = rle.decode(record["masks"]["pits"], (300, 480))
     ys, xs = np.nonzero(mask)
     np.testing.assert_allclose([xs.min(), ys.min(), xs.max() + 1,

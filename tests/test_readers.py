@@ -7,8 +7,8 @@ import pytest
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.data.sources import AnnotatedImages
-from vq.data.voc import read_voc
-from vq.data.yolo_txt import read_yolo_txt
+from vq.data.formats.voc import read_voc
+from vq.data.formats.yolo_txt import read_yolo_txt
 
 CLASSES = ("nut", "bolt")
 

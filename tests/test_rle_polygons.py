@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vq.data import polygons, rle
+from vq.data.formats import polygons, rle
 
 
 def test_encode_hand_worked():

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from vq import train
-from vq.data import preprocess, rle, synthetic_car, synthetic_steel
+from vq.data.augment import preprocess
+from vq.data.embedded import synthetic_car, synthetic_steel
+from vq.data.formats import rle
 from vq.data.images import write_image
 from vq.data.segmentation import MaskTransform
 from vq.tasks.segmentation import SegmentationTask

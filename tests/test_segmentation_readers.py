@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vq.data import rle, segmentation_readers as readers, synthetic_car
+from vq.data.embedded import synthetic_car
+from vq.data.formats import rle, segmentation_readers as readers
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
-from vq.data.geometry import augment_kwargs
-from vq.data.mask_augment import random_crop, resize_and_augment
+from vq.data.augment.geometry import augment_kwargs
+from vq.data.augment.mask_augment import random_crop, resize_and_augment
 from vq.data.segmentation import MaskTransform
 from vq.data.sources import report_resize
 

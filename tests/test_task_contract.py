@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vq.data import rle
+from vq.data.formats import rle
 from vq.tasks import TASKS, base
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))

@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from test_formats import COCO, write_jpeg, write_ultralytics
 from test_tfds import assert_same_records, keypoint_csv, voc_tree
 from vq import tfds_builders
-from vq.data import synthetic_car
+from vq.data.embedded import synthetic_car
 from vq.data.images import write_image
 from vq.data.tfds_records import VQ_BUILDERS
 from vq.photo_sets import steel as photo_steel
@@ -158,7 +158,8 @@ def test_a_built_dataset_holds_the_folder_readers_records(tmp_path, name):
 
 @pytest.mark.parametrize("layout", ["mvtec_ad", "mvtec_ad2"])
 def test_an_mvtec_category_builds_as_a_builder_config(tmp_path, layout):
-  from vq.data import anomaly, mvtec as mvtec_reader
+  from vq.data import anomaly
+  from vq.data.formats import mvtec as mvtec_reader
   category = mvtec(tmp_path / "manual", layout)
   name = f"vq_{layout}/{category}"
   build(name, tmp_path / "manual", tmp_path / "tfds")
@@ -200,7 +201,7 @@ def test_tfds_dtd_builder_feeds_the_anomaly_source(tmp_path, monkeypatch):
   import tarfile
   from tensorflow_datasets.core.download import checksums
   from tensorflow_datasets.image_classification import dtd
-  from vq.data.anomaly_synthesis import AnomalySource
+  from vq.data.augment.anomaly_synthesis import AnomalySource
   rng = np.random.default_rng(0)
   names = {}
   for texture in ("banded", "woven"):

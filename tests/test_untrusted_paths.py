@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from vq.data import (coco, keypoint_readers, polygon_exports,
-                     segmentation_readers, voc)
+from vq.data.formats import (coco, keypoint_readers, polygon_exports,
+                             segmentation_readers, voc)
 from vq.data.errors import AnnotationError
 
 ESCAPES = ["../outside.png", "sub/../../outside.png", "{tmp}/elsewhere.png",

@@ -22,8 +22,9 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from vq import config_base
-from vq.data import (check, coco, mvtec, synthetic_car, tfds_records,
-                     ultralytics_yaml)
+from vq.data import check, tfds_records
+from vq.data.embedded import synthetic_car
+from vq.data.formats import coco, mvtec, ultralytics_yaml
 from vq.data.anomaly import MVTecImages
 from vq.tasks import get_task_class
 

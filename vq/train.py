@@ -70,7 +70,7 @@ def _check_config(config, task_class, mesh):
                 "checkpoint_every_steps"):
     if config[field] <= 0:
       raise ValueError(f"config.{field} must be positive, got {config[field]}")
-  pipeline.data_workers(config.data_workers)  # 'auto' or a count
+  pipeline.data_workers(config.data_workers, "cpu")  # 'auto' or a count
 
 
 def _flush_train_metrics(pending, writer, step, wait_time, window_start,
@@ -235,7 +235,7 @@ def resolved_data_workers(value, workdir):
   if value == "auto":
     stored = config_changes.stored_value(workdir, "data_workers")
     value = "auto" if stored is None else stored
-  return pipeline.data_workers(value)
+  return pipeline.data_workers(value, jax.default_backend())
 
 
 def load_checked_data(task, config, workdir=None):
@@ -283,7 +283,7 @@ def _train(task, config, workdir, mesh, is_chief):
       global_batch_size=config.batch_size, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count())
   train_iter = pipeline.train_iterator(
-      train_ds, config.data_threads, pipeline.data_workers(config.data_workers))
+      train_ds, config.data_threads, int(config.data_workers))
 
   # State: restored into its shardings, or created directly with them.
   state, start_step = checkpoints.restore_latest(abstract_state, train_iter)

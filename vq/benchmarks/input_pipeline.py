@@ -30,8 +30,8 @@ import numpy as np
 from absl import app, flags
 
 from vq import train
-from vq.data import synthetic_bead, synthetic_car
-from vq.data import synthetic_parts
+from vq.data.embedded import synthetic_bead, synthetic_car
+from vq.data.embedded import synthetic_parts
 from vq.data.images import write_image
 from vq.data.pipeline import train_dataset, train_iterator
 from vq.photo_sets import steel as photo_steel

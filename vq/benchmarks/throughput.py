@@ -63,7 +63,8 @@ def _compiled_fitting(task, config, mesh, data):
         pipeline.train_dataset(data.train, data.train_transform,
                                global_batch_size=config.batch_size,
                                seed=config.seed),
-        config.data_threads, pipeline.data_workers(config.data_workers))
+        config.data_threads,
+        pipeline.data_workers(config.data_workers, jax.default_backend()))
     batch = sharding.global_batch(next(iterator), mesh)
     compiled, cost = step_cost.compile_and_analyse(
         step, state, batch, num_devices=mesh.devices.size)

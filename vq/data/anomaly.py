@@ -5,8 +5,10 @@ import dataclasses
 import cv2
 import numpy as np
 
-from vq.data import (anomaly_synthesis, embedded_textures, letterbox, mvtec,
-                     tfds_records)
+from vq.data import tfds_records
+from vq.data.augment import anomaly_synthesis, letterbox
+from vq.data.embedded import embedded_textures
+from vq.data.formats import mvtec
 from vq.data.check import Subset
 from vq.data.sources import (Datasets, RecordSource, report_resize, require,
                              select)

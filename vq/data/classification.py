@@ -4,10 +4,11 @@ import dataclasses
 
 import numpy as np
 
-from vq.data import synthetic_car, synthetic_parts, tfds_records
-from vq.data.box_augment import resize_and_augment
-from vq.data.geometry import augment_kwargs
-from vq.data.image_folder import read_image_folder
+from vq.data import tfds_records
+from vq.data.embedded import synthetic_car, synthetic_parts
+from vq.data.augment.box_augment import resize_and_augment
+from vq.data.augment.geometry import augment_kwargs
+from vq.data.formats.image_folder import read_image_folder
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
                              require, require_classes, select)
 

@@ -5,14 +5,16 @@ import dataclasses
 
 import numpy as np
 
-from vq.data import box_augment, synthetic_parts, tfds_records
-from vq.data.geometry import augment_kwargs
+from vq.data import tfds_records
+from vq.data.augment import box_augment
+from vq.data.embedded import synthetic_parts
+from vq.data.augment.geometry import augment_kwargs
 from vq.data.sources import (AnnotatedImages, Datasets, generated_pair,
                              require, require_classes, select)
-from vq.data.coco import read_coco_detection
-from vq.data.ultralytics_yaml import check_class_names, read_ultralytics
-from vq.data.voc import read_voc
-from vq.data.yolo_txt import read_yolo_txt
+from vq.data.formats.coco import read_coco_detection
+from vq.data.formats.ultralytics_yaml import check_class_names, read_ultralytics
+from vq.data.formats.voc import read_voc
+from vq.data.formats.yolo_txt import read_yolo_txt
 
 
 def _synthetic(d):

@@ -2,10 +2,12 @@
 keypoints JSON, and the keypoint transforms."""
 import dataclasses
 
-from vq.data import keypoint_readers, synthetic_bead, tfds_records
-from vq.data.geometry import augment_kwargs
-from vq.data.keypoint_augment import resize_and_augment
-from vq.data.keypoint_readers import KeypointImages
+from vq.data import tfds_records
+from vq.data.embedded import synthetic_bead
+from vq.data.formats import keypoint_readers
+from vq.data.augment.geometry import augment_kwargs
+from vq.data.augment.keypoint_augment import resize_and_augment
+from vq.data.formats.keypoint_readers import KeypointImages
 from vq.data.sources import Datasets, generated_pair, require, select
 
 

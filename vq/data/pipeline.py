@@ -8,29 +8,29 @@ step is the same global batch whatever the number of processes.
 import os
 
 import grain
-import jax
 import numpy as np
 from absl import flags
 
 MAX_AUTO_WORKERS = 16
 
 
-def auto_data_workers(platform=None, cores=None):
-  """Grain worker processes for `data_workers=auto`: none on CPU, whose
-  cores run the step itself; on GPU or TPU every core this process may run
-  on (its affinity: a SLURM task's share) but two (the training loop and
-  XLA's runtime threads), at least one, at most MAX_AUTO_WORKERS."""
-  platform = platform or jax.default_backend()
+def auto_data_workers(platform, cores=None):
+  """Grain worker processes for `data_workers=auto` on a `platform`
+  (jax.default_backend()): none on CPU, whose cores run the step itself;
+  on GPU or TPU every core this process may run on (its affinity: a SLURM
+  task's share) but two (the training loop and XLA's runtime threads), at
+  least one, at most MAX_AUTO_WORKERS."""
   if platform == "cpu":
     return 0
   cores = cores or len(os.sched_getaffinity(0))
   return max(1, min(cores - 2, MAX_AUTO_WORKERS))
 
 
-def data_workers(value):
-  """config.data_workers ('auto' or a count, as text or int) -> a count."""
+def data_workers(value, platform):
+  """config.data_workers ('auto' or a count, as text or int) -> a count
+  (`auto_data_workers` on `platform`)."""
   if value == "auto":
-    return auto_data_workers()
+    return auto_data_workers(platform)
   text = str(value)
   if not text.isdigit():
     raise ValueError(f"config.data_workers must be 'auto' or a number of "

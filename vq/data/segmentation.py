@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 from absl import logging
 
-from vq.data import (letterbox, polygon_exports, preprocess, rle,
-                     segmentation_readers, synthetic_car, synthetic_scratch,
-                     synthetic_steel, tfds_records)
-from vq.data.geometry import augment_kwargs
-from vq.data.mask_augment import random_crop, resize_and_augment
-from vq.data.segmentation_readers import SegmentationImages
+from vq.data import tfds_records
+from vq.data.augment import letterbox, preprocess
+from vq.data.embedded import synthetic_car, synthetic_scratch, synthetic_steel
+from vq.data.formats import polygon_exports, rle, segmentation_readers
+from vq.data.augment.geometry import augment_kwargs
+from vq.data.augment.mask_augment import random_crop, resize_and_augment
+from vq.data.formats.segmentation_readers import SegmentationImages
 from vq.data.sources import (Datasets, GeneratedSource, generated_pair,
                              report_resize, require, require_classes, select)
 

@@ -24,7 +24,7 @@ from absl import logging  # noqa: E402
 
 import vq  # noqa: E402
 from vq import config_base, inspect, train  # noqa: E402
-from vq.data import synthetic_car  # noqa: E402
+from vq.data.embedded import synthetic_car# noqa: E402
 from vq.data.images import write_image  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(vq.__file__)),

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from vq import visualize
-from vq.data import rle
+from vq.data.formats import rle
 from vq.inspection.gate import gate_scores
 from vq.inspection.localise import crop_box
 from vq.predict import Predictor

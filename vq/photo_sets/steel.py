@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.data import rle
+from vq.data.formats import rle
 
 PHOTOS = ("moon", "gravel", "brick", "grass")
 STRIP_HW = (128, 800)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from vq.data.geometry import size_hw
+from vq.data.augment.geometry import size_hw
 from vq.data.images import write_image
 
 # name -> ({category: pattern}, seed)

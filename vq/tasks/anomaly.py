@@ -21,7 +21,8 @@ from absl import logging
 
 from vq import config_base, losses
 from vq.data import anomaly as anomaly_data
-from vq.data import embedded_textures, tfds_records
+from vq.data import tfds_records
+from vq.data.embedded import embedded_textures
 from vq.models import layers
 from vq.models.draem import DRAEM
 from vq.ops import anomaly_scoring

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from vq import visualize
-from vq.data.surface_drawing import to_uint8
+from vq.data.embedded.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
 from vq.tasks.anomaly_memory import FUSED, MEMORY, MEMORY_SCORINGS
 

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 
 from vq import visualize
-from vq.data import letterbox, rle
-from vq.data.surface_drawing import to_uint8
+from vq.data.augment import letterbox
+from vq.data.formats import rle
+from vq.data.embedded.surface_drawing import to_uint8
 from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
 
 

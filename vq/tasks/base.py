@@ -13,8 +13,8 @@ import abc
 import jax.numpy as jnp
 
 from vq import config_base, mixed_precision
-from vq.data.geometry import affine_matrix, warp_image
-from vq.data.preprocess import to_grayscale
+from vq.data.augment.geometry import affine_matrix, warp_image
+from vq.data.augment.preprocess import to_grayscale
 from vq.data.sources import Datasets
 from vq.models import preprocessing
 from vq.models.layers import DEPTHWISE

@@ -3,7 +3,7 @@
 Embedded single machine parts (pre-training a backbone with no download,
 named by another config's `model.backbone_weights`), embedded car panels
 labelled clean / damaged (the inspection pipeline's gate), or real images in
-the image-folder layout (vq/data/image_folder.py).
+the image-folder layout (vq/data/formats/image_folder.py).
 """
 import jax
 import jax.numpy as jnp
@@ -13,7 +13,8 @@ import optax
 
 from vq import config_base, visualize
 from vq.data import classification as classification_data
-from vq.data import synthetic_parts, tfds_records
+from vq.data import tfds_records
+from vq.data.embedded import synthetic_parts
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
 from vq.tasks import encoder_weights

@@ -10,7 +10,8 @@ import numpy as np
 
 from vq import config_base, losses, visualize
 from vq.data import detection as detection_data
-from vq.data import synthetic_parts, tfds_records
+from vq.data import tfds_records
+from vq.data.embedded import synthetic_parts
 from vq.metrics.detection import ImageDetections, detection_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone

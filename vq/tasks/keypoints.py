@@ -11,7 +11,8 @@ import numpy as np
 
 from vq import config_base, losses, visualize
 from vq.data import keypoints as keypoint_data
-from vq.data import synthetic_bead, tfds_records
+from vq.data import tfds_records
+from vq.data.embedded import synthetic_bead
 from vq.metrics.keypoints import keypoint_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.keypoint_net import KeypointNet

@@ -13,9 +13,11 @@ import ml_collections
 import numpy as np
 
 from vq import config_base, losses, visualize
-from vq.data import letterbox, preprocess, rle, tfds_records
+from vq.data import tfds_records
+from vq.data.augment import letterbox, preprocess
+from vq.data.formats import rle
 from vq.data import segmentation as segmentation_data
-from vq.data import synthetic_steel
+from vq.data.embedded import synthetic_steel
 from vq.ops.mask_policy import apply_mask_policy, vote_classes
 from vq.tasks import (encoder_weights, segmentation_evaluation,
                       segmentation_model)
@@ -188,9 +190,9 @@ class SegmentationTask(Task):
       config_base.check_choice("eval.tta_flips", flip, tuple(FLIP_AXES))
     image_classes = (self.num_classes if m.image_head_per_class
                      else int(m.image_head))
-    self.model = segmentation_model.build_model(m, self.num_classes + self.softmax,
-                              image_classes, self.padding,
-                              self.frozen_bn_layers(), self.depthwise)
+    self.model = segmentation_model.build_model(
+        m, self.num_classes + self.softmax, image_classes, self.padding,
+        self.frozen_bn_layers(), self.depthwise)
 
   def encoder(self):
     m = self.config.model
@@ -206,8 +208,8 @@ class SegmentationTask(Task):
     return (*self.image_hw, 1 if self.config.data.grayscale else 3)
 
   def datasets(self):
-    return segmentation_data.datasets(self.config.data,
-                                      segmentation_model.size_multiple(self.config.model))
+    return segmentation_data.datasets(
+        self.config.data, segmentation_model.size_multiple(self.config.model))
 
   def resize_input(self, image):
     if self.config.data.remove_highlights:

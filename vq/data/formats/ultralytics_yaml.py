@@ -16,7 +16,7 @@ import numpy as np
 
 from vq.data.errors import AnnotationError, read_text
 from vq.data.images import IMAGE_EXTENSIONS, find_images
-from vq.data.yolo_txt import parse_yolo_txt
+from vq.data.formats.yolo_txt import parse_yolo_txt
 
 
 def load_yaml(path):

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from vq.data.coco import load_coco
+from vq.data.formats.coco import load_coco
 from vq.data.errors import AnnotationError, read_text
 from vq.data.images import read_image
 from vq.data.paths import dataset_path

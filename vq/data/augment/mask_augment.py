@@ -7,7 +7,8 @@ pixels exactly.
 import cv2
 import numpy as np
 
-from vq.data.geometry import brightness_contrast, random_warp, warp_image
+from vq.data.augment.geometry import (brightness_contrast, random_warp,
+                                      warp_image)
 
 
 def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from vq.data.images import find_images, read_image
-from vq.data.perlin import perlin_noise
-from vq.data.surface_drawing import smooth_noise, to_uint8
+from vq.data.augment.perlin import perlin_noise
+from vq.data.embedded.surface_drawing import smooth_noise, to_uint8
 from vq.data.tfds_records import TfdsRecords
 
 

@@ -6,7 +6,7 @@ rotation the warped boxes stay axis-aligned and tight.
 """
 import numpy as np
 
-from vq.data.geometry import random_warp, transform_points
+from vq.data.augment.geometry import random_warp, transform_points
 
 
 def warp_boxes(boxes_px, matrix, out_size, min_visible=0.4):

@@ -6,7 +6,7 @@ rasterised polygon, so image and mask agree pixel for pixel.
 import cv2
 import numpy as np
 
-from vq.data import polygons
+from vq.data.formats import polygons
 
 
 def rasterise(points, h, w):

@@ -19,9 +19,9 @@ import numpy as np
 from skimage import data as skdata
 
 from vq.data.images import write_image
-from vq.data.surface_drawing import (blob_polygon, ellipse_polygon, paint,
-                                     random_walk, rasterise, stroke_polygon,
-                                     to_uint8)
+from vq.data.embedded.surface_drawing import (blob_polygon, ellipse_polygon,
+                                              paint, random_walk, rasterise,
+                                              stroke_polygon, to_uint8)
 
 CATEGORIES = ("brick", "grass", "gravel")
 DEFECT_TYPES = ("scratch", "hole", "stain", "cut")

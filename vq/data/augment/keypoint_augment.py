@@ -1,7 +1,7 @@
 """Augmentation of an image with its keypoints: keypoints move exactly."""
 import numpy as np
 
-from vq.data.geometry import random_warp, transform_points
+from vq.data.augment.geometry import random_warp, transform_points
 
 
 def resize_and_augment(record, out_size, rng=None, *, scale_range=0.0,

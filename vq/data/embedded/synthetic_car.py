@@ -11,12 +11,13 @@ import os
 
 import numpy as np
 
-from vq.data import polygons
-from vq.data.geometry import size_hw
+from vq.data.formats import polygons
+from vq.data.augment.geometry import size_hw
 from vq.data.images import write_image
-from vq.data.surface_drawing import (ellipse_polygon, paint, random_walk,
-                                     rasterise, smooth_noise, stroke_polygon,
-                                     to_uint8)
+from vq.data.embedded.surface_drawing import (ellipse_polygon, paint,
+                                              random_walk, rasterise,
+                                              smooth_noise, stroke_polygon,
+                                              to_uint8)
 
 CLASS_NAMES = ("scratch", "dent", "spacing")
 

@@ -8,11 +8,12 @@ carry one to three defects; every image is generated from (seed, index).
 """
 import numpy as np
 
-from vq.data import polygons
-from vq.data.geometry import size_hw
-from vq.data.surface_drawing import (blob_polygon, ellipse_polygon, paint,
-                                     random_walk, rasterise, smooth_noise,
-                                     stroke_polygon, to_uint8)
+from vq.data.formats import polygons
+from vq.data.augment.geometry import size_hw
+from vq.data.embedded.surface_drawing import (blob_polygon, ellipse_polygon,
+                                              paint, random_walk, rasterise,
+                                              smooth_noise, stroke_polygon,
+                                              to_uint8)
 
 CLASS_NAMES = ("pits", "lines", "patches", "cracks")
 

@@ -7,10 +7,11 @@ highlight from the light source, which is not a defect.
 import cv2
 import numpy as np
 
-from vq.data import polygons
-from vq.data.geometry import size_hw
-from vq.data.surface_drawing import (paint, random_walk, rasterise,
-                                     smooth_noise, stroke_polygon, to_uint8)
+from vq.data.formats import polygons
+from vq.data.augment.geometry import size_hw
+from vq.data.embedded.surface_drawing import (paint, random_walk, rasterise,
+                                              smooth_noise, stroke_polygon,
+                                              to_uint8)
 
 
 def generate(seed, index, image_size, scratch_probability=0.8):

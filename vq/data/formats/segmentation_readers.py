@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from vq.data import polygons, rle
+from vq.data.formats import polygons, rle
 from vq.data.errors import AnnotationError, read_json, read_text
 from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
                             read_mask)
