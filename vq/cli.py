@@ -66,3 +66,20 @@ def reports_user_errors(main):
       sys.exit(1)
 
   return wrapped
+
+
+def tool(main):
+  """A tool's absl `main`, from a `main()` that takes no arguments: stray
+  positional arguments are a usage error, logging shows warnings and
+  errors only, and USER_ERRORS are reported in one line
+  (`reports_user_errors`)."""
+
+  @reports_user_errors
+  @functools.wraps(main)
+  def wrapped(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    return main()
+
+  return wrapped

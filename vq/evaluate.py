@@ -18,12 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
-from absl import app, flags  # noqa: E402
-from absl import logging  # noqa: E402
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base, run_config, runs  # noqa: E402
-from vq.cli import reports_user_errors, run  # noqa: E402
+from vq.cli import run, tool  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
@@ -84,11 +83,8 @@ def _run_config_from_argv(argv):
 FLAGS = flags.FLAGS
 
 
-@reports_user_errors
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+@tool
+def main():
   scalars, path = evaluate(FLAGS.workdir, FLAGS.config, FLAGS.step,
                            FLAGS.name)
   for k, v in sorted(scalars.items()):

@@ -23,11 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from absl import app, flags  # noqa: E402
-from absl import logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from vq import runs  # noqa: E402
-from vq.cli import reports_user_errors, run  # noqa: E402
+from vq.cli import run, tool  # noqa: E402
 from vq.models import preprocessing  # noqa: E402
 
 FORMATS = ("onnx", "stablehlo")
@@ -103,11 +102,8 @@ def export_run(workdir, fmt, output, step="best", category=""):
 FLAGS = flags.FLAGS
 
 
-@reports_user_errors
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+@tool
+def main():
   meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step,
                     FLAGS.category)
   print(f"{meta['task']} step {meta['step']} -> {FLAGS.output}")

@@ -19,12 +19,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from absl import app, flags  # noqa: E402
-from absl import logging  # noqa: E402
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import prediction_outputs, predict  # noqa: E402
-from vq.cli import reports_user_errors, run  # noqa: E402
+from vq.cli import run, tool  # noqa: E402
 from vq.inspection import gate as gate_lib  # noqa: E402
 from vq.inspection.pipeline import (InspectionPipeline, Stage,  # noqa: E402
                                     StageStats)
@@ -189,11 +188,8 @@ def stage_table(summary):
 FLAGS = flags.FLAGS
 
 
-@reports_user_errors
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+@tool
+def main():
   output = FLAGS.output or os.path.join(FLAGS.workdir, "output")
   summary = inspect(FLAGS.config, FLAGS.workdir, FLAGS.input, output,
                     FLAGS.every_n_frames, overwrite=FLAGS.overwrite)

@@ -27,10 +27,9 @@ import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from absl import logging  # noqa: E402
 
 from vq import run_config, runs  # noqa: E402
-from vq.cli import reports_user_errors, run  # noqa: E402
+from vq.cli import run, tool  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_pages  # noqa: E402
 from vq.prediction_outputs import RecordWriter, prepare  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
@@ -265,11 +264,8 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
 FLAGS = flags.FLAGS
 
 
-@reports_user_errors
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+@tool
+def main():
   if bool(FLAGS.workdir) == bool(FLAGS.model):
     raise app.UsageError("give --workdir (a training run) or --model (an "
                          "exported file)")

@@ -21,12 +21,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from absl import app, flags  # noqa: E402
-from absl import logging  # noqa: E402
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from vq import config_base  # noqa: E402
-from vq.cli import reports_user_errors, run  # noqa: E402
+from vq.cli import run, tool  # noqa: E402
 from vq.data import check, tfds_records  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
@@ -51,11 +50,8 @@ def prepare(config, name, data_dir="", threads=2):
   return path, report
 
 
-@reports_user_errors
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+@tool
+def main():
   config = FLAGS.config
   config_base.validate(config, get_task_class(config.task).default_config())
   path, report = prepare(config, FLAGS.name, FLAGS.data_dir)
