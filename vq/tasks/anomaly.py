@@ -10,8 +10,9 @@ scores with a texture memory of the training images instead
 (`vq.tasks.anomaly_memory`, no network), eval.scoring=fused with the
 memory's map plus the network's where it rises above its normal level,
 each in units of its scale on normal training images that the evaluation
-reads beside the test split. The metrics are `vq.tasks.anomaly_evaluation`'s,
-the prediction records `vq.tasks.anomaly_records`'.
+reads beside the test split (`vq.tasks.anomaly_scorings`). The metrics are
+`vq.tasks.anomaly_evaluation`'s, the prediction records
+`vq.tasks.anomaly_records`'.
 """
 import jax
 import jax.numpy as jnp
@@ -25,12 +26,12 @@ from vq.data import tfds_records
 from vq.data.embedded import embedded_textures
 from vq.models import layers
 from vq.models.draem import DRAEM
-from vq.ops import anomaly_scoring
 from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks import anomaly_records
-from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS, SCORINGS
-from vq.tasks.anomaly_memory import (FUSED, MEMORY_SCORINGS, SCALE_KEYS,
-                                     TextureScoring)
+from vq.tasks import anomaly_scorings as scorings
+from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
+from vq.tasks.anomaly_memory import SCALE_KEYS, TextureScoring
+from vq.tasks.anomaly_scorings import FUSED, MEMORY_SCORINGS, SCORINGS
 from vq.tasks.base import Task
 
 
@@ -132,7 +133,7 @@ class AnomalyTask(Task):
   def __init__(self, config):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring,
-                             SCORINGS + MEMORY_SCORINGS)
+                             SCORINGS)
     config_base.check_space_to_depth(config.model.space_to_depth)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
@@ -288,37 +289,19 @@ class AnomalyTask(Task):
                            train=False)
     return {"map": jax.nn.softmax(out["logits"])[..., 1]}
 
-  def _scores(self, maps):
-    """Anomaly maps [N, H, W, 1] -> the filtered map and every scoring."""
-    e = self.config.eval
-    filtered = anomaly_scoring.filtered_map(
-        maps, weights=tuple(e.filter_weights), noise_std=e.filter_noise,
-        pool=e.filter_pool, mix=e.filter_mix)
-    strided = dict(window=e.score_window, stride=e.score_stride)
-    return {
-        "filtered_map": filtered[..., 0],
-        "score/baseline": anomaly_scoring.baseline_image_score(
-            maps, e.baseline_window),
-        "score/filtered": anomaly_scoring.strided_score(filtered, **strided),
-        "score/filtered_ratio": anomaly_scoring.strided_score(
-            filtered, ratio=True, **strided),
-    }
-
   def postprocess(self, outputs, images):
     """-> {'score' [N] (eval.scoring's), 'map' [N, H, W] (the filtered map
     for the filtered scorings)}."""
     scoring = self.config.eval.scoring
-    if scoring in MEMORY_SCORINGS:
-      maps, weights = self.texture.scored(images, self.category)
-      if scoring == FUSED:
-        maps = anomaly_scoring.fused_map(self.to_score_size(outputs["map"]),
-                                         maps, **self._scales(self.category))
-        weights = jnp.ones_like(weights)
-      return {"score": self.texture.image_scores(maps, weights), "map": maps}
-    scores = self._scores(outputs["map"][..., None])
-    return {"score": scores[f"score/{scoring}"],
-            "map": (outputs["map"] if scoring == "baseline"
-                    else scores["filtered_map"])}
+    if scoring not in MEMORY_SCORINGS:
+      return scorings.predict(scoring, self.config.eval, outputs["map"])
+    fused = scoring == FUSED
+    return scorings.predict(
+        scoring, self.config.eval,
+        self.to_score_size(outputs["map"]) if fused else None,
+        memory=self.texture.scored(images, self.category),
+        window=self.texture.window,
+        scales=self._scales(self.category) if fused else None)
 
   def eval_step(self, variables, batch):
     """The network's map, reconstruction and scores; the maps and the
@@ -326,7 +309,7 @@ class AnomalyTask(Task):
     out = self.apply_model(variables, self.network_input(batch["image"]),
                            train=False)
     maps = jax.nn.softmax(out["logits"])[..., 1:]
-    scores = self._scores(maps)
+    scores = scorings.network_scores(maps, self.config.eval)
     scores["filtered_map"] = self.to_score_size(scores["filtered_map"])
     return {"map": self.to_score_size(maps[..., 0]),
             "reconstruction": self.to_score_size(

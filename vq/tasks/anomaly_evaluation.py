@@ -7,9 +7,8 @@ import numpy as np
 from vq import visualize
 from vq.data.embedded.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
-from vq.tasks.anomaly_memory import FUSED, MEMORY, MEMORY_SCORINGS
+from vq.tasks.anomaly_scorings import FUSED, MEMORY, MEMORY_SCORINGS, SCORINGS
 
-SCORINGS = ("baseline", "filtered", "filtered_ratio")  # DRAEM's map's
 # Per category, stored with every evaluation; prediction decides with them.
 CALIBRATION_KEYS = ("threshold", "score_min", "score_max")
 
@@ -26,7 +25,7 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed):
   rest."""
   labels, truth, valid = host["label"], host["mask"], host["valid"]
   m = {}
-  for s in SCORINGS + MEMORY_SCORINGS:
+  for s in SCORINGS:
     if f"score/{s}" in outs:
       m[f"image_auroc/{s}"] = anomaly_metrics.auroc(outs[f"score/{s}"],
                                                     labels)

@@ -20,10 +20,9 @@ from vq import config_base
 from vq.data import anomaly as anomaly_data
 from vq.models import layers
 from vq.ops import anomaly_scoring, patch_features, texture_memory
+from vq.tasks.anomaly_scorings import (FUSED, MEMORY, MEMORY_SCORINGS,
+                                       memory_scores)
 
-MEMORY = "memory"  # the texture memory's map alone
-FUSED = "fused"    # the memory's map plus DRAEM's excess over its scale
-MEMORY_SCORINGS = (MEMORY, FUSED)
 SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
 FEATURES = ("gabor", "efficientnet_lite0")  # eval.memory.features
 
@@ -178,12 +177,6 @@ class TextureScoring:
                                    (memory.rows, memory.mean, memory.std))
     return maps / memory.border_level, weights
 
-  def image_scores(self, maps, weights):
-    """The memory scoring's image scores: the maps' maxima over `window`,
-    times `weights`."""
-    return anomaly_scoring.baseline_image_score(
-        jnp.asarray(maps)[..., None], self.window) * weights
-
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
     against its category's texture memory."""
@@ -194,7 +187,7 @@ class TextureScoring:
       if sel.any():
         maps[sel], weights[sel] = self._kept_maps(host["image"][sel], name,
                                                   datasets)
-    scores = self.image_scores(maps, weights)
+    scores = memory_scores(maps, weights, self.window)
     return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
 
   def _kept_maps(self, images, category, datasets):
