@@ -81,7 +81,7 @@ def _multiply_adds(module, shape_in, shape_out):
 
 
 def _xla_flops(fn, *args):
-  return step_cost.compile_and_analyse(jax.jit(fn), *args)[1].flops
+  return step_cost.model_flops(jax.jit(fn).lower(*args))
 
 
 # Primitives counted one FLOP per output element (XLA's convention for

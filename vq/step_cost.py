@@ -61,13 +61,19 @@ def _flops(stage):
   return float((costs or {}).get("flops", 0.0))
 
 
+def model_flops(lowered, num_devices=1):
+  """The model's FLOPs per device: XLA's count of a `jax.stages.Lowered`
+  (global) program, divided over `num_devices`."""
+  return _flops(lowered) / num_devices
+
+
 def compile_and_analyse(jitted, *args, num_devices=1):
   """(`jitted` compiled for `args`, its StepCost on each of `num_devices`
   devices): model FLOPs of the lowered program over the devices, memory of
   the compiled one."""
   lowered = jitted.lower(*args)
   compiled = lowered.compile()
-  return compiled, analyse(compiled, _flops(lowered) / num_devices)
+  return compiled, analyse(compiled, model_flops(lowered, num_devices))
 
 
 def analyse(compiled, flops):

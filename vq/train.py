@@ -70,7 +70,7 @@ def _check_config(config, task_class, mesh):
                 "checkpoint_every_steps"):
     if config[field] <= 0:
       raise ValueError(f"config.{field} must be positive, got {config[field]}")
-  pipeline.data_workers(config.data_workers, "cpu")  # 'auto' or a count
+  pipeline.data_workers(config.data_workers, jax.default_backend())  # checks it
 
 
 def _flush_train_metrics(pending, writer, step, wait_time, window_start,
