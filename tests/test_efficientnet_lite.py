@@ -101,11 +101,7 @@ def test_a_segmentation_encoder_starts_from_the_named_weights(
     lite0_state_dict):
   from configs import unet_steel  # pylint: disable=g-import-not-at-top
   from vq.tasks import segmentation  # pylint: disable=g-import-not-at-top
-  config = unet_steel.get_config("variant=test")
-  config.model.widths = segmentation.default_config().model.widths
-  config.model.update(architecture="encoder_unet",
-                      encoder="efficientnet_lite0",
-                      backbone_weights="efficientnet_lite0_imagenet")
+  config = unet_steel.get_config("variant=test,encoder=efficientnet_lite0")
   task = segmentation.SegmentationTask(config)
   assert (task.padding, task.input_scaling) == ("keras", "keras")
   encoder = task.init_variables(jax.random.key(0))["params"]["encoder"]
