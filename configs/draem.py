@@ -117,8 +117,8 @@ def get_config(arg=None):
     c.eval_batch_size = 16
   if args.scoring == "patchcore":
     # Measured on the magnetic tiles (docs/benchmarks.md): letterboxed
-    # tiles, a 10 % coreset and a blur of 12 px hold image / pixel AUROC
-    # 0.95 / 0.90, where stretched tiles with 3 % and 8 px gave 0.95 / 0.87.
+    # tiles, a 10 % coreset and a blur of 12 px give image / pixel AUROC
+    # 0.950 / 0.911, where stretched tiles, 3 % and 8 px gave 0.953 / 0.870.
     c.data.keep_aspect = True
     c.eval.memory.update(features="efficientnet_lite0", stride=1,
                          map_stride=1, images=100_000, coreset=0.1,

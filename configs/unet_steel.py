@@ -126,7 +126,9 @@ def get_config(arg=None):
     c.eval.defect_min_area = 5
   if args.encoder != "none":
     c.model.architecture = "encoder_unet"
-    c.model.widths = segmentation.default_config().model.widths  # unused
+    # The plain U-Net's widths back to the task's default: encoder_unet
+    # reads decoder_widths.
+    c.model.widths = segmentation.default_config().model.widths
     c.model.encoder = args.encoder
     c.model.alpha = 1.0
     c.model.decoder_widths = (64, 32, 24, 16, 16)
