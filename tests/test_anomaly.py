@@ -12,6 +12,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from vq import losses, predict, train
+from vq.data import anomaly as anomaly_data
 from vq.data.augment import anomaly_synthesis
 from vq.data.formats import mvtec
 from vq.data.augment.perlin import perlin_noise
@@ -177,7 +178,8 @@ def test_a_config_that_shrinks_images_says_so(tmp_path, caplog):
   config.data.update({"source": "mvtec", "path": str(tmp_path),
                       "categories": ("cat",), "image_size": 32})
   AnomalyTask(config).datasets()
-  assert "images are 64x64, the model sees 32x32: 2.0x smaller" in caplog.text
+  assert ("images are 64x64, scored at 32x32 (2.0x smaller); a larger "
+          "eval.memory.image_size") in caplog.text
   config.data.update({"image_size": 32, "crop_size": 64})
   with pytest.raises(ValueError, match="crop_size=64 must be at most "
                                        "data.image_size=32"):
@@ -355,6 +357,21 @@ def test_folded_draem_keeps_full_resolution():
   with pytest.raises(ValueError, match=r"data.stroke_probability is a "
                      r"probability \(0 to 1\), got 1.5"):
     AnomalyTask(config)
+
+
+def test_the_scored_side_says_when_it_stretches_or_shrinks(caplog):
+  tile = [{"image": np.zeros((300, 200, 3), np.uint8)}]
+  anomaly_data.report_scale(tile, 256, keep_aspect=False)
+  assert ("images are 200x300, scored at 256x256 (1.2x smaller, stretched "
+          "out of their aspect ratio); a larger eval.memory.image_size "
+          "(the memory scorings) or data.image_size (the networks) keeps "
+          "more of them; data.keep_aspect=True letterboxes them instead"
+          ) in caplog.text
+  caplog.clear()
+  anomaly_data.report_scale(tile, 320, keep_aspect=True)  # fits: no word
+  anomaly_data.report_scale([{"image": np.zeros((64, 64, 3), np.uint8)}], 128,
+                            keep_aspect=False)
+  assert not caplog.text
 
 
 def _tree(root, layout, size=16):

@@ -2,6 +2,7 @@
 images get DRAEM's synthetic anomalies, test images keep their masks."""
 import dataclasses
 
+from absl import logging
 import cv2
 import numpy as np
 
@@ -10,8 +11,7 @@ from vq.data.augment import anomaly_synthesis, letterbox
 from vq.data.embedded import embedded_textures
 from vq.data.formats import mvtec
 from vq.data.check import Subset
-from vq.data.sources import (Datasets, RecordSource, report_resize, require,
-                             select)
+from vq.data.sources import Datasets, RecordSource, require, select
 
 
 class MVTecImages(RecordSource):
@@ -233,6 +233,29 @@ def _tfds(d):
           [train_categories[i] for i in kept_train])
 
 
+def report_scale(source, side, keep_aspect):
+  """Says at start when the scoring's square side (`side`) shrinks a file
+  source's images (its first image's size) or stretches them out of their
+  aspect ratio, and which settings keep more of them."""
+  if not len(source):
+    return
+  h, w = source[0]["image"].shape[:2]
+  factor = max(h, w) / side
+  stretched = h != w and not keep_aspect
+  if factor <= 1 and not stretched:
+    return
+  what = [f"{factor:.1f}x smaller"] if factor > 1 else []
+  advice = []
+  if factor > 1:
+    advice.append("a larger eval.memory.image_size (the memory scorings) or "
+                  "data.image_size (the networks) keeps more of them")
+  if stretched:
+    what.append("stretched out of their aspect ratio")
+    advice.append("data.keep_aspect=True letterboxes them instead")
+  logging.warning("images are %dx%d, scored at %dx%d (%s); %s", w, h, side,
+                  side, ", ".join(what), "; ".join(advice))
+
+
 def datasets(data_config, eval_size=0, enlarge="repeat"):
   """Sources per category; test images are read at `eval_size` (0:
   data.image_size; smaller ones enlarged as `enlarge` says, see
@@ -264,7 +287,7 @@ def datasets(data_config, eval_size=0, enlarge="repeat"):
     raise ValueError(f"data.crop_size={d.crop_size} must be at most "
                      f"data.image_size={d.image_size}")
   if d.source != "embedded":
-    report_resize(test, (d.image_size, d.image_size), d.crop_size)
+    report_scale(test, eval_size or d.image_size, d.keep_aspect)
   return Datasets(
       train, test,
       SyntheticAnomalyTransform(
