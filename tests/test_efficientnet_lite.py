@@ -96,6 +96,18 @@ def test_named_weights_without_their_package(monkeypatch):
     pretrained.resolve("efficientnet_lite0_imagenet")
 
 
+def test_the_steel_recipe_takes_the_imagenet_encoder_by_argument():
+  """configs/unet_steel.py:data=severstal,encoder=efficientnet_lite0 passes
+  the check of fields its architecture does not use, and its task reads
+  the named weights' padding and input scaling."""
+  from configs import unet_steel  # pylint: disable=g-import-not-at-top
+  from vq.tasks import segmentation  # pylint: disable=g-import-not-at-top
+  config = unet_steel.get_config("data=severstal,encoder=efficientnet_lite0")
+  task = segmentation.SegmentationTask(config)
+  assert config.model.architecture == "encoder_unet"
+  assert (task.padding, task.input_scaling) == ("keras", "keras")
+
+
 @pytest.mark.slow  # compiles an encoder U-Net's init (~40 s on 2 cores)
 def test_a_segmentation_encoder_starts_from_the_named_weights(
     lite0_state_dict):
