@@ -177,9 +177,11 @@ def test_a_config_that_shrinks_images_says_so(tmp_path, caplog):
   config = draem.get_config("variant=test")
   config.data.update({"source": "mvtec", "path": str(tmp_path),
                       "categories": ("cat",), "image_size": 32})
-  AnomalyTask(config).datasets()
-  assert ("images are 64x64, scored at 32x32 (2.0x smaller); a larger "
-          "eval.memory.image_size") in caplog.text
+  AnomalyTask(config).datasets()  # the default (auto) scores nothing
+  assert "images are" not in caplog.text
+  AnomalyTask(config).candidates["gabor"].datasets()  # each candidate does
+  assert ("eval.candidates.gabor: images are 64x64, scored at 32x32 (2.0x "
+          "smaller); a larger eval.memory.image_size") in caplog.text
   config.data.update({"image_size": 32, "crop_size": 64})
   with pytest.raises(ValueError, match="crop_size=64 must be at most "
                                        "data.image_size=32"):
@@ -433,10 +435,13 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
   config.data.cache_dir = str(tmp_path / "cache")
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert summary["step"] == 4
+  # The default (auto) reports its candidates, the networks' scorings
+  # their maps.
+  own = (("image_auroc/filtered", "pixel_auroc/filtered") if arg else
+         ("brick/candidate/patchcore/val_pixel_auroc", "test_image_auroc"))
   for name in ("image_auroc", "pixel_auroc", "pixel_ap", "aupro",
                "brick/image_auroc", "gravel/pixel_auroc", "brick/threshold",
-               "image_auroc/filtered", "pixel_auroc/filtered",
-               "grass/hole/pixel_auroc", "brick/cut/image_auroc"):
+               "grass/hole/pixel_auroc", "brick/cut/image_auroc") + own:
     assert np.isfinite(summary["eval"][name]), name
     if name != "brick/threshold":
       assert 0.0 <= summary["eval"][name] <= 1.0, name
@@ -455,6 +460,11 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
 
 def _check_predict_decides_with_the_stored_threshold(tmp_path, stored):
   test_dir = tmp_path / "cache" / "*" / "brick" / "test" / "*" / "*.png"
+  # eval.scoring=auto scores each category with its own recipe.
+  with pytest.raises(ValueError, match="name one with --category"):
+    predict.predict(str(tmp_path / "run"), str(test_dir),
+                    str(tmp_path / "no_category"),
+                    progress=open(os.devnull, "w"))
   summary = predict.predict(str(tmp_path / "run"), str(test_dir),
                             str(tmp_path / "out"), category="brick",
                             progress=open(os.devnull, "w"))

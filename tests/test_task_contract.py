@@ -63,7 +63,7 @@ def test_every_task_is_listed():
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_builds_and_runs_without_disk(name, no_disk):
-  # DRAEM's default fused scoring reads a memory of the training images:
+  # The anomaly default (auto) reads memories of the training images:
   # the networks' own scoring runs without them.
   config = CONFIGS[name].get_config(
       "variant=test" + (",scoring=baseline" if name == "anomaly" else ""))

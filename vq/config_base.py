@@ -194,11 +194,24 @@ def _flat_keys(config, prefix=""):
   return keys
 
 
+def _open_fields(config, prefix=""):
+  """Dotted names of the empty ConfigDicts in `config`: fields that take
+  any sub-fields, checked by their task (the anomaly task's
+  eval.candidates)."""
+  names = []
+  for k, v in config.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      names += ([prefix + k] if not v else _open_fields(v, prefix + k + "."))
+  return names
+
+
 def validate(config, task_defaults):
   """Raises ConfigError naming each field neither the trainer nor the task
   knows, with the closest known names."""
   known = _flat_keys(trainer_config()) | _flat_keys(task_defaults)
-  given = _flat_keys(config)
+  open_fields = tuple(name + "." for name in _open_fields(task_defaults))
+  given = {name for name in _flat_keys(config)
+           if not name.startswith(open_fields)}
   unknown = sorted(given - known)
   if unknown:
     lines = []

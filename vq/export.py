@@ -12,7 +12,7 @@ images of the run's input size with any batch size, carry the weights, and
 carry what a server needs (task, input size, scaling, class names,
 thresholds): ONNX in its metadata properties (`vq` key, JSON), StableHLO in
 OUTPUT.json beside it. An anomaly run scored with a texture memory
-(eval.scoring=memory or fused) exports to StableHLO for one `--category`,
+(eval.scoring=auto, memory or fused) exports to StableHLO for one `--category`,
 whose memory is compiled in; its ONNX file holds the networks, and
 prediction builds the memory from the run's training images.
 """

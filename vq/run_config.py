@@ -3,6 +3,7 @@ defaults (the tasks must be registered: import vq.tasks)."""
 import json
 import os
 
+import ml_collections
 from absl import logging
 
 from vq import config_base
@@ -46,6 +47,9 @@ def _merge(config, saved, path, prefix=""):
     if key not in config:
       logging.warning("%s: field %s%s is no longer used; ignored", path,
                       prefix, key)
+    elif isinstance(value, dict) and not config[key]:
+      # An open field (empty by default, config_base.validate): as saved.
+      config[key] = ml_collections.ConfigDict(value)
     elif isinstance(value, dict):
       _merge(config[key], value, path, f"{prefix}{key}.")
     elif isinstance(config[key], str) and not isinstance(value, str):

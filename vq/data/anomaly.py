@@ -233,10 +233,10 @@ def _tfds(d):
           [train_categories[i] for i in kept_train])
 
 
-def report_scale(source, side, keep_aspect):
-  """Says at start when the scoring's square side (`side`) shrinks a file
-  source's images (its first image's size) or stretches them out of their
-  aspect ratio, and which settings keep more of them."""
+def report_scale(source, side, keep_aspect, prefix=""):
+  """Says at start (after `prefix`) when the scoring's square side (`side`)
+  shrinks a file source's images (its first image's size) or stretches
+  them out of their aspect ratio, and which settings keep more of them."""
   if not len(source):
     return
   h, w = source[0]["image"].shape[:2]
@@ -252,16 +252,17 @@ def report_scale(source, side, keep_aspect):
   if stretched:
     what.append("stretched out of their aspect ratio")
     advice.append("data.keep_aspect=True letterboxes them instead")
-  logging.warning("images are %dx%d, scored at %dx%d (%s); %s", w, h, side,
-                  side, ", ".join(what), "; ".join(advice))
+  logging.warning("%simages are %dx%d, scored at %dx%d (%s); %s", prefix, w,
+                  h, side, side, ", ".join(what), "; ".join(advice))
 
 
-def datasets(data_config, eval_size=0, enlarge="repeat"):
+def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix=""):
   """Sources per category; test images are read at `eval_size` (0:
   data.image_size; smaller ones enlarged as `enlarge` says, see
   `scored_image`; letterboxed with data.keep_aspect); info['defect_types']
   names the test defects,
-  info['train_categories'] each training image's category."""
+  info['train_categories'] each training image's category. A file source's
+  scale is noted at start after `note_prefix` (None: not noted)."""
   d = data_config
   if d.source == "tfds":
     train, test, records, train_categories = _tfds(d)
@@ -286,8 +287,8 @@ def datasets(data_config, eval_size=0, enlarge="repeat"):
   if d.crop_size and not 0 < d.crop_size <= d.image_size:
     raise ValueError(f"data.crop_size={d.crop_size} must be at most "
                      f"data.image_size={d.image_size}")
-  if d.source != "embedded":
-    report_scale(test, eval_size or d.image_size, d.keep_aspect)
+  if d.source != "embedded" and note_prefix is not None:
+    report_scale(test, eval_size or d.image_size, d.keep_aspect, note_prefix)
   return Datasets(
       train, test,
       SyntheticAnomalyTransform(

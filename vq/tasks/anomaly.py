@@ -10,7 +10,9 @@ scores with a texture memory of the training images instead
 (`vq.tasks.anomaly_memory`, no network), eval.scoring=fused with the
 memory's map plus the network's where it rises above its normal level,
 each in units of its scale on normal training images that the evaluation
-reads beside the test split (`vq.tasks.anomaly_scorings`). The metrics are
+reads beside the test split (`vq.tasks.anomaly_scorings`); eval.scoring=auto
+with the memory recipe (eval.candidates) each category's validation half
+chooses (`vq.tasks.anomaly_selection`). The metrics are
 `vq.tasks.anomaly_evaluation`'s, the prediction records
 `vq.tasks.anomaly_records`'.
 """
@@ -23,11 +25,13 @@ from absl import logging
 from vq import config_base, losses
 from vq.data import anomaly as anomaly_data
 from vq.data import tfds_records
+from vq.data.check import Subset
 from vq.data.embedded import embedded_textures
 from vq.models import layers
 from vq.models.draem import DRAEM
 from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks import anomaly_records
+from vq.tasks import anomaly_selection as selection
 from vq.tasks import anomaly_scorings as scorings
 from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
 from vq.tasks.anomaly_memory import SCALE_KEYS, TextureScoring
@@ -72,8 +76,12 @@ def default_config():
   c.loss.focal_gamma = 2.0
 
   c.eval = ml_collections.ConfigDict()
-  # baseline | filtered | filtered_ratio | memory | fused
+  # baseline | filtered | filtered_ratio | memory | fused | auto
   c.eval.scoring = "baseline"
+  # eval.scoring=auto: {name: the config fields of a memory scoring that
+  # differ from this config's}; per category the one whose map has the
+  # higher pixel AUROC on the validation half is chosen.
+  c.eval.candidates = ml_collections.ConfigDict()
   c.eval.baseline_window = 21
   c.eval.filter_weights = (0.2, 0.05)  # Laplacian 3x3, 5x5 detail weights
   c.eval.filter_noise = 0.01
@@ -133,7 +141,7 @@ class AnomalyTask(Task):
   def __init__(self, config):
     super().__init__(config)
     config_base.check_choice("eval.scoring", config.eval.scoring,
-                             SCORINGS)
+                             SCORINGS + (selection.AUTO,))
     config_base.check_space_to_depth(config.model.space_to_depth)
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
@@ -156,7 +164,16 @@ class AnomalyTask(Task):
                        config.model.space_to_depth)
     self.category = (self.class_names[0] if len(self.class_names) == 1
                      else None)
-    self.needs_training_images = config.eval.scoring in MEMORY_SCORINGS
+    self.note_prefix = ""  # what the start-up notes begin with
+    self.candidates = {}  # eval.scoring=auto: name -> its AnomalyTask
+    if config.eval.scoring == selection.AUTO:
+      self.candidates = {
+          name: AnomalyTask(c) for name, c in
+          selection.candidate_configs(config, default_config()).items()}
+      for name, candidate in self.candidates.items():
+        candidate.note_prefix = f"eval.candidates.{name}: "
+    self.needs_training_images = (config.eval.scoring in MEMORY_SCORINGS
+                                  or bool(self.candidates))
     self.compiled_category = None  # a StableHLO file's, memory compiled in
 
   def select_category(self, category):
@@ -172,6 +189,8 @@ class AnomalyTask(Task):
             f"{self.compiled_category!r}, not {category!r}: export the run "
             f"with --category={category}")
       self.category = category
+    if self.candidates:
+      self._adopt_chosen_candidate()
     if self.needs_training_images and self.category is not None:
       self.memory_for(self.category)
     if self.category is None:
@@ -180,6 +199,25 @@ class AnomalyTask(Task):
     elif self.category not in self.calibration:
       logging.warning("no calibrated threshold for %r at this step (it was "
                       "not evaluated): scores only", self.category)
+
+  def _adopt_chosen_candidate(self):
+    """eval.scoring=auto: becomes the task of the candidate the selected
+    category's evaluation chose (its settings, memory and input shape),
+    keeping the run's calibration."""
+    if self.category is None:
+      raise ValueError(
+          f"eval.scoring={selection.AUTO} scores each category with the "
+          f"recipe its evaluation chose: name one with --category (one of "
+          f"{', '.join(self.class_names)})")
+    name = self.calibration.get(self.category, {}).get(selection.CANDIDATE)
+    if name is None:
+      raise ValueError(
+          f"eval.scoring={selection.AUTO}: {self.category!r} was not "
+          "evaluated at this step, so no recipe is chosen for it")
+    kept = {"calibration": self.calibration, "category": self.category,
+            "needs_training_images": self.needs_training_images}
+    vars(self).update(vars(self.candidates[name]))
+    vars(self).update(kept)
 
   def use_compiled_memory(self, category):
     """A StableHLO export's task: its post-processing, `category`'s memory
@@ -196,10 +234,18 @@ class AnomalyTask(Task):
     """{category: {threshold, score_min, score_max}} of the validation
     half (as in anomalib, the normalised score is 0.5 at the threshold),
     with the maps' scales under eval.scoring=fused."""
-    return {c: {k: scalars[f"{c}/{k}"] for k in CALIBRATION_KEYS + SCALE_KEYS
-                if f"{c}/{k}" in scalars}
-            for c in self.class_names
-            if all(f"{c}/{k}" in scalars for k in CALIBRATION_KEYS)}
+    calibration = {
+        c: {k: scalars[f"{c}/{k}"] for k in CALIBRATION_KEYS + SCALE_KEYS
+            if f"{c}/{k}" in scalars}
+        for c in self.class_names
+        if all(f"{c}/{k}" in scalars for k in CALIBRATION_KEYS)}
+    if self.candidates:
+      chosen = selection.chosen_candidates(scalars, self.class_names,
+                                           tuple(self.candidates))
+      for c, name in chosen.items():
+        if c in calibration:
+          calibration[c][selection.CANDIDATE] = name
+    return calibration
 
   @property
   def input_shape(self):
@@ -208,26 +254,34 @@ class AnomalyTask(Task):
     return (self.score_size, self.score_size, 3)
 
   def datasets(self):
-    data = anomaly_data.datasets(self.config.data, self.score_size,
-                                 self.texture.enlarge)
+    """The sources at the scoring's side; notes on how the images are
+    scaled (under eval.scoring=auto each candidate's, `self.note_prefix`
+    naming it)."""
+    data = anomaly_data.datasets(
+        self.config.data, self.score_size, self.texture.enlarge,
+        note_prefix=None if self.candidates else self.note_prefix)
     if self.score_size != self.size:
-      logging.info("the networks read images at %dx%d; the texture memory "
-                   "scores them at %dx%d (eval.memory.image_size)", self.size,
-                   self.size, self.score_size, self.score_size)
+      logging.info("%sthe networks read images at %dx%d; the texture memory "
+                   "scores them at %dx%d (eval.memory.image_size)",
+                   self.note_prefix, self.size, self.size, self.score_size,
+                   self.score_size)
     if self.config.eval.scoring in MEMORY_SCORINGS:  # too few images: say so
       for category in self.class_names:
         m, r = self.texture.split(data, category)
         if (m, r) != (self.config.eval.memory.images,
                       self.config.eval.reference_images):
-          logging.warning("%s: %d training images; the texture memory holds "
-                          "%d, %d calibrate its maps",
+          logging.warning("%s%s: %d training images; the texture memory "
+                          "holds %d, %d calibrate its maps", self.note_prefix,
                           category,
                           data.info["train_categories"].count(category), m, r)
     return data
 
   def eval_source(self, datasets):
     """The test split; under eval.scoring=fused followed by the reference
-    training images (label -1) that scale the maps."""
+    training images (label -1) that scale the maps; under eval.scoring=auto
+    its first image only (each candidate reads the split at its own side)."""
+    if self.candidates:
+      return Subset(datasets.eval, [0])
     if self.config.eval.scoring != FUSED:
       return datasets.eval
     return anomaly_data.WithReferences(
@@ -320,18 +374,34 @@ class AnomalyTask(Task):
     """Per category and mean: image AUROC/AP for each scoring, pixel AUROC,
     AP and AUPRO for the original and the filtered map, F1 at a threshold
     chosen on the validation half."""
+    if self.candidates:
+      return selection.evaluate(self.candidates, self.class_names,
+                                self.config.eval_batch_size,
+                                self.config.data_threads)
     keys = ["mask", "valid", "label", "category", "defect", "image"]
     host = {k: np.concatenate([b[k][b["batch_mask"]] for b, _ in results])
             for k in keys}
     outs = {k: np.concatenate([o[k][b["batch_mask"]] for b, o in results])
             for k in results[0][1]}
+    return self.metrics(*self.scored_outputs(host, outs, datasets),
+                        datasets)
+
+  def scored_outputs(self, host, outs, datasets):
+    """(host, outs, scalars) of the evaluated images: the memory scorings'
+    maps and scores added to `outs`; under eval.scoring=fused its reference
+    images dropped, the maps' scales in `scalars`."""
     scalars = {}
     if self.config.eval.scoring in MEMORY_SCORINGS:
-      outs.update(self.texture.evaluated_outputs(host, datasets))
+      outs = dict(outs, **self.texture.evaluated_outputs(host, datasets))
     if self.config.eval.scoring == FUSED:
       host, outs, scales = self.texture.fused_outputs(host, outs)
       scalars.update({f"{c}/{k}": v for c, s in scales.items()
                       for k, v in s.items()})
+    return host, outs, scalars
+
+  def metrics(self, host, outs, scalars, datasets):
+    """(scalars, pictures) of `scored_outputs`: per category and mean."""
+    scalars = dict(scalars)
     per_category = []
     scoring, d = self.config.eval.scoring, self.config.data
     for c, name in enumerate(self.class_names):
@@ -350,7 +420,9 @@ class AnomalyTask(Task):
     levels = [scalars[f"{name}/threshold"]
               if evaluation.map_key(scoring) != "map" else 0.5
               for name in self.class_names]
-    return scalars, {"input_reconstruction_map_truth": evaluation.pictures(
+    key = ("input_reconstruction_map_truth" if "reconstruction" in outs
+           else "input_map_truth")
+    return scalars, {key: evaluation.pictures(
         host, outs, levels, scoring, self.config.eval.num_images)}
 
   def _scales(self, category):

@@ -18,6 +18,14 @@ def map_key(scoring):
   return {MEMORY: "memory_map", FUSED: "fused_map"}.get(scoring, "map")
 
 
+def halves(count, validation_fraction, split_seed):
+  """(validation, test) indices of a category's `count` test images: the
+  threshold is chosen on the first, measured on the second."""
+  order = np.random.default_rng(split_seed).permutation(count)
+  n_val = int(round(validation_fraction * count))
+  return order[:n_val], order[n_val:]
+
+
 def category_metrics(host, outs, scoring, validation_fraction, split_seed):
   """One category's images: host {label, mask, valid}, outs {score/...,
   maps} -> its scalars; the threshold is F1-optimal on a validation part
@@ -45,10 +53,7 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed):
     m.update({k + suffix: v for k, v in pixel.items()})
     if map_name == map_key(scoring) and suffix:
       m.update(pixel)
-  rng = np.random.default_rng(split_seed)
-  order = rng.permutation(len(labels))
-  n_val = int(round(validation_fraction * len(labels)))
-  val, test = order[:n_val], order[n_val:]
+  val, test = halves(len(labels), validation_fraction, split_seed)
   scores = outs[f"score/{scoring}"]
   threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
       scores[val], labels[val])
@@ -79,15 +84,16 @@ def defect_metrics(category, defect_types, host, outs, scoring):
 
 
 def pictures(host, outs, levels, scoring, num_images):
-  """Input | reconstruction | heatmap of the scoring's map | truth with the
-  contour where the map reaches its category's level (`levels`, by
-  category index; the heat map's middle), for up to `num_images`
-  defective images."""
+  """Input | reconstruction (when the networks ran) | heatmap of the
+  scoring's map | truth with the contour where the map reaches its
+  category's level (`levels`, by category index; the heat map's middle),
+  for up to `num_images` defective images."""
   rows = []
   defective = np.flatnonzero(host["label"] == 1)
   for i in defective[:num_images]:
     image = host["image"][i]
-    recon = (outs["reconstruction"][i] * 255).astype(np.uint8)
+    recon = ([(outs["reconstruction"][i] * 255).astype(np.uint8)]
+             if "reconstruction" in outs else [])
     anomaly_map = outs[map_key(scoring)][i]
     level = levels[host["category"][i]]
     heat = cv2.applyColorMap(to_uint8(anomaly_map * 127.5 / level),
@@ -98,5 +104,5 @@ def pictures(host, outs, levels, scoring, num_images):
         cv2.CHAIN_APPROX_NONE)
     truth = cv2.drawContours(np.ascontiguousarray(truth), contours, -1,
                              (255, 255, 0), 1)
-    rows.append(np.concatenate([image, recon, heat, truth], 1))
+    rows.append(np.concatenate([image, *recon, heat, truth], 1))
   return np.stack(rows)
