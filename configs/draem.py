@@ -10,7 +10,8 @@ Arguments (after the colon, comma-separated):
   category=brick     one category (embedded, or MVTec AD's with
                      data.source=mvtec, data.path=ROOT, e.g. category=carpet).
   colour=1           the colour-distribution loss (histogram, 1/PSNR, mean
-                     colour; weights 0.1, 0.2, 0.1).
+                     colour; weights 0.1, 0.2, 0.1); with a scoring that
+                     reads the networks' map (fused, baseline, filtered).
   scoring=auto       (the default; variant=full: baseline, as published)
                      no network: each category scored by the memory
                      recipe whose map has the higher pixel AUROC on its
@@ -132,8 +133,15 @@ def get_config(arg=None):
   if c.eval.scoring == "auto":
     c.eval.candidates = ml_collections.ConfigDict(
         {"gabor": {}, "patchcore": patchcore})
-  if c.eval.scoring in ("auto", "memory") and args.variant != "test":
-    c.num_train_steps = c.eval_every_steps = c.checkpoint_every_steps = 1
+  if c.eval.scoring in ("auto", "memory"):
+    if args.colour:
+      raise config_base.ConfigError(
+          f"colour=1 changes how DRAEM's networks train, and "
+          f"eval.scoring={c.eval.scoring} trains none: add a scoring that "
+          "reads their map (scoring=fused, baseline, filtered or "
+          "filtered_ratio)")
+    if args.variant != "test":
+      c.num_train_steps = c.eval_every_steps = c.checkpoint_every_steps = 1
   return c
 
 

@@ -48,6 +48,11 @@ def test_candidate_fields_are_checked_and_named():
   config.eval.candidates = ml_collections.ConfigDict()
   with pytest.raises(config_base.ConfigError, match="none is given"):
     AnomalyTask(config)
+  # The colour loss shapes the networks' training, which auto skips.
+  with pytest.raises(config_base.ConfigError,
+                     match="colour=1 changes how DRAEM's networks train"):
+    draem.get_config("colour=1")
+  assert draem.get_config("colour=1,scoring=fused").loss.colour
 
 
 def _halves_auroc(scores, labels, seed=0):
@@ -86,9 +91,10 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
   assert {f"input_map_truth/{n}" for n in set(chosen.values())} == \
       set(pictures)
 
-  # Each candidate as its own memory run: the same figures and scores.
-  for name, candidate in task.candidates.items():
-    own = AnomalyTask(candidate.config)
+  # Each candidate's own scores (its memory maps are kept from the
+  # evaluation: no second search).
+  for name, own in task.candidates.items():
+    assert own.config.eval.scoring == "memory"
     data = own.datasets()
     records = [data.eval_transform(data.eval[i])
                for i in range(len(data.eval))]
