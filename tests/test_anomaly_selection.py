@@ -128,6 +128,10 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
       adopted.eval.memory.features
   assert predictor.input_shape == task.candidates[
       chosen["grass"]].input_shape
+  predictor.select_category("brick")  # then another category's choice
+  assert predictor.config.eval.memory.features == task.candidates[
+      chosen["brick"]].config.eval.memory.features
+  predictor.select_category("grass")
   meta = export.metadata(predictor, 4, "onnx")
   assert meta["calibration"]["grass"][selection.CANDIDATE] == chosen["grass"]
   assert meta["settings"]["data"]["keep_aspect"] == adopted.data.keep_aspect

@@ -215,7 +215,8 @@ class AnomalyTask(Task):
           f"eval.scoring={selection.AUTO}: {self.category!r} was not "
           "evaluated at this step, so no recipe is chosen for it")
     kept = {"calibration": self.calibration, "category": self.category,
-            "needs_training_images": self.needs_training_images}
+            "needs_training_images": self.needs_training_images,
+            "candidates": self.candidates}  # another category may follow
     vars(self).update(vars(self.candidates[name]))
     vars(self).update(kept)
 
