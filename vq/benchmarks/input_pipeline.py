@@ -15,7 +15,7 @@ fraction of it spent waiting for data.
   family     format                       files
   steel      Severstal CSV + JPEG strips  256x1600 (unet_steel.py:data=severstal)
   damage     polygon JSON + JPEG          512x512  (unet_damage.py)
-  anomaly    MVTec AD folders, PNG        512x512  (draem.py)
+  anomaly    MVTec AD folders, PNG        512x512  (draem.py:scoring=fused)
   detection  YOLO txt + JPEG              448x448  (yolo.py)
   keypoints  keypoint CSV + JPEG          224x224  (keypoints.py)
 """
@@ -119,7 +119,7 @@ def write_keypoints(root):
 FAMILIES = {
     "steel": ("unet_steel", "data=severstal", write_steel),
     "damage": ("unet_damage", None, write_damage),
-    "anomaly": ("draem", None, write_anomaly),
+    "anomaly": ("draem", "scoring=fused", write_anomaly),  # trains DRAEM
     "detection": ("yolo", None, write_detection),
     "keypoints": ("keypoints", None, write_keypoints),
 }
