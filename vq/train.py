@@ -39,20 +39,21 @@ def _make_train_step(task, tx, schedule):
   return train_step
 
 
-def _make_state_check(task):
-  """A jitted check that a state is fit to save: every floating-point array
-  is finite and so is the loss it gives on the step's batch (an update can
-  explode the parameters while the loss that led to it was still finite)."""
-  def finite(state, batch):
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state)
-              if jnp.issubdtype(x.dtype, jnp.floating)]
-    loss, _ = task.loss(state.params, state.batch_stats, batch, state.rng)
-    return jnp.all(jnp.stack(leaves)) & jnp.isfinite(loss)
-  return jax.jit(finite)
+@jax.jit
+def _all_finite(state):
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state)
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack(leaves))
 
 
-def _check_state(state_ok, state, batch, step, last_good_step):
-  if not bool(state_ok(state, batch)):
+def _check_state(train_step, state, batch, step, last_good_step):
+  """Stops before a save unless the state is fit for it: every
+  floating-point array finite, and so the loss it gives on the step's batch
+  (an update can explode the parameters while the loss that led to it was
+  still finite). That loss comes from the compiled train step run on a
+  copy of the state, its update dropped: no second program to compile."""
+  _, metrics = train_step(jax.tree.map(jnp.copy, state), batch)
+  if not (bool(_all_finite(state)) and np.isfinite(float(metrics["loss"]))):
     raise NonFiniteLossError(
         f"the state after step {step} has non-finite values or gives a "
         f"non-finite loss. Stopping without saving it; the last good "
@@ -298,7 +299,6 @@ def _train(task, config, workdir, mesh, is_chief):
 
   train_step = jit_train_step(task, tx, schedule, state_sharding, mesh)
   eval_step = jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
-  state_ok = _make_state_check(task)
 
   hooks = [periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer,
@@ -351,13 +351,13 @@ def _train(task, config, workdir, mesh, is_chief):
           except Exception:
             # The training since the last save is kept before the error ends
             # the run.
-            _check_state(state_ok, state, batch, step, last_saved)
+            _check_state(compiled_step, state, batch, step, last_saved)
             checkpoints.save(step, state, train_iter, description, force=True)
             raise
           _write_eval(writer, step, scalars, images, is_chief and workdir)
           summary["eval"] = scalars
         if save:
-          _check_state(state_ok, state, batch, step, last_saved)
+          _check_state(compiled_step, state, batch, step, last_saved)
           checkpoints.save(step, state, train_iter, description, scalars,
                            force=preempt)
           last_saved = step
