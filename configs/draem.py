@@ -1,10 +1,13 @@
-r"""Surface anomaly detection with DRAEM, trained on normal images only.
+r"""Surface anomaly detection from normal images only: memories of the
+training images (the default) or DRAEM's networks.
 
   python -m vq.main --config=configs/draem.py --workdir=/tmp/vq/draem
 
-By default one model learns the three embedded texture categories (brick,
-grass, gravel photographs shipped with scikit-image, with drawn test
-defects); metrics are reported per category and averaged.
+By default the three embedded texture categories (brick, grass, gravel
+photographs shipped with scikit-image, with drawn test defects), each
+scored by the memory its validation half chooses; under the network
+scorings one DRAEM model learns them all. Metrics are reported per
+category and averaged.
 
 Arguments (after the colon, comma-separated):
   category=brick     one category (embedded, or MVTec AD's with
