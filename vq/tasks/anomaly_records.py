@@ -26,7 +26,9 @@ def to_record(outputs, image_hw, level, keep_aspect, category, calibration):
   if calibration:
     record.update(category=category, **decide(
         score, *(calibration[k] for k in CALIBRATION_KEYS)))
-  return dict(record, map=np.round(anomaly_map, 3).tolist(),
+  # Rounded in float64: float32 has no 0.9, and its nearest value prints
+  # as 0.8999999761581421 in the JSON.
+  return dict(record, map=np.round(anomaly_map.astype(np.float64), 3).tolist(),
               region=rle.encode(region), region_area=int(region.sum()))
 
 
