@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -145,6 +146,15 @@ def test_exploded_parameters_are_never_saved(test_config, tmp_path):
   # Resuming restores the finite step 4 and stops at the same update.
   with pytest.raises(train.NonFiniteLossError, match="after step 5"):
     train.train_and_evaluate(test_config, str(tmp_path))
+
+
+def test_the_state_check_reads_every_floating_array():
+  # A non-finite moment of the optimiser leaves the step's loss finite.
+  state = {"params": jnp.ones(3), "mu": jnp.array([0.0, jnp.inf]),
+           "step": jnp.int32(3)}
+  assert not train._all_finite(state)  # pylint: disable=protected-access
+  state["mu"] = jnp.zeros(2)
+  assert train._all_finite(state)  # pylint: disable=protected-access
 
 
 def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):

@@ -39,11 +39,13 @@ def _make_train_step(task, tx, schedule):
   return train_step
 
 
-@jax.jit
 def _all_finite(state):
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state)
-            if jnp.issubdtype(x.dtype, jnp.floating)]
-  return jnp.all(jnp.stack(leaves))
+  """Every floating-point array of the state finite, read on the host from
+  this process's first copy of each (the state is replicated: every
+  process sees the same values and decides alike)."""
+  return all(np.isfinite(np.asarray(x.addressable_data(0))).all()
+             for x in jax.tree.leaves(state)
+             if jnp.issubdtype(x.dtype, jnp.floating))
 
 
 def _check_state(train_step, state, batch, step, last_good_step):
@@ -51,9 +53,9 @@ def _check_state(train_step, state, batch, step, last_good_step):
   floating-point array finite, and so the loss it gives on the step's batch
   (an update can explode the parameters while the loss that led to it was
   still finite). That loss comes from the compiled train step run on a
-  copy of the state, its update dropped: no second program to compile."""
+  copy of the state, its update dropped: no other program to compile."""
   _, metrics = train_step(jax.tree.map(jnp.copy, state), batch)
-  if not (bool(_all_finite(state)) and np.isfinite(float(metrics["loss"]))):
+  if not (_all_finite(state) and np.isfinite(float(metrics["loss"]))):
     raise NonFiniteLossError(
         f"the state after step {step} has non-finite values or gives a "
         f"non-finite loss. Stopping without saving it; the last good "
