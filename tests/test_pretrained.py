@@ -17,6 +17,7 @@ from vq.models import torchvision_import
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.encoders import build_encoder
 from vq.models.mobilenet_v2 import MobileNetV2
+from vq.tasks import encoder_weights
 from vq.tasks.detection import default_config as detection_defaults
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -269,7 +270,8 @@ def test_a_segmentation_run_keeps_a_frozen_keras_encoder(tmp_path):
           "kernel"])
 
 
-def test_a_detection_run_starts_from_a_torchvision_backbone(tmp_path):
+def test_a_detection_run_starts_from_a_torchvision_backbone(tmp_path,
+                                                           monkeypatch):
   import torch
   import torchvision.transforms.functional as tvf
   source = random_torchvision("mobilenet_v2", 0.35)
@@ -283,7 +285,21 @@ def test_a_detection_run_starts_from_a_torchvision_backbone(tmp_path):
   config.model.backbone_weights = path
   config.freeze = ("^backbone/",)
   workdir = str(tmp_path / "run")
+  reads = []
+  read = pretrained.load_file
+  monkeypatch.setattr(pretrained, "load_file",
+                      lambda *args: reads.append(args) or read(*args))
   train.train_and_evaluate(config, workdir)
+  assert len(reads) == 1  # the state's shapes and the state: one read
+  # A rewritten file is read again.
+  os.utime(path, ns=(os.stat(path).st_atime_ns,
+                     os.stat(path).st_mtime_ns + 10**9))
+  encoder = encoder_weights.Encoder("mobilenet_v2", 0.35, "backbone")
+  encoder_weights.load(path, encoder)
+  assert len(reads) == 2
+  with pytest.raises(FileNotFoundError,
+                     match=r"backbone_weights: .*missing\.pth not found"):
+    encoder_weights.load(str(tmp_path / "missing.pth"), encoder)
   from vq.tasks.detection import DetectionTask
   task = DetectionTask(config)
   assert (task.input_scaling, task.padding) == ("torch", "torch")

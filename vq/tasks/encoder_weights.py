@@ -6,6 +6,7 @@ and where it sits in the model); this module resolves the conventions the
 weights bring ('auto' input scaling and padding) and puts them in place.
 """
 import dataclasses
+import functools
 import json
 import os
 
@@ -98,13 +99,26 @@ def conventions(model_config, encoder):
   return scaling, padding
 
 
+@functools.lru_cache(maxsize=4)
+def _load_file(path, mtime_ns, size, architecture, alpha):
+  """A weights file, read once per process while it is unchanged (a run
+  reads it for its state's shapes, then for the state). Its arrays are
+  shared: callers copy them, never write them."""
+  del mtime_ns, size  # in the cache key: a rewritten file is read again
+  return pretrained.load_file(path, architecture, alpha)
+
+
 def load(path, encoder):
   """The encoder's variables from a Keras or torchvision file or from
   another run's workdir (its own encoder, which must be the same), or
   installed weights by name (`pretrained.NAMED_WEIGHTS`)."""
   path = pretrained.resolve(path)
   if not os.path.isdir(path):
-    return pretrained.load_file(path, encoder.architecture, encoder.alpha)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"model.backbone_weights: {path} not found")
+    stat = os.stat(path)
+    return _load_file(path, stat.st_mtime_ns, stat.st_size,
+                      encoder.architecture, encoder.alpha)
   config = run_config.load_config(path)
   source = get_task_class(config.task)(config).encoder()
   if source is None or (source.architecture, source.alpha) != (
