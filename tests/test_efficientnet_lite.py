@@ -10,7 +10,7 @@ import skimage.data
 import torch
 
 from vq.models import pretrained, torch_files, torchvision_import
-from vq.models.efficientnet import EfficientNetB0
+from vq.models.efficientnet import efficientnet
 
 # ImageNet classes that name what each scikit-image photograph shows.
 EXPECTED = {
@@ -20,11 +20,22 @@ EXPECTED = {
 }
 
 
-def _centre_224(image):
+def _centre_square(image, side=224):
   h, w = image.shape[:2]
   s = min(h, w)
   image = image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-  return cv2.resize(image, (224, 224), interpolation=cv2.INTER_AREA)
+  return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _imagenet_logits(state_dict, architecture, side):
+  variables = torchvision_import.variables_from_torchvision(
+      state_dict, architecture, alpha=1.0)
+  conventions = pretrained.file_conventions("x.pth", architecture)
+  assert conventions == {"padding": "keras", "input_scaling": "keras"}
+  model = efficientnet(architecture, padding=conventions["padding"])
+  images = np.stack([_centre_square(getattr(skimage.data, n)(), side)
+                     for n in EXPECTED]).astype(np.float32) / 127.5 - 1
+  return np.asarray(jax.jit(lambda x: model.apply(variables, x))(images))
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +45,36 @@ def lite0_state_dict():
 
 
 def test_imagenet_lite0_classifies_photographs(lite0_state_dict):
-  variables = torchvision_import.variables_from_torchvision(
-      lite0_state_dict, "efficientnet_lite0", alpha=1.0)
-  conventions = pretrained.file_conventions("x.pth", "efficientnet_lite0")
-  assert conventions == {"padding": "keras", "input_scaling": "keras"}
-  model = EfficientNetB0(lite=True, padding=conventions["padding"])
-  images = np.stack([_centre_224(getattr(skimage.data, n)())
-                     for n in EXPECTED]).astype(np.float32) / 127.5 - 1
-  logits = np.asarray(jax.jit(lambda x: model.apply(variables, x))(images))
+  logits = _imagenet_logits(lite0_state_dict, "efficientnet_lite0", 224)
   for name, row in zip(EXPECTED, logits):
     top5 = set(np.argsort(-row)[:5].tolist())
     assert int(np.argmax(row)) in EXPECTED[name], (name, top5)
     assert len(top5 & EXPECTED[name]) >= 2, (name, top5)
+
+
+@pytest.mark.parametrize("architecture,side", [("efficientnet_lite1", 240),
+                                               ("efficientnet_lite2", 260)])
+def test_imagenet_lite1_and_lite2_classify_photographs(architecture, side):
+  """At their published input sides. Both take the rocket's launch tower
+  for a drilling platform first; the rocket's classes follow in their top
+  5."""
+  logits = _imagenet_logits(torch_files.read_state_dict(
+      pretrained.resolve(f"{architecture}_imagenet")), architecture, side)
+  for name, row in zip(EXPECTED, logits):
+    top5 = set(np.argsort(-row)[:5].tolist())
+    if name != "rocket":
+      assert int(np.argmax(row)) in EXPECTED[name], (name, top5)
+    assert len(top5 & EXPECTED[name]) >= 2, (name, top5)
+
+
+def test_lite2_weights_do_not_fit_lite1():
+  """Lite2 has Lite1's blocks, wider: the first misfit is named."""
+  sd = torch_files.read_state_dict(
+      pretrained.resolve("efficientnet_lite2_imagenet"))
+  with pytest.raises(ValueError, match=r"'_blocks\.4\._project_conv\.weight'"
+                     r" has shape \(48, 144, 1, 1\).*needs \(1, 1, 144, 40\)"):
+    torchvision_import.variables_from_torchvision(sd, "efficientnet_lite1",
+                                                  alpha=1.0)
 
 
 def test_reader_agrees_with_torch_on_both_layouts(tmp_path):

@@ -99,3 +99,25 @@ def test_anomaly_task_scores_with_an_imagenet_patch_memory(tmp_path):
   np.testing.assert_allclose(
       out["score"], (expected / level).max((1, 2)) * np.array(weights),
       rtol=1e-4)
+
+
+def test_a_lite2_memory_reads_lite2_weights(tmp_path):
+  """eval.memory.features names the encoder, eval.memory.weights its
+  weights: Lite2's patches have 48 + 120 features; features and weights of
+  different encoders are refused before any image is read."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  from configs import draem  # pylint: disable=g-import-not-at-top
+  from vq import config_base  # pylint: disable=g-import-not-at-top
+  from vq.tasks.anomaly import AnomalyTask  # pylint: disable=g-import-not-at-top
+  config = draem.get_config("variant=test,category=brick,scoring=patchcore")
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.memory.features = "efficientnet_lite2"
+  with pytest.raises(config_base.ConfigError,
+                     match="features=efficientnet_lite2 reads the weights "
+                     "efficientnet_lite2_imagenet, got eval.memory.weights="
+                     "efficientnet_lite0_imagenet"):
+    AnomalyTask(config)
+  config.eval.memory.weights = "efficientnet_lite2_imagenet"
+  task = AnomalyTask(config)
+  images = np.zeros((2, 32, 48, 3), np.uint8)
+  assert task.texture.features(images).shape == (2, 4, 6, 168)

@@ -1,7 +1,8 @@
 """EfficientNet-B0 (Tan & Le, 2019) as the Keras application defines it,
-and EfficientNet-Lite0 (`lite=True`: the same blocks without
-squeeze-and-excitation, ReLU6 instead of swish; its ImageNet weights expect
-'keras' padding and image / 127.5 - 1).
+and EfficientNet-Lite0, -Lite1 and -Lite2 (`lite=True`: the same blocks
+without squeeze-and-excitation, ReLU6 instead of swish; Lite1 and Lite2
+have more blocks, Lite2 wider ones, `blocks=LITE_BLOCKS[...]`; their
+ImageNet weights expect 'keras' padding and image / 127.5 - 1).
 
 Layer names follow Keras ('stem_conv', 'block2a_expand_conv', 'top_bn', ...)
 so Keras weights load by name; `padding='torch'` gives torchvision's variant
@@ -21,6 +22,20 @@ B0_BLOCKS = (
     (3, 3, 40, 80, 6, 2), (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2),
     (3, 1, 192, 320, 6, 1),
 )
+# EfficientNet-Lite keeps the stem, the first and the last stage of B0 and
+# scales the others' repeats (Lite1: depth 1.1; Lite2: depth 1.2, width 1.1,
+# filters rounded to multiples of 8), as the published checkpoints hold.
+LITE_BLOCKS = {
+    "efficientnet_lite0": B0_BLOCKS,
+    "efficientnet_lite1": (
+        (3, 1, 32, 16, 1, 1), (3, 3, 16, 24, 6, 2), (5, 3, 24, 40, 6, 2),
+        (3, 4, 40, 80, 6, 2), (5, 4, 80, 112, 6, 1), (5, 5, 112, 192, 6, 2),
+        (3, 1, 192, 320, 6, 1)),
+    "efficientnet_lite2": (
+        (3, 1, 32, 16, 1, 1), (3, 3, 16, 24, 6, 2), (5, 3, 24, 48, 6, 2),
+        (3, 4, 48, 88, 6, 2), (5, 4, 88, 120, 6, 1), (5, 5, 120, 208, 6, 2),
+        (3, 1, 208, 352, 6, 1)),
+}
 SE_RATIO = 0.25
 
 
@@ -28,19 +43,22 @@ class EfficientNetB0(nn.Module):
   """EfficientNet-B0: MBConv blocks with squeeze-and-excitation, swish.
 
   Attributes:
-    lite: EfficientNet-Lite0 instead (no squeeze-and-excitation, ReLU6).
+    lite: EfficientNet-Lite instead (no squeeze-and-excitation, ReLU6).
+    blocks: the stages (B0_BLOCKS; LITE_BLOCKS for Lite1 and Lite2).
     include_top: global average pooling, dropout and a dense classifier.
     num_classes: classifier outputs.
     drop_connect_rate: stochastic depth of the last block (Keras: 0.2),
       linearly less for earlier blocks; needs a 'dropout' rng in training.
-    feature_maps: return the maps at strides 2, 4, 8, 16 and 32 (16, 24, 40,
-      112 and 1280 channels) for a segmentation decoder.
+    feature_maps: return the maps at strides 2, 4, 8, 16 and 32 (B0 and
+      Lite0, Lite1: 16, 24, 40, 112 and 1280 channels; Lite2: 16, 24, 48,
+      120 and 1280) for a segmentation decoder.
     padding: 'keras' (TensorFlow 'SAME', BN epsilon 1e-3) or 'torch'
       (symmetric, BN epsilon 1e-5).
     frozen_bn_layers: names of BatchNorm layers that always use their
       running statistics (layers of a frozen part of the network).
   """
   lite: bool = False
+  blocks: tuple = B0_BLOCKS
   include_top: bool = True
   num_classes: int = 1000
   drop_connect_rate: float = 0.2
@@ -98,10 +116,10 @@ class EfficientNetB0(nn.Module):
                        f"{self.padding!r}")
     x = self._conv(x, 32, "stem_conv", kernel=3, stride=2)
     x = self._act(self._bn("stem_bn", train)(x))
-    total = sum(b[1] for b in B0_BLOCKS)
+    total = sum(b[1] for b in self.blocks)
     b, features = 0, []
     for i, (kernel, repeats, f_in, f_out, expansion, stride) in enumerate(
-        B0_BLOCKS):
+        self.blocks):
       if stride == 2:
         features.append(x)
       for j in range(repeats):
@@ -119,3 +137,11 @@ class EfficientNetB0(nn.Module):
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dropout(0.2, deterministic=not train)(x)
     return nn.Dense(self.num_classes, name="predictions")(x)
+
+
+def efficientnet(architecture, **kwargs):
+  """EfficientNet-B0 or a Lite network by name ('efficientnet_b0',
+  'efficientnet_lite0', ...); `kwargs` are EfficientNetB0's attributes."""
+  if architecture == "efficientnet_b0":
+    return EfficientNetB0(**kwargs)
+  return EfficientNetB0(lite=True, blocks=LITE_BLOCKS[architecture], **kwargs)

@@ -1,8 +1,8 @@
 """ImageNet-style encoders that tasks build on and import weights into."""
-from vq.models.efficientnet import EfficientNetB0
+from vq.models.efficientnet import LITE_BLOCKS, efficientnet
 from vq.models.mobilenet_v2 import MobileNetV2
 
-ENCODERS = ("mobilenet_v2", "efficientnet_b0", "efficientnet_lite0")
+ENCODERS = ("mobilenet_v2", "efficientnet_b0", *LITE_BLOCKS)
 
 
 def build_encoder(architecture, alpha=1.0, padding="keras",
@@ -19,10 +19,9 @@ def build_encoder(architecture, alpha=1.0, padding="keras",
     return MobileNetV2(alpha=alpha, feature_maps=True, padding=padding,
                        frozen_bn_layers=frozen_bn_layers, name=name,
                        depthwise=depthwise)
-  if architecture in ("efficientnet_b0", "efficientnet_lite0"):
-    return EfficientNetB0(lite=architecture == "efficientnet_lite0",
-                          feature_maps=True, padding=padding,
-                          frozen_bn_layers=frozen_bn_layers, name=name,
-                          depthwise=depthwise)
+  if architecture in ENCODERS:
+    return efficientnet(architecture, feature_maps=True, padding=padding,
+                        frozen_bn_layers=frozen_bn_layers, name=name,
+                        depthwise=depthwise)
   raise ValueError(f"encoder must be one of {ENCODERS}, got "
                    f"{architecture!r}")

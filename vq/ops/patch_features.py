@@ -2,11 +2,11 @@
 Roth et al. 2022), and the greedy coreset that thins a memory of them.
 
 A patch is described by the encoder's maps at two middle stages (strides 8
-and 16 of EfficientNet-Lite0: 40 + 112 channels), each averaged over its
-3 x 3 neighbourhood, the coarser enlarged to the finer's grid. The anomaly
-task's memory scorings (`eval.memory.features=efficientnet_lite0`) keep
-these of normal images and score a test patch by its distance to the
-nearest one.
+and 16 of EfficientNet-Lite0 and -Lite1: 40 + 112 channels; -Lite2: 48 +
+120), each averaged over its 3 x 3 neighbourhood, the coarser enlarged to
+the finer's grid. The anomaly task's memory scorings
+(`eval.memory.features=efficientnet_lite0`, ...) keep these of normal
+images and score a test patch by its distance to the nearest one.
 """
 import functools
 

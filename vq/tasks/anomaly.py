@@ -107,9 +107,10 @@ def default_config():
   # over the block), the map enlarged back: a whole divisor of the side.
   c.eval.memory.map_stride = 1
   c.eval.memory.colour = True     # + local brightness and colour
-  # gabor (the above) | efficientnet_lite0: PatchCore's patch features of
-  # the ImageNet encoder `weights` (a map at 1/8 of the side, enlarged and
-  # blurred by a Gaussian of sigma `blur` pixels).
+  # gabor (the above) | efficientnet_lite0 (or _lite1, _lite2):
+  # PatchCore's patch features of that ImageNet encoder, `weights` its named
+  # weights (a map at 1/8 of the side, enlarged and blurred by a Gaussian
+  # of sigma `blur` pixels).
   c.eval.memory.features = "gabor"
   c.eval.memory.weights = "efficientnet_lite0_imagenet"
   c.eval.memory.blur = 4.0

@@ -2,8 +2,9 @@
 
 A memory of each category's training images, described by Gabor energies
 (`vq.ops.texture_memory`, no network) or by an ImageNet encoder's patch
-features (`vq.ops.patch_features`, eval.memory.features=efficientnet_lite0,
-thinned by a greedy coreset), calibrated at the image border on reference
+features (`vq.ops.patch_features`, eval.memory.features=efficientnet_lite0
+or lite1 / lite2 with their eval.memory.weights, thinned by a greedy
+coreset), calibrated at the image border on reference
 training images read after the memory's; the memory maps of evaluated
 images (kept between a run's evaluations); and under eval.scoring=fused
 the scales of DRAEM's map and the memory's, measured on the same reference
@@ -18,13 +19,14 @@ import numpy as np
 
 from vq import config_base
 from vq.data import anomaly as anomaly_data
-from vq.models import layers
+from vq.models import layers, pretrained
+from vq.models.efficientnet import LITE_BLOCKS
 from vq.ops import anomaly_scoring, patch_features, texture_memory
 from vq.tasks.anomaly_scorings import (FUSED, MEMORY, MEMORY_SCORINGS,
                                        memory_scores)
 
 SCALE_KEYS = ("draem_scale", "memory_scale")  # eval.scoring=fused only
-FEATURES = ("gabor", "efficientnet_lite0")  # eval.memory.features
+FEATURES = ("gabor", *LITE_BLOCKS)  # eval.memory.features
 
 
 class CategoryMemory(NamedTuple):
@@ -262,6 +264,11 @@ def _check_memory_config(m):
   """Clear errors for settings the texture memory cannot use."""
   config_base.check_choice("eval.memory.features", m.features, FEATURES)
   problems = []
+  if m.features != "gabor" and (
+      pretrained.named_architecture(m.weights) != m.features):
+    problems.append(f"eval.memory.features={m.features} reads the weights "
+                    f"{m.features}_imagenet, got eval.memory.weights="
+                    f"{m.weights}")
   if not 0 <= m.coreset <= 1:
     problems.append(f"eval.memory.coreset must be a fraction in [0, 1] (0: "
                     f"keep every row), got {m.coreset}")
