@@ -48,7 +48,7 @@ Arguments (after the colon, comma-separated):
                      distance to the nearest normal one, divided near
                      the edges by its level on 16 reference images).
                      The scorings without a network (auto, memory,
-                     patchcore) train the networks for one step only.
+                     patchcore) train no step (num_train_steps=0).
   variant=full       the published recipe: widths 128 / 64 at 256x256,
                      batch 8, 700 epochs' worth of steps of a category,
                      Perlin anomalies only (no strokes).
@@ -143,8 +143,7 @@ def get_config(arg=None):
           f"eval.scoring={c.eval.scoring} trains none: add a scoring that "
           "reads their map (scoring=fused, baseline, filtered or "
           "filtered_ratio)")
-    if args.variant != "test":
-      c.num_train_steps = c.eval_every_steps = c.checkpoint_every_steps = 1
+    c.num_train_steps = 0  # the initial state evaluated and saved
   return c
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from vq import losses, predict, train
+from vq import checkpoint, losses, predict, train
 from vq.data import anomaly as anomaly_data
 from vq.data.augment import anomaly_synthesis
 from vq.data.formats import mvtec
@@ -430,11 +430,19 @@ def test_mvtec_reader_empty_train(tmp_path):
 @pytest.mark.parametrize("arg", [
     "", pytest.param("colour=1,scoring=filtered_ratio",
                      marks=pytest.mark.slow)])  # a second 30 s training
-def test_draem_trains_and_evaluates(tmp_path, arg):
+def test_draem_trains_and_evaluates(tmp_path, arg, monkeypatch):
   config = draem.get_config(",".join(filter(None, ["variant=test", arg])))
   config.data.cache_dir = str(tmp_path / "cache")
+  # The default (auto) trains no network (num_train_steps=0): its initial
+  # state is evaluated and saved as step 0, no train step compiled.
+  steps = 4 if arg else 0
+  if not arg:
+    def no_train_step(*unused):
+      raise AssertionError("a train step was compiled")
+    monkeypatch.setattr(train, "compile_train_step", no_train_step)
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
-  assert summary["step"] == 4
+  assert summary["step"] == steps
+  assert checkpoint.saved_steps(str(tmp_path / "run")) == [steps]
   # The default (auto) reports its candidates, the networks' scorings
   # their maps.
   own = (("image_auroc/filtered", "pixel_auroc/filtered") if arg else
@@ -449,13 +457,17 @@ def test_draem_trains_and_evaluates(tmp_path, arg):
   assert "threshold" not in summary["eval"]
   with open(tmp_path / "run" / "eval_results.json") as f:
     stored = json.load(f)
-  assert stored["step"] == 4
+  assert stored["step"] == steps
   assert stored["gravel/threshold"] == pytest.approx(
       summary["eval"]["gravel/threshold"])
   colour_terms = {"train/histogram", "train/inverse_psnr", "train/mean_colour"}
   assert (colour_terms <= set(summary["train"])) == bool(arg)
   if not arg:
     _check_predict_decides_with_the_stored_threshold(tmp_path, stored)
+    # Rerun, the run finds its step 0 and neither evaluates nor saves.
+    again = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert again["step"] == 0 and again["eval"] == {}
+    assert checkpoint.saved_steps(str(tmp_path / "run")) == [0]
 
 
 def _check_predict_decides_with_the_stored_threshold(tmp_path, stored):

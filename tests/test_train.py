@@ -148,6 +148,13 @@ def test_exploded_parameters_are_never_saved(test_config, tmp_path):
     train.train_and_evaluate(test_config, str(tmp_path))
 
 
+def test_a_negative_step_count_is_refused(test_config, tmp_path):
+  test_config.num_train_steps = -1
+  with pytest.raises(ValueError, match=r"num_train_steps must be >= 0 \(0: "
+                     r"evaluate the initial state\), got -1"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
 def test_the_state_check_reads_every_floating_array():
   # A non-finite moment of the optimiser leaves the step's loss finite.
   state = {"params": jnp.ones(3), "mu": jnp.array([0.0, jnp.inf]),

@@ -69,7 +69,10 @@ def _check_config(config, task_class, mesh):
     if config[field] % n:
       raise ValueError(f"config.{field}={config[field]} must be a multiple of "
                        f"the number of devices ({n})")
-  for field in ("num_train_steps", "log_every_steps", "eval_every_steps",
+  if config.num_train_steps < 0:
+    raise ValueError(f"config.num_train_steps must be >= 0 (0: evaluate the "
+                     f"initial state), got {config.num_train_steps}")
+  for field in ("log_every_steps", "eval_every_steps",
                 "checkpoint_every_steps"):
     if config[field] <= 0:
       raise ValueError(f"config.{field} must be positive, got {config[field]}")
@@ -191,6 +194,30 @@ def _evaluate(task, data, eval_step, state, config, mesh):
   return task.evaluate(results, data)
 
 
+def _evaluate_checked(task, data, eval_step, state, config, mesh):
+  """(scalars, images) of an evaluation that gives config.best_metric."""
+  scalars, images = _evaluate(task, data, eval_step, state, config, mesh)
+  if config.best_metric and config.best_metric not in scalars:
+    raise ValueError(
+        f"config.best_metric={config.best_metric!r} is not an eval scalar; "
+        f"the evaluation gives {sorted(scalars)}")
+  return scalars, images
+
+
+def _evaluate_initial_state(task, data, eval_step, state, config, mesh,
+                            writer, workdir):
+  """num_train_steps=0 (scorings that train nothing): the initial state
+  evaluated, checked and returned with its scalars to be saved as step 0,
+  which prediction and export restore. No train step is compiled."""
+  scalars, images = _evaluate_checked(task, data, eval_step, state, config,
+                                      mesh)
+  _write_eval(writer, 0, scalars, images, workdir)
+  if not _all_finite(state):
+    raise NonFiniteLossError("the initial state has non-finite values; "
+                             "nothing is saved")
+  return scalars
+
+
 def _write_eval(writer, step, scalars, images, workdir=None):
   """Eval scalars and pictures to the writer; scalars also to the run's
   eval history and WORKDIR/eval_results.json (the latest) when `workdir`
@@ -290,7 +317,8 @@ def _train(task, config, workdir, mesh, is_chief):
 
   # State: restored into its shardings, or created directly with them.
   state, start_step = checkpoints.restore_latest(abstract_state, train_iter)
-  if state is None:
+  fresh = state is None
+  if fresh:
     state = jax.jit(init_state, out_shardings=state_sharding)()
     start_step = 0
     _write_parameter_table(state.params, workdir if is_chief else None)
@@ -318,6 +346,11 @@ def _train(task, config, workdir, mesh, is_chief):
   step = start_step
   try:
     with guards.TermSignal() as term, metric_writers.ensure_flushes(writer):
+      if config.num_train_steps == 0 and fresh:
+        summary["eval"] = _evaluate_initial_state(
+            task, data, eval_step, state, config, mesh, writer,
+            is_chief and workdir)
+        checkpoints.save(0, state, train_iter, description, summary["eval"])
       while step < config.num_train_steps:
         t0 = time.perf_counter()
         batch = next(train_iter)
@@ -344,12 +377,8 @@ def _train(task, config, workdir, mesh, is_chief):
         scalars = None
         if not preempt and (last or step % config.eval_every_steps == 0):
           try:
-            scalars, images = _evaluate(task, data, eval_step, state, config,
-                                       mesh)
-            if config.best_metric and config.best_metric not in scalars:
-              raise ValueError(
-                  f"config.best_metric={config.best_metric!r} is not an eval "
-                  f"scalar; the evaluation gives {sorted(scalars)}")
+            scalars, images = _evaluate_checked(task, data, eval_step, state,
+                                                config, mesh)
           except Exception:
             # The training since the last save is kept before the error ends
             # the run.
