@@ -21,13 +21,13 @@ from configs import unet_steel, yolo  # noqa: E402
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """One-step runs of two families (keypoint records are checked in
+  """Runs of two families, their initial state evaluated and saved
+  (num_train_steps=0; keypoint records are checked in
   test_task_contract.py)."""
   made = {}
   for name, module in [("detection", yolo), ("segmentation", unet_steel)]:
     config = module.get_config("variant=test")
-    config.num_train_steps = config.eval_every_steps = 1
-    config.checkpoint_every_steps = 1
+    config.num_train_steps = 0
     workdir = str(tmp_path_factory.mktemp(name))
     train.train_and_evaluate(config, workdir)
     made[name] = workdir
@@ -145,16 +145,16 @@ def test_bad_inputs_are_listed_and_the_rest_processed(runs, tmp_path):
 def test_evaluate_a_run_on_other_data(runs):
   config = json.load(open(os.path.join(runs["segmentation"], "config.json")))
   scalars, path = evaluate.evaluate(runs["segmentation"])
-  assert os.path.basename(path) == "step1.json" and "miou" in scalars
+  assert os.path.basename(path) == "step0.json" and "miou" in scalars
   from vq.runs import load_config
   other = load_config(runs["segmentation"])
   other.data.synthetic_eval_size = 4
   other.data.synthetic_seed = 7
   scalars_other, path_other = evaluate.evaluate(runs["segmentation"], other)
   assert path_other != path and os.path.basename(path_other).startswith(
-      "step1_data")
+      "step0_data")
   saved = json.load(open(path_other))
-  assert saved["data"]["synthetic_seed"] == 7 and saved["step"] == 1
+  assert saved["data"]["synthetic_seed"] == 7 and saved["step"] == 0
   assert config["data"]["synthetic_seed"] == 0
 
 
