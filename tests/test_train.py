@@ -164,13 +164,17 @@ def test_the_state_check_reads_every_floating_array():
   assert train._all_finite(state)  # pylint: disable=protected-access
 
 
-def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):
+def test_one_device_and_eight_devices_give_the_same_losses(test_config,
+                                                          tmp_path):
   overrides = dict(CONSTANT_LR, num_train_steps=4)
-  one = run_helper(tmp_path / "one", overrides, background=True)
   eight = run_helper(
       tmp_path / "eight", overrides, background=True,
-      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
-  one, eight = finish_helper(one), finish_helper(eight)
+      env={"XLA_FLAGS": os.environ["XLA_FLAGS"] +  # conftest.py's level
+           " --xla_force_host_platform_device_count=8"})
+  # The test process has one device (tests/train_helper.py's config).
+  test_config.update_from_flattened_dict(overrides)
+  one = train.train_and_evaluate(test_config, str(tmp_path / "one"))
+  eight = finish_helper(eight)
   assert len(one["losses"]) == 4
   np.testing.assert_allclose([l for _, l in eight["losses"]],
                              [l for _, l in one["losses"]], rtol=1e-5)
@@ -178,7 +182,7 @@ def test_one_device_and_eight_devices_give_the_same_losses(tmp_path):
                              one["eval"]["voc_map50"], atol=1e-6)
 
 
-def test_two_processes_train_like_one(tmp_path):
+def test_two_processes_train_like_one(test_config, tmp_path):
   """From a prepared TFDS dataset: each process reads its own shard, and
   together they make the one-process batches (the same losses)."""
   from test_tfds import case
@@ -192,8 +196,10 @@ def test_two_processes_train_like_one(tmp_path):
   procs = [run_helper(tmp_path / "multi", overrides, background=True, env={
       "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
       "VQ_NUM_PROCESSES": "2", "VQ_PROCESS_ID": str(i)}) for i in range(2)]
+  # One process, this one, meanwhile (tests/train_helper.py's config).
+  test_config.update_from_flattened_dict(overrides)
+  single = train.train_and_evaluate(test_config, str(tmp_path / "single"))
   multi = [finish_helper(p) for p in procs]
-  single = run_helper(tmp_path / "single", overrides)
   for m in multi:
     np.testing.assert_allclose([l for _, l in m["losses"]],
                                [l for _, l in single["losses"]], rtol=1e-5)
