@@ -207,8 +207,8 @@ def _evaluate_checked(task, data, eval_step, state, config, mesh):
 def _evaluate_initial_state(task, data, eval_step, state, config, mesh,
                             writer, workdir):
   """num_train_steps=0 (scorings that train nothing): the initial state
-  evaluated, checked and returned with its scalars to be saved as step 0,
-  which prediction and export restore. No train step is compiled."""
+  evaluated and checked, no train step compiled. Returns its scalars; the
+  caller saves it as step 0, which prediction and export restore."""
   scalars, images = _evaluate_checked(task, data, eval_step, state, config,
                                       mesh)
   _write_eval(writer, 0, scalars, images, workdir)
