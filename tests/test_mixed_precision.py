@@ -69,7 +69,8 @@ def test_convolutions_run_in_the_compute_dtype_and_the_rest_in_float32(
 def test_bfloat16_trains_like_float32(config_module, tmp_path):
   """50 steps of each family's test variant: the bfloat16 losses follow the
   float32 ones (mean over the last 10 steps within 15 %), and the
-  evaluation's headline metric stays within 0.1."""
+  evaluation's headline metric stays within 0.1 (a pixel error within
+  5 %)."""
   runs = {}
   for dtype in ("float32", "bfloat16"):
     config = config_module.get_config("variant=test")
@@ -86,5 +87,9 @@ def test_bfloat16_trains_like_float32(config_module, tmp_path):
   assert last["bfloat16"] == pytest.approx(last["float32"], rel=0.15), last
   metric = config.best_metric
   if metric:
-    assert abs(runs["bfloat16"]["eval"][metric] -
-               runs["float32"]["eval"][metric]) <= 0.1, metric
+    # Metrics in [0, 1] within 0.1; the keypoint error, in pixels, within
+    # 5 % (6.67 px against 6.85 px with grouped depthwise convolutions).
+    reference = runs["float32"]["eval"][metric]
+    bound = 0.05 * reference if metric == "mean_error_px" else 0.1
+    assert abs(runs["bfloat16"]["eval"][metric] - reference) <= bound, (
+        metric, runs["bfloat16"]["eval"][metric], reference)
