@@ -21,7 +21,7 @@ PADDINGS = ("keras", "torch")
 @dataclasses.dataclass(frozen=True)
 class Encoder:
   """A task's pretrainable encoder."""
-  architecture: str   # mobilenet_v2 | efficientnet_b0 | efficientnet_lite0
+  architecture: str   # mobilenet_v2 | efficientnet_b0 | efficientnet_lite0/1/2
   alpha: float        # MobileNetV2 width multiplier (1.0 otherwise)
   module_path: str    # where its variables sit ('backbone', '' = root)
 
@@ -30,7 +30,7 @@ def add_config_fields(model_config):
   """The fields of `model` every family with an encoder has."""
   model_config.backbone_weights = ""  # Keras .h5, torchvision .pth /
                                       # .safetensors, a vq workdir, or
-                                      # efficientnet_lite0_imagenet
+                                      # efficientnet_lite0_imagenet (1, 2)
   model_config.input_scaling = "auto"  # auto (the weights') | unit | keras |
                                        # torch (vq/models/preprocessing.py)
   model_config.padding = "auto"        # auto (the weights') | keras | torch
@@ -77,7 +77,8 @@ def conventions(model_config, encoder):
   weights = model_config.get("backbone_weights", "")
   if weights and encoder is None:
     raise ConfigError("model.backbone_weights needs a model with an encoder "
-                      "(mobilenet_v2, efficientnet_b0 or efficientnet_lite0)")
+                      "(mobilenet_v2, efficientnet_b0 or "
+                      "efficientnet_lite0/1/2)")
   scaling = model_config.get("input_scaling", "unit")
   padding = model_config.get("padding", "keras")
   implied = _implied(weights, encoder)
