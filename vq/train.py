@@ -48,13 +48,20 @@ def _all_finite(state):
              if jnp.issubdtype(x.dtype, jnp.floating))
 
 
+@jax.jit
+def _copy(state):
+  """The state in new buffers (the train step donates its input): one
+  program, not one per array shape as eager copies compile."""
+  return jax.tree.map(jnp.copy, state)
+
+
 def _check_state(train_step, state, batch, step, last_good_step):
   """Stops before a save unless the state is fit for it: every
   floating-point array finite, and so the loss it gives on the step's batch
   (an update can explode the parameters while the loss that led to it was
   still finite). That loss comes from the compiled train step run on a
-  copy of the state, its update dropped: no other program to compile."""
-  _, metrics = train_step(jax.tree.map(jnp.copy, state), batch)
+  copy of the state (`_copy`), its update dropped."""
+  _, metrics = train_step(_copy(state), batch)
   if not (_all_finite(state) and np.isfinite(float(metrics["loss"]))):
     raise NonFiniteLossError(
         f"the state after step {step} has non-finite values or gives a "
