@@ -22,9 +22,10 @@ B0_BLOCKS = (
     (3, 3, 40, 80, 6, 2), (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2),
     (3, 1, 192, 320, 6, 1),
 )
-# EfficientNet-Lite keeps the stem, the first and the last stage of B0 and
-# scales the others' repeats (Lite1: depth 1.1; Lite2: depth 1.2, width 1.1,
-# filters rounded to multiples of 8), as the published checkpoints hold.
+# EfficientNet-Lite keeps B0's stem and head widths and the repeats of its
+# first and last stages, and scales the other repeats (Lite1: depth 1.1;
+# Lite2: depth 1.2 and width 1.1, filters rounded to multiples of 8), as
+# the published checkpoints hold.
 LITE_BLOCKS = {
     "efficientnet_lite0": B0_BLOCKS,
     "efficientnet_lite1": (

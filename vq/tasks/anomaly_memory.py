@@ -4,8 +4,8 @@ A memory of each category's training images, described by Gabor energies
 (`vq.ops.texture_memory`, no network) or by an ImageNet encoder's patch
 features (`vq.ops.patch_features`, eval.memory.features=efficientnet_lite0
 or lite1 / lite2 with their eval.memory.weights, thinned by a greedy
-coreset), calibrated at the image border on reference
-training images read after the memory's; the memory maps of evaluated
+coreset), calibrated at the image border on reference training images
+read after the memory's; the memory maps of evaluated
 images (kept between a run's evaluations); and under eval.scoring=fused
 the scales of DRAEM's map and the memory's, measured on the same reference
 images.
