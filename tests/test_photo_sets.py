@@ -1,5 +1,7 @@
 """The held-out real-photo anomaly, detection and damage sets: written in the
 published formats and read back by vq's readers."""
+import base64
+import json
 import os
 import struct
 
@@ -259,3 +261,72 @@ def test_deep_pcb_converts_to_the_mvtec_layout(tmp_path):
   with pytest.raises(Exception, match=r"12000001.txt:1: box \(40, 50, 90, "
                      r"64\) is not inside the 80x64 image"):
     deep_pcb.convert(str(source), str(tmp_path / "out2"), train=2)
+
+
+def _labelme_file(photo_name, jpeg, hw, rectangles):
+  """A Labelme 4.5.6 file as BSData ships it: pixel-edge rectangles
+  (x1, y1, x2, y2) as "Pitting" polygons, the JPEG in imageData."""
+  shapes = [{"label": "Pitting",
+             "points": [[x1, y1], [x2, y1], [x2, y2], [x1, y2]],
+             "group_id": None, "shape_type": "polygon", "flags": {}}
+            for x1, y1, x2, y2 in rectangles]
+  return json.dumps({"version": "4.5.6", "flags": {}, "shapes": shapes,
+                     "imagePath": photo_name,
+                     "imageData": base64.b64encode(jpeg).decode(),
+                     "imageHeight": hw[0], "imageWidth": hw[1]}, indent=2)
+
+
+def test_ball_screw_converts_to_the_mvtec_layout(tmp_path):
+  """BSData as published: data/*.jpg, label/<stem>.json (Labelme), and
+  image_data.json listing each photograph's spindle type and annotation;
+  type 1 (no defect-free photographs) is left out."""
+  from vq.photo_sets import ball_screw  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  source = tmp_path / "BSData"
+  (source / "data").mkdir(parents=True)
+  (source / "label").mkdir()
+  entries, pitted = [], {}
+  for i, (spindle, hw, rectangles) in enumerate(
+      [(2, (46, 113), [])] * 4 + [(2, (65, 154), [])] +
+      [(2, (46, 113), [(10, 5, 30, 15)]),
+       (2, (65, 154), [(100, 40, 103, 44), (3, 3, 9, 60)]),
+       (1, (85, 272), [(50, 20, 70, 30)])]):
+    name = (f"01_2008281{i:05d}_277500_315_crop_2.jpg" if spindle == 2 else
+            f"KGT1-S-060-A0{i}_crop_0.jpg")
+    jpeg = cv2.imencode(".jpg", rng.integers(60, 200, (*hw, 3)).astype(
+        np.uint8))[1]
+    (source / "data" / name).write_bytes(jpeg.tobytes())
+    annotation = None
+    if rectangles:
+      annotation = name[:-4] + ".json"
+      (source / "label" / annotation).write_text(
+          _labelme_file(name, jpeg.tobytes(), hw, rectangles))
+      truth = np.zeros(hw, np.uint8)
+      for x1, y1, x2, y2 in rectangles:
+        truth[y1:y2, x1:x2] = 1
+      pitted[name] = truth
+    entries.append({"filename": name, "train_test_split":
+                    "train" if annotation else None, "type": spindle,
+                    "wear_dev": [], "annotations": annotation})
+  (source / "image_data.json").write_text(json.dumps({"images": entries},
+                                                     indent=4))
+  counts = ball_screw.convert(str(source), str(tmp_path / "out"), train=3)
+  assert counts == {"train/good": 3, "test/good": 2, "test/pitting": 2}
+  train, test = mvtec.read_mvtec(str(tmp_path / "out"), ball_screw.CATEGORY)
+  assert len(train) == 3 and len(test) == 4
+  for record in test:
+    name = os.path.basename(record["image_path"])
+    loaded = mvtec.load_record(record)
+    assert record["label"] == int(name in pitted)
+    if record["label"]:
+      np.testing.assert_array_equal(loaded["mask"], pitted[name])
+  label = next((source / "label").glob("01_*.json"))
+  label.write_text(label.read_text().replace('"imageWidth": 113',
+                                             '"imageWidth": 112'))
+  with pytest.raises(Exception, match=rf"{label.name}: declares a \(46, 112\)"
+                     r" \(height, width\) image; .* is \(46, 113\)"):
+    ball_screw.convert(str(source), str(tmp_path / "out2"), train=3)
+  label.unlink()
+  with pytest.raises(Exception, match=rf"lists {label.name} for .*; it is "
+                     r"not in label/"):
+    ball_screw.convert(str(source), str(tmp_path / "out2"), train=3)

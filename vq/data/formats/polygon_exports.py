@@ -6,7 +6,8 @@ records (`segmentation_readers.read_polygon_json`'s): regions of
   {"imagePath": ..., "imageHeight": H, "imageWidth": W,
    "shapes": [{"label": ..., "points": [[x, y], ...],
                "shape_type": "polygon"}, ...]}
-  with the image beside it (or where `imagePath` says, relative to the JSON).
+  with the image beside it (or where `imagePath` says, relative to the JSON,
+  or to `image_dir` where the images lie in a folder of their own).
 - CVAT for images 1.1: annotations.xml with
   <image name=... width=... height=...><polygon label=...
   points="x1,y1;x2,y2;..."/></image>, images in a folder.
@@ -57,8 +58,10 @@ def _labelme_points(shape, where):
   return points
 
 
-def read_labelme(folder, class_names, ignore_labels=(), allow_outside=False):
-  """A folder of Labelme JSON files -> polygon records."""
+def read_labelme(folder, class_names, ignore_labels=(), allow_outside=False,
+                 image_dir=None):
+  """A folder of Labelme JSON files -> polygon records (each `imagePath`
+  relative to `image_dir` if given, else to the JSON's folder)."""
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"Labelme folder not found: {folder}")
   files = sorted(f for f in os.listdir(folder) if f.endswith(".json"))
@@ -77,7 +80,8 @@ def read_labelme(folder, class_names, ignore_labels=(), allow_outside=False):
       where = f"{path} shape {i}"
       regions.append(_region(shape.get("label"), _labelme_points(shape, where),
                              class_names, ignore_labels, where))
-    image_path = dataset_path(folder, data["imagePath"].replace("\\", "/"),
+    image_path = dataset_path(image_dir or folder,
+                              data["imagePath"].replace("\\", "/"),
                               path, allow_outside)
     record = _record(image_path, regions, len(class_names), path)
     record["expected_hw"] = (data.get("imageHeight"), data.get("imageWidth"))
