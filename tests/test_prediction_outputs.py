@@ -17,15 +17,16 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def write_all(output, inputs, stop_after=None):
-  """Lists `inputs` like vq.predict and writes each image's record and
-  overlay; with `stop_after`, the process kills itself (-9) after that
-  many records."""
+  """Lists `inputs` like vq.predict and writes each image's record,
+  overlay and map (an anomaly record's: its mean brightness, 4x5); with
+  `stop_after`, the process kills itself (-9) after that many records."""
   prediction_outputs.prepare(output, {"input": inputs}, "predictions.jsonl")
   writer = prediction_outputs.RecordWriter(
       output, lambda image, record: image, input_root=inputs)
   for frame in predict.iterate_inputs(inputs):
     if not writer.set_aside(frame):
-      writer.write(frame, {"defective": False})
+      writer.write(frame, {"defective": False, "map": np.full(
+          (4, 5), frame.image.mean(), np.float64)})
     if writer.count == stop_after:
       os.kill(os.getpid(), signal.SIGKILL)
   writer.close()
@@ -77,7 +78,13 @@ def test_names_that_are_not_utf8_are_read_and_written(tmp_path):
   assert len(records) == len(names)
   for record in records:
     overlay = os.path.join(output, record["overlay"])
-    assert cv2.imdecode(np.fromfile(overlay, np.uint8), 1).shape == (8, 10, 3)
+    image = cv2.imdecode(np.fromfile(overlay, np.uint8), 1)
+    assert image.shape == (8, 10, 3)
+    assert record["map"] == record["overlay"].replace(
+        "overlays/", "maps/", 1)[:-len(".jpg")] + ".npy"
+    anomaly_map = np.load(os.path.join(output, record["map"]))
+    assert anomaly_map.dtype == np.float32 and anomaly_map.shape == (4, 5)
+    assert anomaly_map[0, 0] == pytest.approx(image.mean(), abs=2)
   assert {os.fsencode(r["file"]) for r in records} == {
       os.path.join(inputs, n) for n in names}
   assert len({r["overlay"] for r in records}) == len(names)
@@ -95,8 +102,8 @@ def test_a_killed_run_leaves_records_with_overlays_and_says_so(tmp_path,
   assert killed.returncode == -signal.SIGKILL
   records = _records(output)
   assert len(records) == 3
-  assert all(os.path.isfile(os.path.join(output, r["overlay"]))
-             for r in records)
+  assert all(os.path.isfile(os.path.join(output, r["overlay"])) and
+             os.path.isfile(os.path.join(output, r["map"])) for r in records)
   run = json.load(open(os.path.join(output, "run.json")))
   assert run["finished"] is False
   with caplog.at_level("WARNING"):
@@ -114,7 +121,8 @@ def test_an_output_of_another_run_or_other_files_is_refused(tmp_path):
   with pytest.raises(prediction_outputs.OutputFolderError,
                      match="outputs of another run.*input=a.*--overwrite"):
     prediction_outputs.prepare(output, {"input": "b"}, "predictions.jsonl")
-  for name in ("leftover.jpg", "overlays/stale.jpg"):
+  (tmp_path / "out" / "maps").mkdir()
+  for name in ("leftover.jpg", "overlays/stale.jpg", "maps/stale.npy"):
     (tmp_path / "out" / name).write_bytes(b"x")
   prediction_outputs.prepare(output, {"input": "b"}, "predictions.jsonl",
                              overwrite=True)
@@ -142,3 +150,26 @@ def test_pages_of_a_tiff_become_records_of_their_own(tmp_path):
   assert [(r["page"], r["overlay"]) for r in _records(output)] == [
       (0, "overlays/scan.jpg"), (1, "overlays/scan_p1.jpg"),
       (2, "overlays/scan_p2.jpg")]
+
+
+def test_video_frames_have_maps_of_their_own(tmp_path):
+  """Frame N of clip.mp4 maps to maps/clip_fN.npy; an image named like a
+  frame gets a name of its own."""
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  video = cv2.VideoWriter(str(inputs / "clip.mp4"),
+                          cv2.VideoWriter_fourcc(*"mp4v"), 5, (16, 8))
+  for i in range(3):
+    video.write(np.full((8, 16, 3), 80 * i, np.uint8))
+  video.release()
+  _photo(200).tofile(inputs / "clip_f2.png")
+  output = str(tmp_path / "out")
+  write_all(output, str(inputs))
+  records = _records(output)
+  assert [(r.get("frame"), r["map"]) for r in records] == [
+      (0, "maps/clip_f0.npy"), (1, "maps/clip_f1.npy"),
+      (2, "maps/clip_f2.npy"), (None, "maps/clip_f2_1.npy")]
+  means = [float(np.load(os.path.join(output, r["map"]))[0, 0])
+           for r in records]
+  assert means == pytest.approx([0, 80, 160, 200], abs=8)
+  assert os.path.isfile(os.path.join(output, "overlays", "clip_annotated.mp4"))

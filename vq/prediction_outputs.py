@@ -1,11 +1,11 @@
 """The output folder of vq.predict and vq.inspect: JSON records, overlays,
-annotated videos, the inputs that failed or were skipped, and a Severstal
-submission for segmentation.
+anomaly maps (NumPy files the records name), annotated videos, the inputs
+that failed or were skipped, and a Severstal submission for segmentation.
 
-Crash-consistent: each input's overlay is written before its record line,
-and the line is flushed, so a record always has its overlay. OUTPUT/run.json
-says which model and input made the folder and, once the run ends, that it
-finished. A rerun of the same model over the same input replaces the
+Crash-consistent: each input's overlay and map are written before its
+record line, and the line is flushed, so a record always has its files.
+OUTPUT/run.json says which model and input made the folder and, once the
+run ends, that it finished. A rerun of the same model over the same input replaces the
 folder's outputs (saying whether the earlier run had finished); a folder
 holding anything else is refused unless `overwrite`.
 """
@@ -22,6 +22,7 @@ from vq.data.images import write_image
 
 RUN_FILE = "run.json"
 OVERLAYS = "overlays"
+MAPS = "maps"
 FAILED, SKIPPED, SUBMISSION = "failed.txt", "skipped.txt", "submission.csv"
 # Written by the tools beside the records (vq.inspect's stage timings).
 OTHER_OUTPUTS = ("stages.json",)
@@ -37,7 +38,7 @@ def prepare(output, identity, records_name, overwrite=False):
   another run's outputs (unless `overwrite`), removes the outputs of an
   earlier run of the same identity, and marks the run unfinished."""
   identity = json.loads(json.dumps(identity))  # as read back from run.json
-  ours = (RUN_FILE, OVERLAYS, records_name, FAILED, SKIPPED, SUBMISSION,
+  ours = (RUN_FILE, OVERLAYS, MAPS, records_name, FAILED, SKIPPED, SUBMISSION,
           *OTHER_OUTPUTS)
   present = sorted(os.listdir(output)) if os.path.isdir(output) else []
   earlier = _read_run_file(output) if RUN_FILE in present else None
@@ -120,26 +121,32 @@ class RecordWriter:
     self.submission_classes = submission_classes
     self.input_root = input_root if os.path.isdir(input_root) else ""
     self.records = open(os.path.join(output, records_name), "w")
-    self.videos, self.names = {}, set()
+    self.videos, self.video_stems, self.names = {}, {}, set()
     self.failed, self.skipped, self.rles = [], [], []
     self.count = 0
 
   def write(self, frame, record):
-    """One input's record, after its overlay (see the module's note)."""
+    """One input's record, after its overlay and its map, a float32 NumPy
+    file the record names (see the module's note)."""
     line = {"file": frame.source,
             **({"frame": frame.frame} if frame.frame is not None else {}),
             **({"page": frame.page} if frame.page is not None else {}),
             "height": frame.image.shape[0], "width": frame.image.shape[1],
             **record}
+    stem = self._stem(frame)
     if self.overlays:
       drawn = self.draw(frame.image, record)
       if frame.frame is None:
-        name = self._overlay_name(frame)
+        name = self._path(OVERLAYS, stem + ".jpg")
         write_image(os.path.join(self.output, name), drawn)
         line["overlay"] = name
       else:
         self._video(frame, drawn).write(
             np.ascontiguousarray(drawn[..., ::-1]))
+    if isinstance(record.get("map"), np.ndarray):
+      line["map"] = self._path(MAPS, stem + ".npy")
+      np.save(os.path.join(self.output, line["map"]),
+              record["map"].astype(np.float32))
     self.records.write(json.dumps(line) + "\n")
     self.records.flush()
     self.count += 1
@@ -159,31 +166,43 @@ class RecordWriter:
         return relative
     return os.path.basename(source)
 
-  def _overlay_name(self, frame):
-    """overlays/<path under --input, extension .jpg; _pN for page N>,
-    unique in the run."""
-    stem = os.path.splitext(self._relative(frame.source))[0] + (
-        f"_p{frame.page}" if frame.page else "")
+  def _stem(self, frame):
+    """The input's name in the folder: its path under --input without the
+    extension, _pN for page N, unique in the run; a video's frame N is
+    <the video's name>_fN."""
+    if frame.frame is not None:
+      if frame.source not in self.video_stems:
+        self.video_stems[frame.source] = self._unique(
+            os.path.splitext(self._relative(frame.source))[0])
+      return self._unique(f"{self.video_stems[frame.source]}_f{frame.frame}")
+    return self._unique(os.path.splitext(self._relative(frame.source))[0] +
+                        (f"_p{frame.page}" if frame.page else ""))
+
+  def _unique(self, stem):
     name, k = stem, 1
     while name in self.names:
       name, k = f"{stem}_{k}", k + 1
     self.names.add(name)
-    os.makedirs(os.path.dirname(os.path.join(self.output, OVERLAYS, name)),
+    return name
+
+  def _path(self, folder, name):
+    """folder/name, relative to the output; its folders made."""
+    path = os.path.join(folder, name)
+    os.makedirs(os.path.dirname(os.path.join(self.output, path)),
                 exist_ok=True)
-    return os.path.join(OVERLAYS, name + ".jpg")
+    return path
 
   def _video(self, frame, drawn):
     if frame.source not in self.videos:
       # OpenCV writes videos by name: bytes that are not UTF-8 are escaped.
-      stem = os.fsencode(os.path.splitext(self._overlay_name(frame))[0])
+      name = os.fsencode(self._path(OVERLAYS, self.video_stems[frame.source]
+                                    + "_annotated.mp4"))
       capture = cv2.VideoCapture(frame.source)
       fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
       capture.release()
       h, w = drawn.shape[:2]
       self.videos[frame.source] = cv2.VideoWriter(
-          os.path.join(self.output,
-                       stem.decode("utf-8", "backslashreplace") +
-                       "_annotated.mp4"),
+          os.path.join(self.output, name.decode("utf-8", "backslashreplace")),
           cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     return self.videos[frame.source]
 

@@ -11,8 +11,8 @@ from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
 
 
 def to_record(outputs, image_hw, level, keep_aspect, category, calibration):
-  """One image's outputs -> {'score', 'map' (at the input shape, 3
-  decimals; with `keep_aspect` its part over the image), 'region': RLE of
+  """One image's outputs -> {'score', 'map' (float32 at the input shape;
+  with `keep_aspect` its part over the image), 'region': RLE of
   map >= `level` at the original (height, width) `image_hw`, 'region_area'
   in pixels}; with the `category`'s `calibration` (or None) also
   'category', 'normalized_score' and 'decision' (good | defective)."""
@@ -26,10 +26,8 @@ def to_record(outputs, image_hw, level, keep_aspect, category, calibration):
   if calibration:
     record.update(category=category, **decide(
         score, *(calibration[k] for k in CALIBRATION_KEYS)))
-  # Rounded in float64: float32 has no 0.9, and its nearest value prints
-  # as 0.8999999761581421 in the JSON.
-  return dict(record, map=np.round(anomaly_map.astype(np.float64), 3).tolist(),
-              region=rle.encode(region), region_area=int(region.sum()))
+  return dict(record, map=anomaly_map, region=rle.encode(region),
+              region_area=int(region.sum()))
 
 
 def draw(image, record, level):
