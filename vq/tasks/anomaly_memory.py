@@ -101,13 +101,14 @@ class TextureScoring:
 
   def _thinned(self, rows):
     """The memory's rows, thinned to eval.memory.coreset of them by the
-    greedy coreset (all of them at 0)."""
+    greedy coreset (all of them at 0), its projection drawn with the
+    config's seed."""
     fraction = self.config.eval.memory.coreset
     count = int(round(fraction * len(rows)))
     if not fraction or count >= len(rows):
       return rows
     return rows[np.asarray(patch_features.greedy_coreset(
-        jnp.asarray(rows), max(count, 1)))]
+        jnp.asarray(rows), max(count, 1), seed=self.config.seed))]
 
   @property
   def bank(self):
