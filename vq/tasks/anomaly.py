@@ -172,7 +172,8 @@ class AnomalyTask(Task):
           name: AnomalyTask(c) for name, c in
           selection.candidate_configs(config, default_config()).items()}
       for name, candidate in self.candidates.items():
-        candidate.note_prefix = f"eval.candidates.{name}: "
+        candidate.note_prefix = candidate.texture.note_prefix = (
+            f"eval.candidates.{name}: ")
     self.needs_training_images = (config.eval.scoring in MEMORY_SCORINGS
                                   or bool(self.candidates))
     self.compiled_category = None  # a StableHLO file's, memory compiled in

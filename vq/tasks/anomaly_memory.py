@@ -11,11 +11,13 @@ the scales of DRAEM's map and the memory's, measured on the same reference
 images.
 """
 import hashlib
+import time
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from vq import config_base
 from vq.data import anomaly as anomaly_data
@@ -55,6 +57,7 @@ class TextureScoring:
     # memory (the networks' exact view), bilinear for an encoder's.
     self.enlarge = ("repeat" if config.eval.memory.features == "gabor"
                     else "linear")
+    self.note_prefix = ""  # what its progress notes begin with
     self.memories = {}  # category -> CategoryMemory
     self.evaluated_maps = {}  # category -> (images' digest, memory maps)
     self._patches = None  # PatchFeatures, loaded when first needed
@@ -84,6 +87,7 @@ class TextureScoring:
     its first eval.memory.images training images (fewer when the references
     need them), the border level measured on the reference images."""
     if category not in self.memories:
+      start = time.perf_counter()
       m, r = self.split(datasets, category)
       images = anomaly_data.normal_images(datasets, category, m + r,
                                           self.network_size, self.score_size,
@@ -93,10 +97,16 @@ class TextureScoring:
       memory = texture_memory.build_memory(
           np.asarray(features), self.config.eval.memory.stride,
           standardise=self.config.eval.memory.features == "gabor")
+      patches = len(memory[0])
       memory = (self._thinned(memory[0]),) + memory[1:]
+      built = time.perf_counter()
       references, _ = self._raw_maps(images[m:], memory)
       self.memories[category] = CategoryMemory(
           *memory, texture_memory.border_level(references, self.reach))
+      logging.info("%s%s: memory of %d training images, %d of their %d "
+                   "patches (%.0f s); border level on %d more (%.0f s)",
+                   self.note_prefix, category, m, len(memory[0]), patches,
+                   built - start, r, time.perf_counter() - built)
     return self.memories[category]
 
   def _thinned(self, rows):
@@ -199,8 +209,12 @@ class TextureScoring:
     digest = hashlib.sha1(images.tobytes()).hexdigest()
     if self.evaluated_maps.get(category, ("",))[0] != digest:
       self.memory_for(category, datasets)
+      start = time.perf_counter()
       self.evaluated_maps[category] = (digest, tuple(
           np.asarray(x) for x in self.scored(images, category)))
+      logging.info("%s%s: %d test images scored against the memory (%.0f s)",
+                   self.note_prefix, category, len(images),
+                   time.perf_counter() - start)
     return self.evaluated_maps[category][1]
 
   def fused_outputs(self, host, outs):
