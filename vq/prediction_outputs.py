@@ -5,9 +5,9 @@ that failed or were skipped, and a Severstal submission for segmentation.
 Crash-consistent: each input's overlay and map are written before its
 record line, and the line is flushed, so a record always has its files.
 OUTPUT/run.json says which model and input made the folder and, once the
-run ends, that it finished. A rerun of the same model over the same input replaces the
-folder's outputs (saying whether the earlier run had finished); a folder
-holding anything else is refused unless `overwrite`.
+run ends, that it finished. A rerun of the same model over the same input
+replaces the folder's outputs (saying whether the earlier run had
+finished); a folder holding anything else is refused unless `overwrite`.
 """
 import csv
 import json

@@ -1,5 +1,5 @@
 """Writing a public defect dataset as an MVTec AD tree (the converters of
-vq.photo_sets.magnetic_tile and vq.photo_sets.deep_pcb)."""
+vq.photo_sets.magnetic_tile, .deep_pcb and .ball_screw)."""
 import os
 import shutil
 
