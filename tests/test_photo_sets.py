@@ -321,6 +321,20 @@ def test_ball_screw_converts_to_the_mvtec_layout(tmp_path):
     if record["label"]:
       np.testing.assert_array_equal(loaded["mask"], pitted[name])
   label = next((source / "label").glob("01_*.json"))
+  listing = (source / "image_data.json").read_text()
+  first = entries[0]["filename"]
+  (source / "image_data.json").write_text(
+      listing.replace(first, "../outside.jpg", 1))
+  with pytest.raises(Exception, match=r"image_data.json image 0: image "
+                     r"'../outside.jpg' lies outside the dataset folder"):
+    ball_screw.convert(str(source), str(tmp_path / "out2"), train=3)
+  labelled = json.loads(label.read_text())["imagePath"]
+  (source / "image_data.json").write_text(
+      listing.replace(f'"{labelled}"', f'"{first}"', 1))
+  with pytest.raises(Exception, match=rf"{label.name}: labels .*{labelled}; "
+                     rf"image_data.json gives it to .*{first}"):
+    ball_screw.convert(str(source), str(tmp_path / "out2"), train=3)
+  (source / "image_data.json").write_text(listing)
   label.write_text(label.read_text().replace('"imageWidth": 113',
                                              '"imageWidth": 112'))
   with pytest.raises(Exception, match=rf"{label.name}: declares a \(46, 112\)"

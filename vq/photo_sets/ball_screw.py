@@ -28,7 +28,8 @@ import numpy as np
 
 from vq.data.errors import AnnotationError, read_json
 from vq.data.formats import polygon_exports, polygons
-from vq.data.images import declared_size
+from vq.data.images import declared_size, max_pixels
+from vq.data.paths import dataset_path
 from vq.photo_sets.mvtec_tree import MVTecTree, run_converter
 
 CATEGORY = "ball_screw"
@@ -37,7 +38,8 @@ SPINDLE_TYPE = 2
 
 
 def _listing(source):
-  """The type-2 entries of image_data.json: [(photo, annotation or None)]."""
+  """The type-2 entries of image_data.json: [(photo's path under data/,
+  annotation file name or None)]."""
   path = os.path.join(source, "image_data.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path}: not found (is --source the dataset's "
@@ -49,16 +51,19 @@ def _listing(source):
     raise AnnotationError(f"{path}: expected {{\"images\": [...]}}")
   listing = []
   for i, entry in enumerate(entries["images"]):
-    if not isinstance(entry, dict) or "filename" not in entry:
+    if not isinstance(entry, dict) or not isinstance(entry.get("filename"),
+                                                     str):
       raise AnnotationError(f"{path} image {i}: expected an object with "
                             f"filename, type and annotations")
     if entry.get("type") == SPINDLE_TYPE:
-      listing.append((entry["filename"], entry.get("annotations")))
+      listing.append((dataset_path(os.path.join(source, "data"),
+                                   entry["filename"], f"{path} image {i}"),
+                      entry.get("annotations")))
   return listing
 
 
 def _pitting_masks(source, annotated):
-  """{photo name: bool mask} of the annotated photographs."""
+  """{photo's path: bool mask} of the annotated photographs."""
   records = polygon_exports.read_labelme(
       os.path.join(source, "label"), ("Pitting",),
       image_dir=os.path.join(source, "data"))
@@ -69,7 +74,16 @@ def _pitting_masks(source, annotated):
     if record is None:
       raise AnnotationError(f"image_data.json lists {annotation} for "
                             f"{photo}; it is not in label/")
-    size = declared_size(np.fromfile(record["image_path"], np.uint8))
+    if os.path.realpath(record["image_path"]) != os.path.realpath(photo):
+      raise AnnotationError(f"{record['where']}: labels "
+                            f"{record['image_path']}; image_data.json gives "
+                            f"it to {photo}")
+    size = declared_size(np.fromfile(photo, np.uint8))
+    if size and size[0] * size[1] > max_pixels():
+      raise AnnotationError(f"{photo}: declares {size[1]}x{size[0]} pixels, "
+                            f"above the budget of {max_pixels():,} (the "
+                            f"environment variable VQ_MAX_PIXELS sets "
+                            f"another)")
     if size is None or size != tuple(record["expected_hw"]):
       raise AnnotationError(f"{record['where']}: declares a "
                             f"{record['expected_hw']} (height, width) image; "
@@ -93,12 +107,10 @@ def convert(source, output, train=400, seed=0):
   tree = MVTecTree(output, CATEGORY)
   order = np.random.default_rng(seed).permutation(len(free))
   for i, index in enumerate(order):
-    tree.put(os.path.join(source, "data", free[index]),
-             "train/good" if i < train else "test/good")
+    tree.put(free[index], "train/good" if i < train else "test/good")
   for photo, mask in sorted(masks.items()):
-    path = os.path.join(source, "data", photo)
-    tree.put_mask(KIND, path, mask)
-    tree.put(path, f"test/{KIND}")
+    tree.put_mask(KIND, photo, mask)
+    tree.put(photo, f"test/{KIND}")
   return tree.counts
 
 
