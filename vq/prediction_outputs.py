@@ -146,7 +146,7 @@ class RecordWriter:
     if isinstance(record.get("map"), np.ndarray):
       line["map"] = self._path(MAPS, stem + ".npy")
       np.save(os.path.join(self.output, line["map"]),
-              record["map"].astype(np.float32))
+              record["map"].astype(np.float32, copy=False))
     self.records.write(json.dumps(line) + "\n")
     self.records.flush()
     self.count += 1
