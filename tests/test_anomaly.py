@@ -374,6 +374,22 @@ def test_the_scored_side_says_when_it_stretches_or_shrinks(caplog):
   anomaly_data.report_scale([{"image": np.zeros((64, 64, 3), np.uint8)}], 128,
                             keep_aspect=False)
   assert not caplog.text
+  # Photographs of one wide shape leave most of a letterboxed square to
+  # margins: under the memory scoring (side 256) a shape of their ratio
+  # with about as many pixels is proposed (256 / sqrt(2.46) = 163 -> 160,
+  # 256 * sqrt(2.46) = 401.5 -> 416).
+  wide = [{"image": np.zeros((100, w, 3), np.uint8)} for w in (246, 240, 250)]
+  anomaly_data.report_scale(wide, 256, keep_aspect=True, side=256)
+  assert ("images are 246x100, scored at 256x256 (letterboxed, they fill "
+          "41% of it); eval.memory.aspect_ratio=2.45 scores them at 416x160, "
+          "about as many pixels") in caplog.text
+  caplog.clear()
+  anomaly_data.report_scale(wide, 256, keep_aspect=True)  # no memory: no word
+  anomaly_data.report_scale(wide, (160, 416), keep_aspect=True, side=256)
+  # Photographs of many shapes (as the magnetic tiles): no one ratio fits.
+  mixed = [{"image": np.zeros((100, w, 3), np.uint8)} for w in (246, 60, 150)]
+  anomaly_data.report_scale(mixed, 256, keep_aspect=True, side=256)
+  assert not caplog.text
 
 
 def _tree(root, layout, size=16):

@@ -196,3 +196,54 @@ def test_draem_at_the_photographs_aspect_ratio(tmp_path):
     side = config.data.image_size
     top, left, height, width = letterbox.fit_box((24, 72), (side, side))
     assert np.load(tmp_path / "out" / r["map"]).shape == (height, width)
+
+
+def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
+  """eval.memory.aspect_ratio: the memory scoring reads 72x24 photographs
+  letterboxed into 64x32 (ratio 3 at side 32: 18.5 x 55.4 -> multiples of
+  32), evaluates, predicts and exports at that shape, no network run."""
+  from vq import config_base, export, predict, train
+  _wide_tree(tmp_path / "data")
+  config = draem.get_config("variant=test,scoring=memory")
+  config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
+                      "categories": ("cat",), "keep_aspect": True})
+  config.eval.memory.aspect_ratio = 3.0
+  task = AnomalyTask(config)
+  assert task.input_shape == (32, 64, 3)
+  assert task.resize_input(np.zeros((24, 72, 3), np.uint8)).shape == (32, 64,
+                                                                       3)
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  # Dark bars on noise (letterboxed into a square: pixel AUROC 0.58).
+  assert summary["eval"]["image_auroc"] == 1.0
+  assert summary["eval"]["pixel_auroc"] > 0.64
+  out = tmp_path / "out"
+  predict.predict(str(tmp_path / "run"),
+                  str(tmp_path / "data" / "cat" / "test" / "bar"), str(out),
+                  category="cat", progress=open("/dev/null", "w"))
+  with open(out / "predictions.jsonl") as f:
+    records = [json.loads(line) for line in f]
+  _, _, height, width = letterbox.fit_box((24, 72), (32, 64))
+  for r in records:
+    assert np.load(out / r["map"]).shape == (height, width)
+    assert rle.decode(r["region"], (24, 72)).sum() == r["region_area"] > 0
+  meta = export.export_run(str(tmp_path / "run"), "stablehlo",
+                           str(tmp_path / "m.stablehlo"), category="cat")
+  assert meta["input"]["shape"] == ["batch", 32, 64, 3]
+  predict.predict(str(tmp_path / "run"),
+                  str(tmp_path / "data" / "cat" / "test" / "bar"),
+                  str(tmp_path / "out_hlo"), category="cat",
+                  model=str(tmp_path / "m.stablehlo"),
+                  progress=open("/dev/null", "w"))
+  with open(tmp_path / "out_hlo" / "predictions.jsonl") as f:
+    exported = [json.loads(line) for line in f]
+  assert [r["score"] for r in exported] == pytest.approx(
+      [r["score"] for r in records], rel=1e-4)
+  with pytest.raises(ValueError, match="runs no network, so an ONNX file"):
+    export.export_run(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"))
+  config.eval.scoring = "fused"
+  with pytest.raises(config_base.ConfigError, match="adds DRAEM's square"):
+    AnomalyTask(config)
+  config.eval.scoring = "memory"
+  config.eval.memory.aspect_ratio = 0.0
+  with pytest.raises(config_base.ConfigError, match="width / height ratio"):
+    AnomalyTask(config)

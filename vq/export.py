@@ -80,6 +80,12 @@ def export_run(workdir, fmt, output, step="best", category=""):
         f"{workdir}: eval.scoring={task.config.eval.scoring} compiles a "
         "category's texture memory into the StableHLO file: name it with "
         f"--category (one of {', '.join(task.class_names)})")
+  if fmt == "onnx" and not getattr(task, "runs_network", True):
+    raise ValueError(
+        f"{workdir}: eval.scoring={task.config.eval.scoring} runs no "
+        "network, so an ONNX file would hold nothing: export the category's "
+        "memory with --format=stablehlo --category=NAME, or predict from the "
+        "run (--workdir)")
   if fmt == "onnx":  # the networks only: prediction builds any memory
     task.needs_training_images = False
   task.select_category(category)

@@ -92,21 +92,31 @@ def _mvtec(d):
 SOURCES = {"embedded": _embedded, "mvtec": _mvtec}  # and "tfds" (_tfds)
 
 
+def shape_of(size):
+  """(height, width) of a scored shape given as a side or a pair."""
+  if isinstance(size, (int, np.integer)):
+    return int(size), int(size)
+  h, w = size
+  return int(h), int(w)
+
+
 def resize(image, size, interpolation=cv2.INTER_AREA, keep_aspect=False):
-  """`image` at size x size: stretched, or with `keep_aspect` letterboxed
-  (margins reflected from the image)."""
-  if image.shape[:2] == (size, size):
+  """`image` at `size` (a side, or (height, width)): stretched, or with
+  `keep_aspect` letterboxed (margins reflected from the image)."""
+  hw = shape_of(size)
+  if image.shape[:2] == hw:
     return image
   if keep_aspect:
-    return letterbox.letterbox(image, (size, size), interpolation)
-  return cv2.resize(image, (size, size), interpolation=interpolation)
+    return letterbox.letterbox(image, hw, interpolation)
+  return cv2.resize(image, hw[::-1], interpolation=interpolation)
 
 
 def resize_mask(mask, size, keep_aspect=False):
-  """A 0/1 mask at size x size, nearest neighbour; letterboxed margins
-  are 0."""
+  """A 0/1 mask at `size` (a side, or (height, width)), nearest neighbour;
+  letterboxed margins are 0."""
   if keep_aspect:
-    return letterbox.letterbox(mask, (size, size), cv2.INTER_NEAREST, fill=0)
+    return letterbox.letterbox(mask, shape_of(size), cv2.INTER_NEAREST,
+                               fill=0)
   return resize(mask, size, cv2.INTER_NEAREST)
 
 
@@ -115,34 +125,37 @@ ENLARGEMENTS = ("repeat", "linear")
 
 def scored_image(image, network_size, score_size, enlarge="repeat",
                  keep_aspect=False):
-  """`image` at the scored side (a whole multiple of the networks'): shrunk
-  to it when large enough; else, with `enlarge='repeat'`, read at the
+  """`image` at the scored shape (`score_size`: a side, a whole multiple of
+  the networks', or (height, width) under the memory scoring): shrunk to
+  it when large enough; else, with `enlarge='repeat'`, read at the
   networks' side as in training and its pixels repeated, so that
-  `layers.block_mean` gives the networks exactly their training-time view,
-  or with 'linear' enlarged bilinearly (for an ImageNet encoder, which
-  reads a smooth image better than blocks of pixels). With `keep_aspect`
-  it is letterboxed at the scored side instead, enlarged by repeating
-  pixels (nearest neighbour) or bilinearly."""
+  `layers.block_mean` gives the networks exactly their training-time view
+  (a non-square shape, which no network reads: nearest neighbour), or with
+  'linear' enlarged bilinearly (for an ImageNet encoder, which reads a
+  smooth image better than blocks of pixels). With `keep_aspect` it is
+  letterboxed at the scored shape instead, enlarged by repeating pixels
+  (nearest neighbour) or bilinearly."""
+  hw = shape_of(score_size)
+  enlarging = cv2.INTER_LINEAR if enlarge == "linear" else cv2.INTER_NEAREST
   if keep_aspect:
     interpolation = None  # area when shrinking, else as `enlarge` says
-    if not letterbox.shrinks(image.shape[:2], (score_size, score_size)):
-      interpolation = (cv2.INTER_LINEAR if enlarge == "linear"
-                       else cv2.INTER_NEAREST)
-    return resize(image, score_size, interpolation, keep_aspect=True)
-  if min(image.shape[:2]) >= score_size:
-    return resize(image, score_size)
-  if enlarge == "linear":
-    return resize(image, score_size, cv2.INTER_LINEAR)
-  factor = score_size // network_size
+    if not letterbox.shrinks(image.shape[:2], hw):
+      interpolation = enlarging
+    return resize(image, hw, interpolation, keep_aspect=True)
+  if image.shape[0] >= hw[0] and image.shape[1] >= hw[1]:
+    return resize(image, hw)
+  if enlarge == "linear" or hw[0] != hw[1]:
+    return resize(image, hw, enlarging)
+  factor = hw[0] // network_size
   return np.repeat(np.repeat(resize(image, network_size), factor, 0),
                    factor, 1)
 
 
 def normal_images(datasets, category, limit, network_size, score_size,
                   enlarge="repeat", keep_aspect=False):
-  """uint8 [n, score_size, score_size, 3]: the first `limit` training
-  images of `category` (all of them normal), read from `datasets.train`
-  (`scored_image`)."""
+  """uint8 [n, height, width, 3] (`score_size`: a side or (height,
+  width)): the first `limit` training images of `category` (all of them
+  normal), read from `datasets.train` (`scored_image`)."""
   own = category_indices(datasets.info["train_categories"], category)
   if not own:
     raise ValueError(f"{category}: no training images")
@@ -194,23 +207,23 @@ class SyntheticAnomalyTransform:
 
 @dataclasses.dataclass(frozen=True)
 class TestTransform:
-  """Test image -> {image, mask at the scored side (`scored_image`), valid
-  (1 on the image's pixels, 0 on letterbox margins), label, category index,
-  defect index (-1 for good images)}."""
+  """Test image -> {image, mask at the scored shape (`scored_image`),
+  valid (1 on the image's pixels, 0 on letterbox margins), label, category
+  index, defect index (-1 for good images)}."""
   image_size: int
-  score_size: int
+  score_size: int | tuple  # a side, or (height, width)
   categories: tuple
   defect_types: tuple
   enlarge: str = "repeat"  # `scored_image`'s
   keep_aspect: bool = False
 
   def __call__(self, record):
-    hw, side = record["image"].shape[:2], self.score_size
-    return {"image": scored_image(record["image"], self.image_size, side,
+    hw, shape = record["image"].shape[:2], shape_of(self.score_size)
+    return {"image": scored_image(record["image"], self.image_size, shape,
                                   self.enlarge, self.keep_aspect),
-            "mask": resize_mask(record["mask"], side, self.keep_aspect),
-            "valid": (letterbox.valid_mask(hw, (side, side))
-                      if self.keep_aspect else np.ones((side, side), np.uint8)),
+            "mask": resize_mask(record["mask"], shape, self.keep_aspect),
+            "valid": (letterbox.valid_mask(hw, shape)
+                      if self.keep_aspect else np.ones(shape, np.uint8)),
             "label": record["label"],
             "category": np.int32(self.categories.index(record["category"])),
             "defect": np.int32(self.defect_types.index(record["defect_type"])
@@ -233,36 +246,82 @@ def _tfds(d):
           [train_categories[i] for i in kept_train])
 
 
-def report_scale(source, side, keep_aspect, prefix=""):
-  """Says at start (after `prefix`) when the scoring's square side (`side`)
-  shrinks a file source's images (its first image's size) or stretches
-  them out of their aspect ratio, and which settings keep more of them."""
+ASPECT_MULTIPLE = 32  # a non-square scored shape's sides are multiples
+LOOSE_FIT = 0.75      # a letterboxed image filling less of its shape: noted
+
+
+def aspect_shape(side, aspect_ratio):
+  """(height, width) with about side x side pixels at `aspect_ratio`
+  (width / height), sides the nearest multiples of ASPECT_MULTIPLE (at
+  least one); (side, side) at ratio 1."""
+  if aspect_ratio == 1:
+    return int(side), int(side)
+  root = float(np.sqrt(aspect_ratio))
+  return tuple(max(ASPECT_MULTIPLE, int(round(
+      side * f / ASPECT_MULTIPLE)) * ASPECT_MULTIPLE)
+               for f in (1 / root, root))
+
+
+def common_aspect(source, samples=16, spread=0.15):
+  """The geometric mean width / height of up to `samples` images spread
+  over `source`, or None when one of them is more than `spread` (a
+  fraction) off it (photographs of many shapes: no one ratio fits)."""
+  picks = np.unique(np.linspace(0, len(source) - 1, samples).astype(int))
+  ratios = np.array([(lambda hw: hw[1] / hw[0])(
+      source[int(i)]["image"].shape[:2]) for i in picks])
+  mean = float(np.exp(np.log(ratios).mean()))
+  if np.max(np.abs(ratios / mean - 1)) > spread:
+    return None
+  return mean
+
+
+def report_scale(source, size, keep_aspect, prefix="", side=0):
+  """Says at start (after `prefix`) when the scored shape (`size`: a side
+  or (height, width)) shrinks a file source's images (its first image's
+  size) or stretches them out of their aspect ratio, and which settings
+  keep more of them. `side`: the memory scoring's eval.memory.image_size,
+  whose shape eval.memory.aspect_ratio sets (0: another scoring's square);
+  then also when letterboxed images of one shape fill under LOOSE_FIT of
+  the scored shape (margins scored in their place)."""
   if not len(source):
     return
   h, w = source[0]["image"].shape[:2]
-  factor = max(h, w) / side
-  stretched = h != w and not keep_aspect
-  if factor <= 1 and not stretched:
-    return
-  what = [f"{factor:.1f}x smaller"] if factor > 1 else []
-  advice = []
+  sh, sw = shape_of(size)
+  factor = max(h / sh, w / sw)
+  stretched = w * sh != h * sw and not keep_aspect
+  what, advice = [], []
   if factor > 1:
+    what.append(f"{factor:.1f}x smaller")
     advice.append("a larger eval.memory.image_size (the memory scorings) or "
                   "data.image_size (the networks) keeps more of them")
   if stretched:
     what.append("stretched out of their aspect ratio")
     advice.append("data.keep_aspect=True letterboxes them instead")
-  logging.warning("%simages are %dx%d, scored at %dx%d (%s); %s", prefix, w,
-                  h, side, side, ", ".join(what), "; ".join(advice))
+  ratio = common_aspect(source) if side and (stretched or keep_aspect) \
+      else None
+  if ratio is not None:
+    _, _, fh, fw = letterbox.fit_box((1000, round(1000 * ratio)), (sh, sw))
+    filled = fh * fw / (sh * sw)
+    ah, aw = aspect_shape(side, round(ratio, 2))
+    if (filled < LOOSE_FIT or stretched) and (ah, aw) != (sh, sw):
+      if keep_aspect:
+        what.append(f"letterboxed, they fill {filled:.0%} of it")
+      advice.append(f"eval.memory.aspect_ratio={ratio:.2f} scores them at "
+                    f"{aw}x{ah}, about as many pixels")
+  if what:
+    logging.warning("%simages are %dx%d, scored at %dx%d (%s); %s", prefix,
+                    w, h, sw, sh, ", ".join(what), "; ".join(advice))
 
 
-def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix=""):
-  """Sources per category; test images are read at `eval_size` (0:
-  data.image_size; smaller ones enlarged as `enlarge` says, see
-  `scored_image`; letterboxed with data.keep_aspect); info['defect_types']
-  names the test defects,
+def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix="",
+             memory_side=0):
+  """Sources per category; test images are read at `eval_size` (a side or
+  (height, width); 0: data.image_size; smaller ones enlarged as `enlarge`
+  says, see `scored_image`; letterboxed with data.keep_aspect);
+  info['defect_types'] names the test defects,
   info['train_categories'] each training image's category. A file source's
-  scale is noted at start after `note_prefix` (None: not noted)."""
+  scale is noted at start after `note_prefix` (None: not noted), with the
+  memory scoring's `memory_side` (`report_scale`)."""
   d = data_config
   if d.source == "tfds":
     train, test, records, train_categories = _tfds(d)
@@ -288,7 +347,8 @@ def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix=""):
     raise ValueError(f"data.crop_size={d.crop_size} must be at most "
                      f"data.image_size={d.image_size}")
   if d.source != "embedded" and note_prefix is not None:
-    report_scale(test, eval_size or d.image_size, d.keep_aspect, note_prefix)
+    report_scale(test, eval_size or d.image_size, d.keep_aspect, note_prefix,
+                 memory_side)
   return Datasets(
       train, test,
       SyntheticAnomalyTransform(

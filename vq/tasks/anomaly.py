@@ -35,7 +35,8 @@ from vq.tasks import anomaly_selection as selection
 from vq.tasks import anomaly_scorings as scorings
 from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
 from vq.tasks.anomaly_memory import SCALE_KEYS, TextureScoring
-from vq.tasks.anomaly_scorings import FUSED, MEMORY_SCORINGS, SCORINGS
+from vq.tasks.anomaly_scorings import (FUSED, MEMORY, MEMORY_SCORINGS,
+                                       SCORINGS)
 from vq.tasks.base import Task
 
 
@@ -98,6 +99,10 @@ def default_config():
   # data.image_size (the network sees them shrunk to it; its map is
   # enlarged back); 0: data.image_size.
   c.eval.memory.image_size = 0
+  # eval.scoring=memory: the scored shape's width / height, about
+  # image_size^2 pixels (sides multiples of 32); 1: square. With
+  # data.keep_aspect, photographs this much wider than high fill it.
+  c.eval.memory.aspect_ratio = 1.0
   c.eval.memory.wavelengths = (3.0, 6.0)
   c.eval.memory.orientations = 8
   c.eval.memory.sigma = 1.5
@@ -159,6 +164,10 @@ class AnomalyTask(Task):
             f"{config_base.nearest_multiple((side,), multiple)[0]}")
     self.texture = TextureScoring(config, config.data.categories, self.size)
     self.score_size = self.texture.score_size
+    self.score_shape = self.texture.score_shape
+    # eval.scoring=memory reads no network's output (nor auto, which
+    # adopts a memory candidate): none is run.
+    self.runs_network = config.eval.scoring not in (MEMORY, selection.AUTO)
     self.class_names = tuple(config.data.categories)
     self.model = DRAEM(config.model.reconstructive_width,
                        config.model.discriminative_width,
@@ -252,18 +261,20 @@ class AnomalyTask(Task):
 
   @property
   def input_shape(self):
-    """The scoring's side: data.image_size, or under the memory scorings
-    eval.memory.image_size (the network's input is shrunk from it)."""
-    return (self.score_size, self.score_size, 3)
+    """The scoring's shape: data.image_size, or under the memory scorings
+    eval.memory.image_size at eval.memory.aspect_ratio (the network's input
+    is shrunk from it)."""
+    return (*self.score_shape, 3)
 
   def datasets(self):
-    """The sources at the scoring's side; notes on how the images are
+    """The sources at the scoring's shape; notes on how the images are
     scaled (under eval.scoring=auto each candidate's, `self.note_prefix`
     naming it)."""
     data = anomaly_data.datasets(
-        self.config.data, self.score_size, self.texture.enlarge,
-        note_prefix=None if self.candidates else self.note_prefix)
-    if self.score_size != self.size:
+        self.config.data, self.score_shape, self.texture.enlarge,
+        note_prefix=None if self.candidates else self.note_prefix,
+        memory_side=0 if self.runs_network else self.score_size)
+    if self.runs_network and self.score_size != self.size:
       logging.info("%sthe networks read images at %dx%d; the texture memory "
                    "scores them at %dx%d (eval.memory.image_size)",
                    self.note_prefix, self.size, self.size, self.score_size,
@@ -291,7 +302,7 @@ class AnomalyTask(Task):
         datasets.eval, datasets.train, self.texture.reference_indices(datasets))
 
   def resize_input(self, image):
-    return anomaly_data.scored_image(image, self.size, self.score_size,
+    return anomaly_data.scored_image(image, self.size, self.score_shape,
                                      self.texture.enlarge,
                                      self.config.data.keep_aspect)
 
@@ -306,10 +317,10 @@ class AnomalyTask(Task):
 
   def to_score_size(self, maps):
     """[N, h, w] or [N, h, w, C] network outputs -> bilinearly enlarged to
-    the scoring's side (unchanged when it is data.image_size)."""
-    if maps.shape[1] == self.score_size:
+    the scoring's shape (unchanged when it is data.image_size's)."""
+    hw = self.score_shape
+    if maps.shape[1:3] == hw:
       return maps
-    hw = (self.score_size, self.score_size)
     if maps.ndim == 3:
       return layers.resize_bilinear(maps[..., None], hw)[..., 0]
     return layers.resize_bilinear(maps, hw)
@@ -341,7 +352,9 @@ class AnomalyTask(Task):
   def forward(self, variables, images):
     """uint8 images of the input shape -> {'map' [N, h, w]}: the
     discriminative network's anomaly probability at data.image_size (the
-    scorings run on it)."""
+    scorings run on it); nothing under eval.scoring=memory."""
+    if not self.runs_network:
+      return {}
     out = self.apply_model(variables, self.network_input(images),
                            train=False)
     return {"map": jax.nn.softmax(out["logits"])[..., 1]}
@@ -362,7 +375,10 @@ class AnomalyTask(Task):
 
   def eval_step(self, variables, batch):
     """The network's map, reconstruction and scores; the maps and the
-    reconstruction at the scoring's side (scores at the network's)."""
+    reconstruction at the scoring's side (scores at the network's);
+    nothing under eval.scoring=memory (the memory scores the images)."""
+    if not self.runs_network:
+      return {}
     out = self.apply_model(variables, self.network_input(batch["image"]),
                            train=False)
     maps = jax.nn.softmax(out["logits"])[..., 1:]

@@ -41,7 +41,7 @@ class CategoryMemory(NamedTuple):
 
 
 class TextureScoring:
-  """Per-category texture memories at the scoring's side (`score_size`),
+  """Per-category texture memories at the scoring's shape (`score_shape`),
   built on demand from training images."""
 
   def __init__(self, config, class_names, network_size):
@@ -53,6 +53,7 @@ class TextureScoring:
     self.class_names = tuple(class_names)
     self.network_size = network_size
     self.score_size = score_size(config)
+    self.score_shape = score_shape(config)
     # Images smaller than the scored side: blocks of pixels for the Gabor
     # memory (the networks' exact view), bilinear for an encoder's.
     self.enlarge = ("repeat" if config.eval.memory.features == "gabor"
@@ -90,7 +91,7 @@ class TextureScoring:
       start = time.perf_counter()
       m, r = self.split(datasets, category)
       images = anomaly_data.normal_images(datasets, category, m + r,
-                                          self.network_size, self.score_size,
+                                          self.network_size, self.score_shape,
                                           self.enlarge,
                                           self.config.data.keep_aspect)
       features = in_chunks(self.features, images[:m], 8)
@@ -275,6 +276,28 @@ def score_size(config):
   return int(side)
 
 
+def score_shape(config):
+  """(height, width) images are scored at: `score_size`'s square, or under
+  eval.scoring=memory about as many pixels at eval.memory.aspect_ratio
+  (`anomaly_data.aspect_shape`)."""
+  side = score_size(config)
+  ratio = config.eval.memory.aspect_ratio
+  if config.eval.scoring not in MEMORY_SCORINGS or ratio == 1:
+    return side, side
+  if config.eval.scoring != MEMORY:
+    raise config_base.ConfigError(
+        f"eval.memory.aspect_ratio={ratio} scores a non-square shape, and "
+        f"eval.scoring={config.eval.scoring} adds DRAEM's square map: use "
+        f"eval.scoring={MEMORY} (no network) or aspect_ratio=1")
+  shape = anomaly_data.aspect_shape(side, ratio)
+  if any(s % config.eval.memory.map_stride for s in shape):
+    raise config_base.ConfigError(
+        f"eval.memory.map_stride {config.eval.memory.map_stride} must divide "
+        f"the memory's shape {shape[1]}x{shape[0]} (eval.memory."
+        f"aspect_ratio={ratio})")
+  return shape
+
+
 def _check_memory_config(m):
   """Clear errors for settings the texture memory cannot use."""
   config_base.check_choice("eval.memory.features", m.features, FEATURES)
@@ -289,6 +312,10 @@ def _check_memory_config(m):
                     f"keep every row), got {m.coreset}")
   if m.blur <= 0:
     problems.append(f"eval.memory.blur must be positive, got {m.blur}")
+  if not m.aspect_ratio > 0:
+    problems.append(f"eval.memory.aspect_ratio is a width / height ratio "
+                    f"(1: square, e.g. 2.5 for photographs 2.5 times as wide "
+                    f"as high), got {m.aspect_ratio}")
   if not m.wavelengths or min(m.wavelengths) <= 0:
     problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
                     "be positive lengths in pixels (e.g. (3.0, 6.0))")
