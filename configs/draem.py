@@ -37,7 +37,10 @@ Arguments (after the colon, comma-separated):
                      greedy coreset); the map is each patch's distance to
                      the nearest, enlarged and blurred (sigma 12 px),
                      divided near the edges by its level on 16 reference
-                     images; image score = its maximum.
+                     images; image score = its maximum. Photographs
+                     that share one shape (a fixed camera's) are scored
+                     at about as many pixels at their width / height
+                     (eval.memory.aspect_ratio=0; 1: square).
   scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:
@@ -137,6 +140,9 @@ def get_config(arg=None):
     c.eval.candidates = ml_collections.ConfigDict(
         {"gabor": {}, "patchcore": patchcore})
   if c.eval.scoring in ("auto", "memory"):
+    # Scored at the training photographs' width / height when they share
+    # one (a fixed camera's), at about as many pixels; square otherwise.
+    c.eval.memory.aspect_ratio = 0.0
     if args.colour:
       raise config_base.ConfigError(
           f"colour=1 changes how DRAEM's networks train, and "

@@ -376,12 +376,13 @@ def test_the_scored_side_says_when_it_stretches_or_shrinks(caplog):
   assert not caplog.text
   # Photographs of one wide shape leave most of a letterboxed square to
   # margins: under the memory scoring (side 256) a shape of their ratio
-  # with about as many pixels is proposed (256 / sqrt(2.46) = 163 -> 160,
-  # 256 * sqrt(2.46) = 401.5 -> 416).
+  # (the geometric mean 2.45) with about as many pixels is proposed (the
+  # shorter side 256 / sqrt(2.45) = 163.6 -> 160, the longer 160 x 2.45 =
+  # 392 -> 384).
   wide = [{"image": np.zeros((100, w, 3), np.uint8)} for w in (246, 240, 250)]
   anomaly_data.report_scale(wide, 256, keep_aspect=True, side=256)
   assert ("images are 246x100, scored at 256x256 (letterboxed, they fill "
-          "41% of it); eval.memory.aspect_ratio=2.45 scores them at 416x160, "
+          "41% of it); eval.memory.aspect_ratio=2.45 scores them at 384x160, "
           "about as many pixels") in caplog.text
   caplog.clear()
   anomaly_data.report_scale(wide, 256, keep_aspect=True)  # no memory: no word

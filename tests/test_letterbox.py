@@ -30,6 +30,18 @@ def test_fit_box_hand_worked(in_hw, out_hw, box):
   assert letterbox.fit_box(in_hw, out_hw) == box
 
 
+@pytest.mark.parametrize("side,ratio,hw", [
+    (256, 1.0, (256, 256)),
+    (256, 2.44, (160, 384)),  # 256 / 1.562 = 163.9 -> 160; 390.4 -> 384
+    (256, 2.6, (160, 416)),   # 158.8 -> 160; 416 -> 416
+    (256, 0.5, (384, 192)),   # upright: 181.0 -> 192; 384
+    (128, 1.4, (96, 128)),    # 108.2 -> 96; 134.4 -> 128
+    (32, 8.0, (32, 256)),     # at least one multiple: 11.3 -> 32
+])
+def test_aspect_shape_hand_worked(side, ratio, hw):
+  assert anomaly_data.aspect_shape(side, ratio) == hw
+
+
 def test_letterbox_keeps_the_aspect_ratio_and_reflects_the_margins():
   rng = np.random.default_rng(0)
   image = rng.integers(0, 255, (10, 40, 3), np.uint8)
@@ -199,20 +211,25 @@ def test_draem_at_the_photographs_aspect_ratio(tmp_path):
 
 
 def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
-  """eval.memory.aspect_ratio: the memory scoring reads 72x24 photographs
-  letterboxed into 64x32 (ratio 3 at side 32: 18.5 x 55.4 -> multiples of
-  32), evaluates, predicts and exports at that shape, no network run."""
-  from vq import config_base, export, predict, train
+  """eval.memory.aspect_ratio=0 (configs/draem.py's memory scorings): the
+  training photographs' 72x24 give the ratio 3, recorded in the config;
+  the memory scoring reads them at 96x32 (ratio 3 at side 32: the shorter
+  side 32 / sqrt(3) = 18.5 -> 32, the longer 3 x 32), evaluates, predicts
+  and exports at that shape, no network run."""
+  from vq import config_base, export, predict, run_config, train
   _wide_tree(tmp_path / "data")
   config = draem.get_config("variant=test,scoring=memory")
   config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
                       "categories": ("cat",), "keep_aspect": True})
-  config.eval.memory.aspect_ratio = 3.0
+  assert config.eval.memory.aspect_ratio == 0
   task = AnomalyTask(config)
-  assert task.input_shape == (32, 64, 3)
-  assert task.resize_input(np.zeros((24, 72, 3), np.uint8)).shape == (32, 64,
+  assert config.eval.memory.aspect_ratio == 3.0
+  assert task.input_shape == (32, 96, 3)
+  assert task.resize_input(np.zeros((24, 72, 3), np.uint8)).shape == (32, 96,
                                                                        3)
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  stored = run_config.load_config(str(tmp_path / "run"))
+  assert stored.eval.memory.aspect_ratio == 3.0
   # Dark bars on noise (letterboxed into a square: pixel AUROC 0.58).
   assert summary["eval"]["image_auroc"] == 1.0
   assert summary["eval"]["pixel_auroc"] > 0.64
@@ -222,13 +239,13 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
                   category="cat", progress=open("/dev/null", "w"))
   with open(out / "predictions.jsonl") as f:
     records = [json.loads(line) for line in f]
-  _, _, height, width = letterbox.fit_box((24, 72), (32, 64))
+  _, _, height, width = letterbox.fit_box((24, 72), (32, 96))
   for r in records:
     assert np.load(out / r["map"]).shape == (height, width)
     assert rle.decode(r["region"], (24, 72)).sum() == r["region_area"] > 0
   meta = export.export_run(str(tmp_path / "run"), "stablehlo",
                            str(tmp_path / "m.stablehlo"), category="cat")
-  assert meta["input"]["shape"] == ["batch", 32, 64, 3]
+  assert meta["input"]["shape"] == ["batch", 32, 96, 3]
   predict.predict(str(tmp_path / "run"),
                   str(tmp_path / "data" / "cat" / "test" / "bar"),
                   str(tmp_path / "out_hlo"), category="cat",
@@ -244,6 +261,19 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
   with pytest.raises(config_base.ConfigError, match="adds DRAEM's square"):
     AnomalyTask(config)
   config.eval.scoring = "memory"
-  config.eval.memory.aspect_ratio = 0.0
+  config.eval.memory.aspect_ratio = -1.0
   with pytest.raises(config_base.ConfigError, match="width / height ratio"):
     AnomalyTask(config)
+  # The network scorings are square whatever the photographs.
+  config.eval.scoring = "baseline"
+  config.eval.memory.aspect_ratio = 0.0
+  assert AnomalyTask(config).input_shape == (32, 32, 3)
+  assert config.eval.memory.aspect_ratio == 1.0
+  # Photographs of two shapes (one turned upright): no common ratio, a
+  # square.
+  cv2.imwrite(str(tmp_path / "data" / "cat" / "train" / "good" / "1.png"),
+              np.zeros((72, 24, 3), np.uint8))
+  config.eval.scoring = "memory"
+  config.eval.memory.aspect_ratio = 0.0
+  assert AnomalyTask(config).input_shape == (32, 32, 3)
+  assert config.eval.memory.aspect_ratio == 1.0

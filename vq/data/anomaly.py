@@ -252,14 +252,17 @@ LOOSE_FIT = 0.75      # a letterboxed image filling less of its shape: noted
 
 def aspect_shape(side, aspect_ratio):
   """(height, width) with about side x side pixels at `aspect_ratio`
-  (width / height), sides the nearest multiples of ASPECT_MULTIPLE (at
-  least one); (side, side) at ratio 1."""
+  (width / height), sides multiples of ASPECT_MULTIPLE: the shorter the
+  nearest to side / sqrt(ratio) (ratio >= 1), the longer the nearest to
+  the shorter times the ratio (a photograph of that ratio fills as much
+  of it as the multiples allow); (side, side) at ratio 1."""
   if aspect_ratio == 1:
     return int(side), int(side)
-  root = float(np.sqrt(aspect_ratio))
-  return tuple(max(ASPECT_MULTIPLE, int(round(
-      side * f / ASPECT_MULTIPLE)) * ASPECT_MULTIPLE)
-               for f in (1 / root, root))
+  long_over_short = max(aspect_ratio, 1 / aspect_ratio)
+  snap = lambda x: max(1, int(round(x / ASPECT_MULTIPLE))) * ASPECT_MULTIPLE
+  short = snap(side / np.sqrt(long_over_short))
+  long = snap(short * long_over_short)
+  return (short, long) if aspect_ratio > 1 else (long, short)
 
 
 def common_aspect(source, samples=16, spread=0.15):
@@ -313,6 +316,29 @@ def report_scale(source, size, keep_aspect, prefix="", side=0):
                     w, h, sw, sh, ", ".join(what), "; ".join(advice))
 
 
+def _sources(d):
+  """(train source, test source, test records' labels, training images'
+  categories) of `data.categories`."""
+  if d.source == "tfds":
+    return _tfds(d)
+  root, layout = select(SOURCES, d, "anomaly")
+  train, records = [], []
+  for category in d.categories:
+    category_train, category_test = mvtec.read_mvtec(root, category, layout)
+    train += category_train
+    records += category_test
+  return (MVTecImages(train), MVTecImages(records), records,
+          [r["category"] for r in train])
+
+
+def training_aspect(data_config):
+  """The width / height the training photographs share (`common_aspect`
+  of a sample), or None when they differ; 1 for the embedded textures."""
+  if data_config.source == "embedded":
+    return 1.0
+  return common_aspect(_sources(data_config)[0])
+
+
 def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix="",
              memory_side=0):
   """Sources per category; test images are read at `eval_size` (a side or
@@ -323,17 +349,7 @@ def datasets(data_config, eval_size=0, enlarge="repeat", note_prefix="",
   scale is noted at start after `note_prefix` (None: not noted), with the
   memory scoring's `memory_side` (`report_scale`)."""
   d = data_config
-  if d.source == "tfds":
-    train, test, records, train_categories = _tfds(d)
-  else:
-    root, layout = select(SOURCES, d, "anomaly")
-    train, records = [], []
-    for category in d.categories:
-      category_train, category_test = mvtec.read_mvtec(root, category, layout)
-      train += category_train
-      records += category_test
-    train_categories = [r["category"] for r in train]
-    train, test = MVTecImages(train), MVTecImages(records)
+  train, test, records, train_categories = _sources(d)
   categories = tuple(d.categories)
   for category in categories:
     labels = {int(r["label"]) for r in records if r["category"] == category}

@@ -101,7 +101,8 @@ def default_config():
   c.eval.memory.image_size = 0
   # eval.scoring=memory: the scored shape's width / height, about
   # image_size^2 pixels (sides multiples of 32); 1: square. With
-  # data.keep_aspect, photographs this much wider than high fill it.
+  # data.keep_aspect, photographs this much wider than high fill it. 0: the
+  # training photographs' (`photographs_aspect`; 1 when they differ).
   c.eval.memory.aspect_ratio = 1.0
   c.eval.memory.wavelengths = (3.0, 6.0)
   c.eval.memory.orientations = 8
@@ -138,6 +139,21 @@ def default_config():
   return c
 
 
+def photographs_aspect(config):
+  """eval.memory.aspect_ratio=0 resolved: the training photographs' common
+  width / height (two decimals; 1 when they differ in shape) under the
+  scorings that may score a non-square shape (memory, and auto for its
+  candidates), else 1. The task writes it into the config, so a run's
+  config.json records the ratio prediction and export read."""
+  if config.eval.scoring not in (MEMORY, selection.AUTO):
+    return 1.0
+  ratio = anomaly_data.training_aspect(config.data)
+  logging.info("eval.memory.aspect_ratio=0: %s", (
+      f"{ratio:.2f}, the training photographs' width / height" if ratio
+      else "1, the training photographs differ in shape"))
+  return round(ratio, 2) if ratio else 1.0
+
+
 class AnomalyTask(Task):
   """DRAEM on MVTec-layout data (the embedded textures by default)."""
 
@@ -162,6 +178,8 @@ class AnomalyTask(Task):
             f"data.{field} {side} must be a multiple of {multiple} (32 x "
             f"model.space_to_depth {config.model.space_to_depth}); e.g. "
             f"{config_base.nearest_multiple((side,), multiple)[0]}")
+    if config.eval.memory.aspect_ratio == 0:
+      config.eval.memory.aspect_ratio = photographs_aspect(config)
     self.texture = TextureScoring(config, config.data.categories, self.size)
     self.score_size = self.texture.score_size
     self.score_shape = self.texture.score_shape
@@ -375,7 +393,7 @@ class AnomalyTask(Task):
 
   def eval_step(self, variables, batch):
     """The network's map, reconstruction and scores; the maps and the
-    reconstruction at the scoring's side (scores at the network's);
+    reconstruction at the scoring's shape (scores at the network's);
     nothing under eval.scoring=memory (the memory scores the images)."""
     if not self.runs_network:
       return {}

@@ -315,7 +315,8 @@ def _check_memory_config(m):
   if not m.aspect_ratio > 0:
     problems.append(f"eval.memory.aspect_ratio is a width / height ratio "
                     f"(1: square, e.g. 2.5 for photographs 2.5 times as wide "
-                    f"as high), got {m.aspect_ratio}")
+                    f"as high; 0: the training photographs'), got "
+                    f"{m.aspect_ratio}")
   if not m.wavelengths or min(m.wavelengths) <= 0:
     problems.append(f"eval.memory.wavelengths {tuple(m.wavelengths)} must "
                     "be positive lengths in pixels (e.g. (3.0, 6.0))")
