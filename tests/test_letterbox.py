@@ -269,6 +269,12 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
   config.eval.memory.aspect_ratio = 0.0
   assert AnomalyTask(config).input_shape == (32, 32, 3)
   assert config.eval.memory.aspect_ratio == 1.0
+  # An unreadable training file is skipped (the data check reports it).
+  (tmp_path / "data" / "cat" / "train" / "good" / "9.png").write_bytes(
+      b"not a PNG")
+  config.eval.scoring = "memory"
+  config.eval.memory.aspect_ratio = 0.0
+  assert AnomalyTask(config).input_shape == (32, 96, 3)
   # Photographs of two shapes (one turned upright): no common ratio, a
   # square.
   cv2.imwrite(str(tmp_path / "data" / "cat" / "train" / "good" / "1.png"),

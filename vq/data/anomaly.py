@@ -268,10 +268,19 @@ def aspect_shape(side, aspect_ratio):
 def common_aspect(source, samples=16, spread=0.15):
   """The geometric mean width / height of up to `samples` images spread
   over `source`, or None when one of them is more than `spread` (a
-  fraction) off it (photographs of many shapes: no one ratio fits)."""
-  picks = np.unique(np.linspace(0, len(source) - 1, samples).astype(int))
-  ratios = np.array([(lambda hw: hw[1] / hw[0])(
-      source[int(i)]["image"].shape[:2]) for i in picks])
+  fraction) off it (photographs of many shapes: no one ratio fits) or
+  none is readable (unreadable ones are skipped: the data check reports
+  them)."""
+  ratios = []
+  for i in np.unique(np.linspace(0, len(source) - 1, samples).astype(int)):
+    try:
+      h, w = source[int(i)]["image"].shape[:2]
+    except Exception:  # pylint: disable=broad-except
+      continue  # bad files raise many types (OpenCV, NumPy, TFDS)
+    ratios.append(w / h)
+  if not ratios:
+    return None
+  ratios = np.array(ratios)
   mean = float(np.exp(np.log(ratios).mean()))
   if np.max(np.abs(ratios / mean - 1)) > spread:
     return None
