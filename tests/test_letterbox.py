@@ -210,13 +210,17 @@ def test_draem_at_the_photographs_aspect_ratio(tmp_path):
     assert np.load(tmp_path / "out" / r["map"]).shape == (height, width)
 
 
-def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
+def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path,
+                                                          monkeypatch):
   """eval.memory.aspect_ratio=0 (configs/draem.py's memory scorings): the
   training photographs' 72x24 give the ratio 3, recorded in the config;
   the memory scoring reads them at 96x32 (ratio 3 at side 32: the shorter
   side 32 / sqrt(3) = 18.5 -> 32, the longer 3 x 32), evaluates, predicts
-  and exports at that shape, no network run."""
+  and exports at that shape, no network run. The memory the evaluation
+  built is kept in the run and read back by prediction and export, until
+  a training file changes."""
   from vq import config_base, export, predict, run_config, train
+  from vq.ops import texture_memory
   _wide_tree(tmp_path / "data")
   config = draem.get_config("variant=test,scoring=memory")
   config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
@@ -233,6 +237,10 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
   # Dark bars on noise (letterboxed into a square: pixel AUROC 0.58).
   assert summary["eval"]["image_auroc"] == 1.0
   assert summary["eval"]["pixel_auroc"] > 0.64
+  assert len(list((tmp_path / "run" / "memories").glob("*.npz"))) == 1
+  def no_build(*unused, **unused_kw):
+    raise AssertionError("a memory was built again")
+  monkeypatch.setattr(texture_memory, "build_memory", no_build)
   out = tmp_path / "out"
   predict.predict(str(tmp_path / "run"),
                   str(tmp_path / "data" / "cat" / "test" / "bar"), str(out),
@@ -257,6 +265,14 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path):
       [r["score"] for r in records], rel=1e-4)
   with pytest.raises(ValueError, match="runs no network, so an ONNX file"):
     export.export_run(str(tmp_path / "run"), "onnx", str(tmp_path / "m.onnx"))
+  # A training photograph rewritten: the kept memory no longer fits.
+  train_file = tmp_path / "data" / "cat" / "train" / "good" / "0.png"
+  cv2.imwrite(str(train_file), np.full((24, 72, 3), 120, np.uint8))
+  with pytest.raises(AssertionError, match="a memory was built again"):
+    predict.predict(str(tmp_path / "run"), str(train_file),
+                    str(tmp_path / "out_changed"), category="cat",
+                    progress=open("/dev/null", "w"))
+  monkeypatch.undo()
   config.eval.scoring = "fused"
   with pytest.raises(config_base.ConfigError, match="adds DRAEM's square"):
     AnomalyTask(config)

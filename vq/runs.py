@@ -56,6 +56,7 @@ def load_run(workdir, which="best", config=None):
   calibration (e.g. anomaly thresholds) of that step's evaluation."""
   config = config or load_config(workdir)
   task = get_task_class(config.task)(config)
+  task.use_workdir(workdir)
   step = choose_step(workdir, which, config)
   task.calibration = task.calibrate(eval_scalars(workdir, step))
   return config, task, checkpoint.load_variables(workdir, step), step

@@ -252,6 +252,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   mesh = sharding.make_mesh()
   _check_config(config, task_class, mesh)
   task = task_class(config)
+  task.use_workdir(workdir)
   # The conventions 'auto' took from the weights, recorded in config.json:
   # prediction and export apply the same.
   if config.model.get("input_scaling") == "auto":

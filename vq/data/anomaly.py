@@ -1,6 +1,7 @@
 """Anomaly data: the embedded textures or an MVTec AD / AD 2 tree; training
 images get DRAEM's synthetic anomalies, test images keep their masks."""
 import dataclasses
+import os
 
 from absl import logging
 import cv2
@@ -149,6 +150,22 @@ def scored_image(image, network_size, score_size, enlarge="repeat",
   factor = hw[0] // network_size
   return np.repeat(np.repeat(resize(image, network_size), factor, 0),
                    factor, 1)
+
+
+def training_identity(datasets, category):
+  """What a memory of `category`'s training images is built from: each
+  file's path, size and modification time (a file source), else their
+  count."""
+  own = category_indices(datasets.info["train_categories"], category)
+  records = getattr(datasets.train, "records", None)
+  if records is None:
+    return len(own)
+  identity = []
+  for i in own:
+    path = records[i]["image_path"]
+    stat = os.stat(path)
+    identity.append((os.fsdecode(path), stat.st_size, stat.st_mtime_ns))
+  return identity
 
 
 def normal_images(datasets, category, limit, network_size, score_size,

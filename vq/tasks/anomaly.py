@@ -16,6 +16,8 @@ chooses (`vq.tasks.anomaly_selection`). The metrics are
 `vq.tasks.anomaly_evaluation`'s, the prediction records
 `vq.tasks.anomaly_records`'.
 """
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -254,6 +256,14 @@ class AnomalyTask(Task):
     included, is compiled into the file."""
     self.category = self.compiled_category = category
     self.needs_training_images = False
+
+  def use_workdir(self, workdir):
+    """The memories built from the training images are kept in
+    WORKDIR/memories (`TextureScoring.cache_dir`): prediction and export
+    read the ones the run's evaluation built."""
+    self.texture.cache_dir = os.path.join(workdir, "memories")
+    for candidate in self.candidates.values():
+      candidate.use_workdir(workdir)
 
   def memory_for(self, category):
     """`category`'s texture memory, built from the config's data once."""

@@ -11,6 +11,8 @@ the scales of DRAEM's map and the memory's, measured on the same reference
 images.
 """
 import hashlib
+import json
+import os
 import time
 from typing import NamedTuple
 
@@ -59,6 +61,7 @@ class TextureScoring:
     self.enlarge = ("repeat" if config.eval.memory.features == "gabor"
                     else "linear")
     self.note_prefix = ""  # what its progress notes begin with
+    self.cache_dir = ""  # where built memories are kept ("": nowhere)
     self.memories = {}  # category -> CategoryMemory
     self.evaluated_maps = {}  # category -> (images' digest, memory maps)
     self._patches = None  # PatchFeatures, loaded when first needed
@@ -86,8 +89,17 @@ class TextureScoring:
   def memory_for(self, category, datasets):
     """`category`'s CategoryMemory, read from `datasets` once: the memory of
     its first eval.memory.images training images (fewer when the references
-    need them), the border level measured on the reference images."""
-    if category not in self.memories:
+    need them), the border level measured on the reference images; with a
+    `cache_dir`, written there once built and read back by later calls
+    (a run's prediction and export read what its evaluation built)."""
+    if category in self.memories:
+      return self.memories[category]
+    path = self._cache_path(category, datasets)
+    if path and os.path.isfile(path):
+      self.memories[category] = read_memory(path)
+      logging.info("%s%s: memory read from %s", self.note_prefix, category,
+                   path)
+    else:
       start = time.perf_counter()
       m, r = self.split(datasets, category)
       images = anomaly_data.normal_images(datasets, category, m + r,
@@ -108,7 +120,24 @@ class TextureScoring:
                    "patches (%.0f s); border level on %d more (%.0f s)",
                    self.note_prefix, category, m, len(memory[0]), patches,
                    built - start, r, time.perf_counter() - built)
+      if path:
+        write_memory(path, self.memories[category])
     return self.memories[category]
+
+  def _cache_path(self, category, datasets):
+    """The file `category`'s memory is kept in under `cache_dir` (""
+    without one), named by a digest of what it is built from: the memory,
+    data and reference settings, the seed and the training files."""
+    if not self.cache_dir:
+      return ""
+    key = {"format": MEMORY_FORMAT, "category": category,
+           "memory": self.config.eval.memory.to_dict(),
+           "data": self.config.data.to_dict(), "seed": self.config.seed,
+           "references": self.config.eval.reference_images,
+           "training": anomaly_data.training_identity(datasets, category)}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str)
+                          .encode()).hexdigest()
+    return os.path.join(self.cache_dir, digest[:20] + ".npz")
 
   def _thinned(self, rows):
     """The memory's rows, thinned to eval.memory.coreset of them by the
@@ -243,6 +272,24 @@ class TextureScoring:
     outs[f"score/{FUSED}"] = np.asarray(anomaly_scoring.baseline_image_score(
         jnp.asarray(maps)[..., None], self.window))
     return host, outs, scales
+
+
+MEMORY_FORMAT = 1  # of the files `write_memory` writes
+
+
+def write_memory(path, memory):
+  """A CategoryMemory to an .npz file (written whole, then renamed)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  partial = f"{path}.{os.getpid()}.partial"
+  with open(partial, "wb") as f:
+    np.savez(f, **{k: np.asarray(v) for k, v in memory._asdict().items()})
+  os.replace(partial, path)
+
+
+def read_memory(path):
+  """The CategoryMemory `write_memory` wrote."""
+  with np.load(path, allow_pickle=False) as arrays:
+    return CategoryMemory(*(arrays[k] for k in CategoryMemory._fields))
 
 
 def in_chunks(fn, images, size):

@@ -117,6 +117,12 @@ class Task(abc.ABC):
     """Jit-able: what `evaluate` needs from one batch (default: predict)."""
     return self.predict(variables, batch["image"])
 
+  def use_workdir(self, workdir):
+    """Where the task may keep what it derives from a run's data between
+    the run's tools (training, evaluation, prediction, export); by default
+    it keeps nothing."""
+    del workdir
+
   def eval_source(self, datasets):
     """The records `eval_step` runs over (default: the held-out split)."""
     return datasets.eval
