@@ -13,8 +13,9 @@ carry what a server needs (task, input size, scaling, class names,
 thresholds): ONNX in its metadata properties (`vq` key, JSON), StableHLO in
 OUTPUT.json beside it. An anomaly run scored with a texture memory
 (eval.scoring=auto, memory or fused) exports to StableHLO for one `--category`,
-whose memory is compiled in; its ONNX file holds the networks, and
-prediction builds the memory from the run's training images.
+whose memory (the one its evaluation kept in WORKDIR/memories/) is compiled
+in; a fused run's ONNX file holds the networks, and prediction builds the
+memory from the run's training images.
 """
 import json
 import os

@@ -212,9 +212,9 @@ class TextureScoring:
       raise ValueError(
           f"eval.scoring={self.config.eval.scoring} compares with a memory "
           f"of a category's training images; none is built for "
-          f"{category!r} (vq.predict builds it for --category from the "
-          "run's data.path; vq.export --category compiles one into a "
-          "StableHLO file)")
+          f"{category!r} (vq.predict reads it for --category from the "
+          "run's memories/ or builds it from its data.path; vq.export "
+          "--category compiles one into a StableHLO file)")
     memory = self.memories[category]
     maps, weights = self._raw_maps(images,
                                    (memory.rows, memory.mean, memory.std))
