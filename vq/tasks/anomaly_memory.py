@@ -127,11 +127,18 @@ class TextureScoring:
   def _cache_path(self, category, datasets):
     """The file `category`'s memory is kept in under `cache_dir` (""
     without one), named by a digest of what it is built from: the memory,
-    data and reference settings, the seed and the training files."""
+    data and reference settings, the seed, the training files and an
+    encoder's weights file."""
     if not self.cache_dir:
       return ""
+    m = self.config.eval.memory
+    weights = None
+    if m.features != "gabor":
+      path = pretrained.resolve(m.weights)
+      weights = (os.path.abspath(path), os.path.getsize(path),
+                 os.stat(path).st_mtime_ns)
     key = {"format": MEMORY_FORMAT, "category": category,
-           "memory": self.config.eval.memory.to_dict(),
+           "memory": m.to_dict(), "weights": weights,
            "data": self.config.data.to_dict(), "seed": self.config.seed,
            "references": self.config.eval.reference_images,
            "training": anomaly_data.training_identity(datasets, category)}
