@@ -273,6 +273,24 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path,
                     str(tmp_path / "out_changed"), category="cat",
                     progress=open("/dev/null", "w"))
   monkeypatch.undo()
+  # Built again and kept; a damaged kept memory is built again; a run whose
+  # memories/ cannot be written still predicts.
+  def run_predict(name):
+    return predict.predict(str(tmp_path / "run"), str(train_file),
+                           str(tmp_path / name), category="cat",
+                           progress=open("/dev/null", "w"))
+  run_predict("out_rebuilt")
+  for kept in (tmp_path / "run" / "memories").glob("*.npz"):
+    kept.write_bytes(b"damaged")
+  with monkeypatch.context() as m:
+    m.setattr(texture_memory, "build_memory", no_build)
+    with pytest.raises(AssertionError, match="a memory was built again"):
+      run_predict("out_damaged")
+  def unwritable(*unused, **unused_kw):
+    raise PermissionError("read-only file system")
+  monkeypatch.setattr(np, "savez", unwritable)
+  summary = run_predict("out_read_only")
+  assert summary["images"] == 1 and not summary["failed"]
   config.eval.scoring = "fused"
   with pytest.raises(config_base.ConfigError, match="adds DRAEM's square"):
     AnomalyTask(config)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from typing import NamedTuple
 
 import jax
@@ -95,8 +96,9 @@ class TextureScoring:
     if category in self.memories:
       return self.memories[category]
     path = self._cache_path(category, datasets)
-    if path and os.path.isfile(path):
-      self.memories[category] = read_memory(path)
+    kept = read_memory(path) if path and os.path.isfile(path) else None
+    if kept is not None:
+      self.memories[category] = kept
       logging.info("%s%s: memory read from %s", self.note_prefix, category,
                    path)
     else:
@@ -285,18 +287,29 @@ MEMORY_FORMAT = 1  # of the files `write_memory` writes
 
 
 def write_memory(path, memory):
-  """A CategoryMemory to an .npz file (written whole, then renamed)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  """A CategoryMemory to an .npz file (written whole, then renamed); a
+  folder that cannot be written (a read-only run) is noted, not fatal."""
   partial = f"{path}.{os.getpid()}.partial"
-  with open(partial, "wb") as f:
-    np.savez(f, **{k: np.asarray(v) for k, v in memory._asdict().items()})
-  os.replace(partial, path)
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(partial, "wb") as f:
+      np.savez(f, **{k: np.asarray(v) for k, v in memory._asdict().items()})
+    os.replace(partial, path)
+  except OSError as e:
+    logging.warning("the memory is not kept (%s): later runs of the tools "
+                    "build it again", e)
 
 
 def read_memory(path):
-  """The CategoryMemory `write_memory` wrote."""
-  with np.load(path, allow_pickle=False) as arrays:
-    return CategoryMemory(*(arrays[k] for k in CategoryMemory._fields))
+  """The CategoryMemory `write_memory` wrote, or None (noted) when the
+  file is damaged or of another layout: it is then built again."""
+  try:
+    with np.load(path, allow_pickle=False) as arrays:
+      return CategoryMemory(*(arrays[k] for k in CategoryMemory._fields))
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    logging.warning("%s: not a kept memory (%s); building it again", path,
+                    e)
+    return None
 
 
 def in_chunks(fn, images, size):
