@@ -317,3 +317,28 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path,
   config.eval.memory.aspect_ratio = 0.0
   assert AnomalyTask(config).input_shape == (32, 32, 3)
   assert config.eval.memory.aspect_ratio == 1.0
+
+
+def test_a_bad_training_file_left_out_by_the_data_check(tmp_path,
+                                                        monkeypatch):
+  """The memory reads the training images the data check kept (it indexed
+  the unchecked list, past the end), and prediction reads the memory the
+  evaluation kept: the digest names the folder's files, the bad one too."""
+  from vq import predict, train
+  from vq.ops import texture_memory
+  _wide_tree(tmp_path / "data")
+  (tmp_path / "data" / "cat" / "train" / "good" / "9.png").write_bytes(
+      b"not a PNG")
+  config = draem.get_config("variant=test,scoring=memory")
+  config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
+                      "categories": ("cat",)})
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert 0.0 <= summary["eval"]["pixel_auroc"] <= 1.0
+  def no_build(*unused, **unused_kw):
+    raise AssertionError("a memory was built again")
+  monkeypatch.setattr(texture_memory, "build_memory", no_build)
+  result = predict.predict(str(tmp_path / "run"),
+                           str(tmp_path / "data" / "cat" / "test" / "bar"),
+                           str(tmp_path / "out"), category="cat",
+                           progress=open("/dev/null", "w"))
+  assert result["images"] == 2 and not result["failed"]

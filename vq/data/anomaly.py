@@ -56,6 +56,17 @@ def reference_split(category, num_train, memory_images, reference_images):
   return min(memory_images, num_train - references), references
 
 
+def train_categories(datasets):
+  """Each training record's category, in `datasets.train`'s order: when
+  the data check left bad records out (a Subset of the source
+  info['train_categories'] describes), those of the records it kept."""
+  categories = datasets.info["train_categories"]
+  train = datasets.train
+  if isinstance(train, Subset) and len(train.source) == len(categories):
+    return [categories[i] for i in train.indices]
+  return categories
+
+
 def category_indices(train_categories, category):
   """Indices of `category`'s images in the training source, in order."""
   return [i for i, c in enumerate(train_categories) if c == category]
@@ -154,17 +165,23 @@ def scored_image(image, network_size, score_size, enlarge="repeat",
 
 def training_identity(datasets, category):
   """What a memory of `category`'s training images is built from: each
-  file's path, size and modification time (a file source), else their
-  count."""
-  own = category_indices(datasets.info["train_categories"], category)
-  records = getattr(datasets.train, "records", None)
-  if records is None:
-    return len(own)
+  file's path, size and modification time (a file source; those the data
+  check left out included, so a run's tools agree whether or not they ran
+  it), else the count of its images."""
+  source = datasets.train
+  while isinstance(source, Subset):
+    source = source.source
+  if not isinstance(source, MVTecImages):
+    return len(category_indices(train_categories(datasets), category))
   identity = []
-  for i in own:
-    path = records[i]["image_path"]
-    stat = os.stat(path)
-    identity.append((os.fsdecode(path), stat.st_size, stat.st_mtime_ns))
+  for record in source.records:
+    if record["category"] == category:
+      path = record["image_path"]
+      try:
+        stat = os.stat(path)
+        identity.append((os.fsdecode(path), stat.st_size, stat.st_mtime_ns))
+      except OSError:
+        identity.append((os.fsdecode(path), None, None))
   return identity
 
 
@@ -173,7 +190,7 @@ def normal_images(datasets, category, limit, network_size, score_size,
   """uint8 [n, height, width, 3] (`score_size`: a side or (height,
   width)): the first `limit` training images of `category` (all of them
   normal), read from `datasets.train` (`scored_image`)."""
-  own = category_indices(datasets.info["train_categories"], category)
+  own = category_indices(train_categories(datasets), category)
   if not own:
     raise ValueError(f"{category}: no training images")
   return np.stack([scored_image(datasets.train[i]["image"], network_size,

@@ -315,7 +315,8 @@ class AnomalyTask(Task):
           logging.warning("%s%s: %d training images; the texture memory "
                           "holds %d, %d calibrate its maps", self.note_prefix,
                           category,
-                          data.info["train_categories"].count(category), m, r)
+                          anomaly_data.train_categories(data).count(category),
+                          m, r)
     return data
 
   def eval_source(self, datasets):

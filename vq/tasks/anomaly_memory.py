@@ -79,12 +79,12 @@ class TextureScoring:
   def split(self, datasets, category):
     """(memory images, reference images) of `category`."""
     return anomaly_data.reference_split(
-        category, datasets.info["train_categories"].count(category),
+        category, anomaly_data.train_categories(datasets).count(category),
         self.config.eval.memory.images, self.config.eval.reference_images)
 
   def reference_indices(self, datasets):
     return anomaly_data.reference_indices(
-        datasets.info["train_categories"], self.class_names,
+        anomaly_data.train_categories(datasets), self.class_names,
         self.config.eval.memory.images, self.config.eval.reference_images)
 
   def memory_for(self, category, datasets):
@@ -283,7 +283,9 @@ class TextureScoring:
     return host, outs, scales
 
 
-MEMORY_FORMAT = 1  # of the files `write_memory` writes
+# Of the files `write_memory` writes: raise it when what a memory holds or
+# how it is built changes, so that kept memories are built again.
+MEMORY_FORMAT = 1
 
 
 def write_memory(path, memory):
@@ -298,6 +300,8 @@ def write_memory(path, memory):
   except OSError as e:
     logging.warning("the memory is not kept (%s): later runs of the tools "
                     "build it again", e)
+    if os.path.exists(partial):
+      os.remove(partial)
 
 
 def read_memory(path):
