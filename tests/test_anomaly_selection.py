@@ -4,7 +4,6 @@ recipe for the category it decides for."""
 import os
 import sys
 
-import jax
 import ml_collections
 import numpy as np
 import pytest

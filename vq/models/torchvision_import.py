@@ -197,7 +197,7 @@ def _check_shapes(variables, sd, names, architecture, alpha, with_classifier):
   """A ValueError naming the first tensor whose shape does not fit."""
   expected = _model_shapes(architecture, alpha, with_classifier)
   origin = {}
-  for prefix, name, kind in names:
+  for prefix, name, _ in names:
     for collection, field, suffix in (
         ("params", "kernel", "weight"), ("params", "bias", "bias"),
         ("params", "scale", "weight"), ("batch_stats", "mean", "running_mean"),
