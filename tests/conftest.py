@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tempfile
 
+import cv2
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -40,6 +41,26 @@ def pytest_sessionfinish(session):
   del session
   if _MADE_CACHE:
     shutil.rmtree(os.environ["VQ_TEST_XLA_CACHE"], ignore_errors=True)
+
+
+def wide_anomaly_tree(root):
+  """An MVTec AD category `cat` of 24x72 PNG photographs under `root`: 4
+  for training, 2 good and 2 defective test images (a dark bar, masked)."""
+  rng = np.random.default_rng(0)
+  for folder in ("train/good", "test/good", "test/bar", "ground_truth/bar"):
+    (root / "cat" / folder).mkdir(parents=True)
+  def surface():
+    return rng.integers(100, 140, (24, 72, 3), np.uint8)
+  for i in range(4):
+    cv2.imwrite(str(root / "cat" / "train" / "good" / f"{i}.png"), surface())
+  for i in range(2):
+    cv2.imwrite(str(root / "cat" / "test" / "good" / f"{i}.png"), surface())
+    image, mask = surface(), np.zeros((24, 72), np.uint8)
+    image[8:14, 20 + 20 * i:40 + 20 * i] = 10
+    mask[8:14, 20 + 20 * i:40 + 20 * i] = 255
+    cv2.imwrite(str(root / "cat" / "test" / "bar" / f"{i}.png"), image)
+    cv2.imwrite(str(root / "cat" / "ground_truth" / "bar" / f"{i}_mask.png"),
+                mask)
 
 
 def free_port():

@@ -74,7 +74,7 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
   config.eval.memory.images = 6
   config.eval.candidates.patchcore.eval.memory.images = 6
   task = AnomalyTask(config)
-  scalars, pictures = task.evaluate([], None)
+  scalars, pictures, rows = task.evaluate([], None)
   names = ("gabor", "patchcore")
   chosen = selection.chosen_candidates(scalars, task.class_names, names)
   assert set(chosen) == {"brick", "grass"}
@@ -99,7 +99,7 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
                for i in range(len(data.eval))]
     host = {k: np.stack([r[k] for r in records]) for k in records[0]}
     host, outs, extra = own.scored_outputs(host, {}, data)
-    own_scalars, _ = own.metrics(host, outs, extra, data)
+    own_scalars, _, _ = own.metrics(host, outs, extra, data)
     for c, category in enumerate(task.class_names):
       sel = host["category"] == c
       assert own_scalars[f"{category}/image_auroc"] == pytest.approx(
@@ -109,6 +109,11 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
       prefix = f"{category}/candidate/{name}/"
       assert scalars[prefix + "val_image_auroc"] == pytest.approx(val)
       assert scalars[prefix + "test_image_auroc"] == pytest.approx(test)
+      if chosen[category] == name:  # its rows: the chosen candidate's scores
+        own_rows = [r for r in rows if r["category"] == category]
+        assert {r["scoring"] for r in own_rows} == {name}
+        np.testing.assert_allclose([r["score"] for r in own_rows],
+                                   outs["score/memory"][sel], rtol=1e-6)
 
   calibration = task.calibrate(scalars)
   for category, name in chosen.items():

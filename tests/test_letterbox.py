@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, ".")
 from configs import draem, unet_damage  # noqa: E402
+from conftest import wide_anomaly_tree  # noqa: E402
 from vq.data import anomaly as anomaly_data  # noqa: E402
 from vq.data.augment import letterbox# noqa: E402
 from vq.data.formats import rle# noqa: E402
@@ -163,31 +164,12 @@ def test_segmentation_eval_transform_letterboxes_image_and_mask():
   assert (out["image"] == 200).all()   # margins reflect the image
 
 
-def _wide_tree(root):
-  """An MVTec AD category of 24x72 photographs, the defect a dark bar."""
-  rng = np.random.default_rng(0)
-  for folder in ("train/good", "test/good", "test/bar", "ground_truth/bar"):
-    (root / "cat" / folder).mkdir(parents=True)
-  def surface():
-    return rng.integers(100, 140, (24, 72, 3), np.uint8)
-  for i in range(4):
-    cv2.imwrite(str(root / "cat" / "train" / "good" / f"{i}.png"), surface())
-  for i in range(2):
-    cv2.imwrite(str(root / "cat" / "test" / "good" / f"{i}.png"), surface())
-    image, mask = surface(), np.zeros((24, 72), np.uint8)
-    image[8:14, 20 + 20 * i:40 + 20 * i] = 10
-    mask[8:14, 20 + 20 * i:40 + 20 * i] = 255
-    cv2.imwrite(str(root / "cat" / "test" / "bar" / f"{i}.png"), image)
-    cv2.imwrite(str(root / "cat" / "ground_truth" / "bar" / f"{i}_mask.png"),
-                mask)
-
-
 @pytest.mark.slow  # a DRAEM training and prediction: 75 s on 2 cores
 def test_draem_at_the_photographs_aspect_ratio(tmp_path):
   """Trains, evaluates over the image's pixels and predicts regions in the
   photographs' own 72x24 pixels."""
   from vq import predict, train
-  _wide_tree(tmp_path / "data")
+  wide_anomaly_tree(tmp_path / "data")
   config = draem.get_config("variant=test")
   config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
                       "categories": ("cat",), "keep_aspect": True})
@@ -221,7 +203,7 @@ def test_the_memory_scores_wide_photographs_at_their_shape(tmp_path,
   a training file changes."""
   from vq import config_base, export, predict, run_config, train
   from vq.ops import texture_memory
-  _wide_tree(tmp_path / "data")
+  wide_anomaly_tree(tmp_path / "data")
   config = draem.get_config("variant=test,scoring=memory")
   config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
                       "categories": ("cat",), "keep_aspect": True})
@@ -326,7 +308,7 @@ def test_a_bad_training_file_left_out_by_the_data_check(tmp_path,
   evaluation kept: the digest names the folder's files, the bad one too."""
   from vq import predict, train
   from vq.ops import texture_memory
-  _wide_tree(tmp_path / "data")
+  wide_anomaly_tree(tmp_path / "data")
   (tmp_path / "data" / "cat" / "train" / "good" / "9.png").write_bytes(
       b"not a PNG")
   config = draem.get_config("variant=test,scoring=memory")

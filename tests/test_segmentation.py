@@ -325,8 +325,8 @@ def test_evaluation_reports_which_classes_are_confused():
            "image": np.zeros((3, 8, 8, 3), np.uint8)}
   # A per-class image head that calls cracks on every image, pits on none.
   class_probs = np.tile(np.float32([0.2, 0.1, 0.1, 0.9]), (3, 1))
-  scalars, _ = task.evaluate([(batch, {"masks": pred,
-                                       "class_probs": class_probs})], None)
+  scalars = task.evaluate([(batch, {"masks": pred,
+                                    "class_probs": class_probs})], None).scalars
   assert scalars["image_head_precision/cracks"] == pytest.approx(1 / 3)
   assert scalars["image_head_recall/cracks"] == 1.0
   assert scalars["image_head_recall/pits"] == 0.0

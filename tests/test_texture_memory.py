@@ -192,7 +192,7 @@ def test_anomaly_task_scores_with_the_memory(tmp_path):
     inputs = {k: v for k, v in batch.items() if k != "batch_mask"}
     assert task.eval_step(variables, inputs) == {}  # the networks: not run
     results.append((batch, {}))
-  scalars, pictures = task.evaluate(results, data)
+  scalars, pictures, _ = task.evaluate(results, data)
   rows = pictures["input_map_truth"]
   assert rows.shape[1:] == (32, 3 * 32, 3) and rows.dtype == np.uint8
   assert rows[:, :, 32:64].std() > 0  # the memory's heat map
@@ -285,7 +285,7 @@ def test_fused_scoring_scales_each_map_on_reference_images(
     out = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     out["map"] = batch["image"][..., 0].astype(np.float32) / 255
     results.append((batch, out))
-  scalars, _ = task.evaluate(results, data)
+  scalars = task.evaluate(results, data).scalars
   assert results[0][0]["image"].shape[1:] == (side, side, 3)
   assert results[0][0]["mask"].shape[1:] == (side, side)
 

@@ -6,8 +6,10 @@ r"""A trained run's metrics on its evaluation split or on other data.
 
 The run's own config is loaded and `--config.<field>=<value>` overrides it
 (data fields: another split, another folder). Writes
-RUN/evaluations/<name>.json ({step, data, scalars}) and the evaluation's
-pictures as PNG files beside it.
+RUN/evaluations/<name>.json ({step, data, scalars}), the evaluation's
+pictures as PNG files beside it and, for the tasks that judge whole images
+(anomaly, classification), <name>_images.csv: a line per image (its file,
+truth, score and decision).
 """
 import hashlib
 import json
@@ -21,7 +23,7 @@ import ml_collections  # noqa: E402
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import config_base, run_config, runs  # noqa: E402
+from vq import config_base, per_image, run_config, runs, train  # noqa: E402
 from vq.cli import run, tool  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
@@ -29,13 +31,14 @@ from vq.tasks import get_task_class  # noqa: E402
 
 
 def evaluate(workdir, config=None, step="best", name=""):
-  """Evaluates a run (with `config` overriding its own); returns
-  (scalars, path of the written JSON)."""
+  """Evaluates a run (with `config` overriding its own) on the records its
+  data check (config.data_check, as in training) keeps; returns (scalars,
+  path of the written JSON)."""
   trained = run_config.load_config(workdir)
   config = config or trained
   config_base.validate(config, get_task_class(config.task).default_config())
   _, task, variables, step = runs.load_run(workdir, step, config)
-  data = task.datasets()
+  data = train.load_checked_data(task, config)
   eval_step = jax.jit(task.eval_step)
   results = []
   for batch in pipeline.eval_batches(task.eval_source(data),
@@ -44,8 +47,8 @@ def evaluate(workdir, config=None, step="best", name=""):
                                      config.data_threads):
     inputs = {k: v for k, v in batch.items() if k != "batch_mask"}
     results.append((batch, jax.device_get(eval_step(variables, inputs))))
-  scalars, pictures = task.evaluate(results, data)
-  scalars = {k: float(v) for k, v in scalars.items()}
+  evaluation = task.evaluate(results, data)
+  scalars = {k: float(v) for k, v in evaluation.scalars.items()}
   data_json = config.data.to_json_best_effort(sort_keys=True)
   if not name:
     name = f"step{step}"
@@ -57,9 +60,11 @@ def evaluate(workdir, config=None, step="best", name=""):
   with open(path, "w") as f:
     json.dump({"step": step, "data": json.loads(data_json),
                "scalars": scalars}, f, indent=1)
-  for key, images in pictures.items():
+  for key, images in evaluation.pictures.items():
     for i, image in enumerate(images):
       write_image(os.path.join(folder, f"{name}_{key}_{i}.png"), image)
+  per_image.write_csv(os.path.join(folder, f"{name}_images.csv"),
+                      evaluation.per_image)
   return scalars, path
 
 

@@ -15,7 +15,7 @@ from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
 from vq import (config_base, config_changes, distributed, guards, history,
-                sharding, step_cost)
+                per_image, sharding, step_cost)
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
@@ -202,13 +202,13 @@ def _evaluate(task, data, eval_step, state, config, mesh):
 
 
 def _evaluate_checked(task, data, eval_step, state, config, mesh):
-  """(scalars, images) of an evaluation that gives config.best_metric."""
-  scalars, images = _evaluate(task, data, eval_step, state, config, mesh)
-  if config.best_metric and config.best_metric not in scalars:
+  """The `Evaluation` of an evaluation that gives config.best_metric."""
+  evaluation = _evaluate(task, data, eval_step, state, config, mesh)
+  if config.best_metric and config.best_metric not in evaluation.scalars:
     raise ValueError(
         f"config.best_metric={config.best_metric!r} is not an eval scalar; "
-        f"the evaluation gives {sorted(scalars)}")
-  return scalars, images
+        f"the evaluation gives {sorted(evaluation.scalars)}")
+  return evaluation
 
 
 def _evaluate_initial_state(task, data, eval_step, state, config, mesh,
@@ -216,25 +216,27 @@ def _evaluate_initial_state(task, data, eval_step, state, config, mesh,
   """num_train_steps=0 (scorings that train nothing): the initial state
   evaluated and checked, no train step compiled. Returns its scalars; the
   caller saves it as step 0, which prediction and export restore."""
-  scalars, images = _evaluate_checked(task, data, eval_step, state, config,
-                                      mesh)
-  _write_eval(writer, 0, scalars, images, workdir)
+  evaluation = _evaluate_checked(task, data, eval_step, state, config, mesh)
+  _write_eval(writer, 0, evaluation, workdir)
   if not _all_finite(state):
     raise NonFiniteLossError("the initial state has non-finite values; "
                              "nothing is saved")
-  return scalars
+  return evaluation.scalars
 
 
-def _write_eval(writer, step, scalars, images, workdir=None):
-  """Eval scalars and pictures to the writer; scalars also to the run's
-  eval history and WORKDIR/eval_results.json (the latest) when `workdir`
-  is given."""
+def _write_eval(writer, step, evaluation, workdir=None):
+  """An `Evaluation`'s scalars and pictures to the writer; with `workdir`
+  its scalars also to the run's eval history and WORKDIR/eval_results.json,
+  its per-image rows to WORKDIR/eval_images.csv (both the latest)."""
+  scalars, images = evaluation.scalars, evaluation.pictures
   writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
   if workdir:
     history.append(workdir, history.EVAL, step, scalars)
     with open(os.path.join(workdir, "eval_results.json"), "w") as f:
       json.dump({"step": step, **{k: float(v) for k, v in scalars.items()}},
                 f, indent=1)
+    per_image.write_csv(os.path.join(workdir, per_image.EVAL_IMAGES),
+                        evaluation.per_image)
   if images:
     writer.write_images(step, {f"eval/{k}": v for k, v in images.items()})
   logging.info("eval at step %d: %s", step, ", ".join(
@@ -288,9 +290,11 @@ def load_checked_data(task, config, workdir=None):
         shard=(jax.process_index(), jax.process_count()),
         gather=distributed.allgather_lists)
     logging.info("Data check:\n%s", data_check.summary_table(report))
-    if any(r["left_out"] for r in report.values()):
-      logging.warning("%d bad records left out (data_check.json lists them)",
-                      sum(r["left_out"] for r in report.values()))
+    bad = [reason for r in report.values() for reason in r["reasons"]]
+    if bad:
+      logging.warning("%d bad records left out (%s)", len(bad),
+                      "data_check.json lists them" if workdir else
+                      "; ".join(bad[:5]) + ("; ..." if len(bad) > 5 else ""))
     if workdir:
       data_check.write_report(report, workdir)
   data_check.require_records(data, config.data)
@@ -385,15 +389,16 @@ def _train(task, config, workdir, mesh, is_chief):
         scalars = None
         if not preempt and (last or step % config.eval_every_steps == 0):
           try:
-            scalars, images = _evaluate_checked(task, data, eval_step, state,
-                                                config, mesh)
+            evaluation = _evaluate_checked(task, data, eval_step, state,
+                                           config, mesh)
+            scalars = evaluation.scalars
           except Exception:
             # The training since the last save is kept before the error ends
             # the run.
             _check_state(compiled_step, state, batch, step, last_saved)
             checkpoints.save(step, state, train_iter, description, force=True)
             raise
-          _write_eval(writer, step, scalars, images, is_chief and workdir)
+          _write_eval(writer, step, evaluation, is_chief and workdir)
           summary["eval"] = scalars
         if save:
           _check_state(compiled_step, state, batch, step, last_saved)

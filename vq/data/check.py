@@ -32,12 +32,31 @@ class Subset:
     return self.source[self.indices[index]]
 
 
+def _record_name(record, index):
+  """A record's file, else its id, else its position."""
+  name = record.get("image_path") or record.get("id")
+  if name is None or name == "":
+    return f"record {index}"
+  return os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) \
+      else str(name)
+
+
+def item_names(source):
+  """What names each item of `source` (through the check's Subsets): its
+  record's file or id (`_record_name`), else 'record <position>'."""
+  if isinstance(source, Subset):
+    names = item_names(source.source)
+    return [names[i] for i in source.indices]
+  if isinstance(source, RecordSource):
+    return [_record_name(r, i) for i, r in enumerate(source.records)]
+  return [f"record {i}" for i in range(len(source))]
+
+
 def _reason(source, index, error):
   """The error, prefixed by the record's file when it does not name it."""
   text = f"{type(error).__name__}: {error}"
-  record = source.records[index]
-  path = record.get("image_path") or record.get("id") or f"record {index}"
-  return text if os.fsdecode(path) in text else f"{path}: {text}"
+  path = _record_name(source.records[index], index)
+  return text if path in text else f"{path}: {text}"
 
 
 def check_source(source, transform=None, threads=2, shard=(0, 1)):

@@ -27,7 +27,7 @@ from absl import logging
 from vq import config_base, losses
 from vq.data import anomaly as anomaly_data
 from vq.data import tfds_records
-from vq.data.check import Subset
+from vq.data.check import Subset, item_names
 from vq.data.embedded import embedded_textures
 from vq.models import layers
 from vq.models.draem import DRAEM
@@ -39,7 +39,7 @@ from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
 from vq.tasks.anomaly_memory import SCALE_KEYS, TextureScoring
 from vq.tasks.anomaly_scorings import (FUSED, MEMORY, MEMORY_SCORINGS,
                                        SCORINGS)
-from vq.tasks.base import Task
+from vq.tasks.base import Evaluation, Task
 
 
 
@@ -448,7 +448,8 @@ class AnomalyTask(Task):
     return host, outs, scalars
 
   def metrics(self, host, outs, scalars, datasets):
-    """(scalars, pictures) of `scored_outputs`: per category and mean."""
+    """`Evaluation` of `scored_outputs`: scalars per category and mean,
+    pictures, a row per test image."""
     scalars = dict(scalars)
     per_category = []
     scoring, d = self.config.eval.scoring, self.config.data
@@ -470,8 +471,13 @@ class AnomalyTask(Task):
               for name in self.class_names]
     key = ("input_reconstruction_map_truth" if "reconstruction" in outs
            else "input_map_truth")
-    return scalars, {key: evaluation.pictures(
-        host, outs, levels, scoring, self.config.eval.num_images)}
+    rows = evaluation.image_rows(
+        item_names(datasets.eval), host, outs[f"score/{scoring}"],
+        self.class_names, datasets.info["defect_types"],
+        {name: scalars[f"{name}/threshold"] for name in self.class_names},
+        d.validation_fraction, d.split_seed)
+    return Evaluation(scalars, {key: evaluation.pictures(
+        host, outs, levels, scoring, self.config.eval.num_images)}, rows)
 
   def _scales(self, category):
     """The calibrated scales of `category`'s maps (eval.scoring=fused)."""

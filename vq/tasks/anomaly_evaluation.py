@@ -66,6 +66,29 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed):
   return m
 
 
+def image_rows(names, host, scores, class_names, defect_types, thresholds,
+               validation_fraction, split_seed):
+  """One row per test image (`names`: its file): category, defect kind,
+  label, score, the decision at its category's threshold (as prediction
+  words it), and the half of `halves` it fell in (the threshold was chosen
+  on 'validation')."""
+  rows = [None] * len(scores)
+  for c, category in enumerate(class_names):
+    own = np.flatnonzero(host["category"] == c)
+    in_validation = np.zeros(len(own), bool)
+    in_validation[halves(len(own), validation_fraction, split_seed)[0]] = True
+    for i, validation in zip(own, in_validation):
+      label = int(host["label"][i])
+      rows[i] = {"file": names[i], "category": category,
+                 "defect_type": (defect_types[host["defect"][i]] if label
+                                 else "good"),
+                 "label": label, "score": float(scores[i]),
+                 "decision": ("defective" if scores[i] >= thresholds[category]
+                              else "good"),
+                 "half": "validation" if validation else "test"}
+  return tuple(rows)
+
+
 def defect_metrics(category, defect_types, host, outs, scoring):
   """Image and pixel AUROC of each defect type against the good images."""
   good = host["label"] == 0

@@ -20,6 +20,7 @@ from vq.data import pipeline
 from vq.metrics import anomaly as anomaly_metrics
 from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks.anomaly_scorings import MEMORY
+from vq.tasks.base import Evaluation
 
 AUTO = "auto"
 CANDIDATE = "candidate"  # the calibration's entry naming the chosen one
@@ -106,8 +107,8 @@ def half_measures(host, outs, class_names, data_config):
 
 
 def _evaluate_candidate(candidate, batch_size, threads):
-  """(scalars, pictures, half measures) of one candidate, evaluated on
-  the test split as its own run would be (no network)."""
+  """(`Evaluation`, half measures) of one candidate, evaluated on the test
+  split as its own run would be (no network)."""
   data = candidate.datasets()
   batches = list(pipeline.eval_batches(candidate.eval_source(data),
                                        data.eval_transform, batch_size,
@@ -115,35 +116,36 @@ def _evaluate_candidate(candidate, batch_size, threads):
   host = {k: np.concatenate([b[k][b["batch_mask"]] for b in batches])
           for k in batches[0] if k != "batch_mask"}
   host, outs, scalars = candidate.scored_outputs(host, {}, data)
-  scalars, pictures = candidate.metrics(host, outs, scalars, data)
-  return scalars, pictures, half_measures(host, outs, candidate.class_names,
-                                          candidate.config.data)
+  return (candidate.metrics(host, outs, scalars, data),
+          half_measures(host, outs, candidate.class_names,
+                        candidate.config.data))
 
 
 def evaluate(candidates, class_names, batch_size, threads):
   """Every candidate's evaluation; per category the chosen candidate's
   scalars, every candidate's half measures and full image / pixel AUROC
   (`<category>/candidate/<name>/...`); means over the categories; the
-  chosen candidates' pictures."""
+  chosen candidates' pictures; per test image the chosen candidate's row,
+  naming it (`scoring`)."""
   results = {name: _evaluate_candidate(c, batch_size, threads)
              for name, c in candidates.items()}
   scalars = {}
   for category in class_names:
-    for name, (own, _, measures) in results.items():
+    for name, (own, measures) in results.items():
       prefix = f"{category}/{CANDIDATE}/{name}/"
       scalars.update({prefix + k: v for k, v in measures[category].items()})
       for k in ("image_auroc", "pixel_auroc"):
-        scalars[prefix + k] = own[f"{category}/{k}"]
+        scalars[prefix + k] = own.scalars[f"{category}/{k}"]
   chosen = chosen_candidates(scalars, class_names, tuple(results))
   for category, name in chosen.items():
-    own = results[name][0]
-    scalars.update({k: v for k, v in own.items()
+    own, measures = results[name]
+    scalars.update({k: v for k, v in own.scalars.items()
                     if k.startswith(category + "/")})
     scalars.update({f"{category}/{k}": v
-                    for k, v in results[name][2][category].items()})
+                    for k, v in measures[category].items()})
   means = set.intersection(*(
-      {k for k in own if k.split("/")[0] not in class_names}
-      for own, _, _ in results.values()))
+      {k for k in own.scalars if k.split("/")[0] not in class_names}
+      for own, _ in results.values()))
   means |= {f"{half}_{m}" for half in HALVES
             for m in ("image_auroc", "pixel_auroc")}
   for k in sorted(means - set(evaluation.CALIBRATION_KEYS)):
@@ -152,5 +154,9 @@ def evaluate(candidates, class_names, batch_size, threads):
       scalars[k] = float(np.mean(values))
   pictures = {f"{key}/{name}": images
               for name in sorted(set(chosen.values()))
-              for key, images in results[name][1].items()}
-  return scalars, pictures
+              for key, images in results[name][0].pictures.items()}
+  rows = []  # every candidate's rows are the test split's, in its order
+  for i, row in enumerate(next(iter(results.values()))[0].per_image):
+    name = chosen[row["category"]]
+    rows.append(dict(results[name][0].per_image[i], scoring=name))
+  return Evaluation(scalars, pictures, tuple(rows))

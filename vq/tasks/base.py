@@ -9,6 +9,7 @@ uint8 [N, H, W, C] at the model's input size; the trainer adds `batch_mask`
 (False on evaluation padding).
 """
 import abc
+from typing import NamedTuple
 
 import jax.numpy as jnp
 
@@ -20,6 +21,15 @@ from vq.models import preprocessing
 from vq.models.layers import DEPTHWISE
 from vq.models.pretrained import frozen_bn_layers
 from vq.tasks import encoder_weights
+
+
+class Evaluation(NamedTuple):
+  """What `Task.evaluate` returns: scalars, pictures ([N, H, W, 3] uint8
+  by name), and for tasks that judge whole images one JSON-able row per
+  evaluated image (its file or record, truth, score and decision)."""
+  scalars: dict
+  pictures: dict
+  per_image: tuple = ()
 
 
 class Task(abc.ABC):
@@ -129,7 +139,7 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def evaluate(self, results, datasets):
-    """[(host batch, host eval_step outputs)] -> (scalars, pictures)."""
+    """[(host batch, host eval_step outputs)] -> `Evaluation`."""
 
   @abc.abstractmethod
   def to_record(self, outputs, image_hw):

@@ -14,11 +14,12 @@ import optax
 from vq import config_base, visualize
 from vq.data import classification as classification_data
 from vq.data import tfds_records
+from vq.data.check import item_names
 from vq.data.embedded import synthetic_parts
 from vq.models.efficientnet import EfficientNetB0
 from vq.models.mobilenet_v2 import MobileNetV2
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task
+from vq.tasks.base import Evaluation, Task
 
 
 def default_config():
@@ -108,10 +109,20 @@ class ClassificationTask(Task):
             "label": jnp.argmax(logits, -1)}
 
   def evaluate(self, results, datasets):
-    del datasets
-    correct = [out["label"][b["batch_mask"]] == b["label"][b["batch_mask"]]
-               for b, out in results]
-    return {"accuracy": float(np.mean(np.concatenate(correct)))}, {}
+    """Accuracy; per image its true class, the predicted class and its
+    probability (as prediction names them), and whether they agree."""
+    truth = np.concatenate([b["label"][b["batch_mask"]] for b, _ in results])
+    predicted, probs = (np.concatenate([o[k][b["batch_mask"]]
+                                        for b, o in results])
+                        for k in ("label", "probs"))
+    names = item_names(self.eval_source(datasets))
+    rows = tuple(
+        {"file": name, "label": self.class_names[t],
+         "class": self.class_names[p], "score": float(probs[i, p]),
+         "correct": bool(t == p)}
+        for i, (name, t, p) in enumerate(zip(names, truth, predicted)))
+    return Evaluation({"accuracy": float(np.mean(truth == predicted))}, {},
+                      rows)
 
   def to_record(self, outputs, image_hw):
     """{'class', 'score', 'probabilities': {class: p}}."""

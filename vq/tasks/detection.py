@@ -17,7 +17,7 @@ from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import decode_scores, select_detections
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task
+from vq.tasks.base import Evaluation, Task
 
 
 def default_config():
@@ -168,7 +168,7 @@ class DetectionTask(Task):
                              class_agnostic=e.class_agnostic_nms)
 
   def evaluate(self, results, datasets):
-    """[(host batch, host eval_step outputs)] -> (scalars, images)."""
+    """VOC and COCO mAP, AP per class, pictures and PR curves."""
     del datasets
     images, drawn = [], []
     for batch, out in results:
@@ -191,7 +191,7 @@ class DetectionTask(Task):
         visualize.pr_curve_image(p, r, f"{name} AP50 {ap:.3f}")
         for name, (p, r), ap in zip(self.class_names, m["pr_curves"],
                                     m["voc_ap"])])
-    return scalars, pictures
+    return Evaluation(scalars, pictures)
 
   def _draw_eval(self, image, det, scale=2, min_score=0.3):
     """Predictions (solid, score >= min_score) over ground truth (dashed)."""

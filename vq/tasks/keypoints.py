@@ -17,7 +17,7 @@ from vq.metrics.keypoints import keypoint_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.keypoint_net import KeypointNet
 from vq.tasks import encoder_weights
-from vq.tasks.base import Task
+from vq.tasks.base import Evaluation, Task
 
 
 def default_config():
@@ -139,7 +139,8 @@ class KeypointsTask(Task):
     scalars = keypoint_metrics(np.concatenate(preds) * s,
                                np.concatenate(trues) * s, (s, s),
                                names=list(self.class_names))
-    return scalars, ({"keypoints": np.stack(drawn)} if drawn else {})
+    return Evaluation(scalars,
+                      {"keypoints": np.stack(drawn)} if drawn else {})
 
   def to_record(self, outputs, image_hw):
     """{'keypoints': {name: [x, y] in pixels of the original image}}."""

@@ -21,7 +21,7 @@ from vq.data.embedded import synthetic_steel
 from vq.ops.mask_policy import apply_mask_policy, vote_classes
 from vq.tasks import (encoder_weights, segmentation_evaluation,
                       segmentation_model)
-from vq.tasks.base import Task
+from vq.tasks.base import Evaluation, Task
 
 LOSSES = ("softmax_ce", "softmax_ce_dice", "bce", "dice", "bce_dice")
 
@@ -345,9 +345,9 @@ class SegmentationTask(Task):
     with several classes, which classes are confused (per pixel and per
     image): `segmentation_evaluation.evaluate`."""
     del datasets
-    return segmentation_evaluation.evaluate(
+    return Evaluation(*segmentation_evaluation.evaluate(
         results, self.class_names, self.config.eval.defect_min_area,
-        self.config.eval.num_images)
+        self.config.eval.num_images))
 
   def to_record(self, outputs, image_hw):
     """{'masks': {class: Severstal RLE at the original size}, 'defect_area':
