@@ -155,6 +155,11 @@ def test_evaluate_a_run_on_other_data(runs):
       "step0_data")
   saved = json.load(open(path_other))
   assert saved["data"]["synthetic_seed"] == 7 and saved["step"] == 0
+  with open(path_other.replace(".json", "_images.csv")) as f:
+    rows = list(csv.DictReader(f))  # generated images: named by position
+  assert [r["file"] for r in rows] == [f"record {i}" for i in range(4)]
+  assert np.mean([float(r["dice"]) for r in rows]) == pytest.approx(
+      scalars_other["dice"])
   assert config["data"]["synthetic_seed"] == 0
 
 

@@ -1,6 +1,7 @@
 """The segmentation task end to end: every config trains and evaluates."""
 import os
 import sys
+import types
 
 import jax
 import numpy as np
@@ -12,6 +13,7 @@ from vq.data.embedded import synthetic_car, synthetic_steel
 from vq.data.formats import rle
 from vq.data.images import write_image
 from vq.data.segmentation import MaskTransform
+from vq.data.sources import RecordSource
 from vq.tasks.segmentation import SegmentationTask
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -325,8 +327,18 @@ def test_evaluation_reports_which_classes_are_confused():
            "image": np.zeros((3, 8, 8, 3), np.uint8)}
   # A per-class image head that calls cracks on every image, pits on none.
   class_probs = np.tile(np.float32([0.2, 0.1, 0.1, 0.9]), (3, 1))
-  scalars = task.evaluate([(batch, {"masks": pred,
-                                    "class_probs": class_probs})], None).scalars
+  files = types.SimpleNamespace(eval=RecordSource(
+      [{"image_path": f"{i}.jpg"} for i in range(3)]))
+  scalars, _, rows = task.evaluate(
+      [(batch, {"masks": pred, "class_probs": class_probs})], files)
+  # Per image (hand-worked): image 0's pits 2 * 2 / (2 + 8), its cracks
+  # 6 pixels on none; image 2's pit is under the minimum area.
+  assert [(r["file"], r["label"], r["decision"]) for r in rows] == [
+      ("0.jpg", 1, "defective"), ("1.jpg", 1, "defective"),
+      ("2.jpg", 0, "good")]
+  assert [[r[f"dice/{c}"] for c in ("pits", "lines", "patches", "cracks")]
+          for r in rows] == [[0.4, 1, 1, 0], [1, 1, 1, 1], [0, 1, 1, 1]]
+  assert [r["dice"] for r in rows] == pytest.approx([0.6, 1.0, 0.75])
   assert scalars["image_head_precision/cracks"] == pytest.approx(1 / 3)
   assert scalars["image_head_recall/cracks"] == 1.0
   assert scalars["image_head_recall/pits"] == 0.0

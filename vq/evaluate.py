@@ -7,9 +7,9 @@ r"""A trained run's metrics on its evaluation split or on other data.
 The run's own config is loaded and `--config.<field>=<value>` overrides it
 (data fields: another split, another folder). Writes
 RUN/evaluations/<name>.json ({step, data, scalars}), the evaluation's
-pictures as PNG files beside it and, for the tasks that judge whole images
-(anomaly, classification), <name>_images.csv: a line per image (its file,
-truth, score and decision).
+pictures as PNG files beside it and, for the anomaly, classification and
+segmentation tasks, <name>_images.csv: a line per image (its file, truth,
+score or Dice, and decision).
 """
 import hashlib
 import json

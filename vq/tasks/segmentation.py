@@ -15,6 +15,7 @@ import numpy as np
 from vq import config_base, losses, visualize
 from vq.data import tfds_records
 from vq.data.augment import letterbox, preprocess
+from vq.data.check import item_names
 from vq.data.formats import rle
 from vq.data import segmentation as segmentation_data
 from vq.data.embedded import synthetic_steel
@@ -343,11 +344,11 @@ class SegmentationTask(Task):
   def evaluate(self, results, datasets):
     """IoU per class and its mean, Kaggle Dice, image-level rates, pictures;
     with several classes, which classes are confused (per pixel and per
-    image): `segmentation_evaluation.evaluate`."""
-    del datasets
+    image); a row per image: `segmentation_evaluation.evaluate`."""
     return Evaluation(*segmentation_evaluation.evaluate(
         results, self.class_names, self.config.eval.defect_min_area,
-        self.config.eval.num_images))
+        self.config.eval.num_images,
+        item_names(self.eval_source(datasets))))
 
   def to_record(self, outputs, image_hw):
     """{'masks': {class: Severstal RLE at the original size}, 'defect_area':

@@ -5,12 +5,13 @@ from vq import visualize
 from vq.metrics import segmentation as seg_metrics
 
 
-def evaluate(results, class_names, min_area, num_images):
-  """[(host batch, host eval_step outputs)] -> (scalars, pictures): IoU per
-  class and its mean, Kaggle Dice, image-level rates (a class found on at
-  least `min_area` pixels), up to `num_images` truth | prediction pictures;
-  with several classes, which classes are confused (per pixel and per
-  image)."""
+def evaluate(results, class_names, min_area, num_images, names):
+  """[(host batch, host eval_step outputs)] -> (scalars, pictures, a row
+  per image): IoU per class and its mean, Kaggle Dice, image-level rates (a
+  class found on at least `min_area` pixels), up to `num_images` truth |
+  prediction pictures; with several classes, which classes are confused
+  (per pixel and per image). Each row names the image (`names`, in the
+  results' order) and gives its truth, decision and Dice per class."""
   inter = union = overlap = true_pixels = 0
   dice, found, truth, head, drawn, presence = [], [], [], [], [], []
   class_head = []
@@ -48,7 +49,22 @@ def evaluate(results, class_names, min_area, num_images):
   if len(class_names) > 1:
     scalars.update(_confusion(class_names, overlap, true_pixels, presence,
                               class_head))
-  return scalars, ({"truth_vs_prediction": np.stack(drawn)} if drawn else {})
+  pictures = {"truth_vs_prediction": np.stack(drawn)} if drawn else {}
+  return scalars, pictures, image_rows(names, class_names, truth,
+                                       np.concatenate(found),
+                                       np.concatenate(dice))
+
+
+def image_rows(names, class_names, truth, found, dice):
+  """A row per image: its file, `label` (1 where its truth has a defect),
+  `decision` (defective where a class is found on `eval.defect_min_area`
+  pixels), `dice` (its Kaggle Dice, the mean over classes) and
+  `dice/<class>`."""
+  return tuple(
+      {"file": name, "label": int(t),
+       "decision": "defective" if f else "good", "dice": float(d.mean()),
+       **{f"dice/{c}": float(v) for c, v in zip(class_names, d)}}
+      for name, t, f, d in zip(names, truth, found, dice))
 
 
 def _confusion(class_names, overlap, true_pixels, presence, class_head):
