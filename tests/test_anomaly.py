@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
+from sklearn.metrics import f1_score, roc_curve
 
 from vq import checkpoint, losses, predict, train
 from vq.data import anomaly as anomaly_data
@@ -19,12 +20,13 @@ from vq.data.augment.perlin import perlin_noise
 from vq.data.errors import AnnotationError
 from vq.data.images import write_image
 from vq.metrics import (aupro, auroc, average_precision, f1_optimal_threshold,
-                        pixel_metrics)
+                        pixel_metrics, recall_threshold)
 from vq.models import DiscriminativeSubNetwork, ReconstructiveSubNetwork
 from vq.ops import (depthwise_filter, gaussian_kernel, gaussian_window,
                     laplacian_sharpen, separable_filter,
                     unsharp_mask)
 from vq.ops import anomaly_scoring
+from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks.anomaly import AnomalyTask
 from vq.tasks.anomaly_records import decide
 
@@ -278,6 +280,59 @@ def test_auroc_and_ap_hand_worked():
   assert f1_optimal_threshold([1, .5, .5, 0], [1, 1, 0, 0]) == (0.5, 0.8)
   with pytest.raises(ValueError, match="both positive and negative"):
     auroc([0.1, 0.2], [1, 1])
+
+
+def test_recall_threshold_matches_scikit_learn():
+  """The highest threshold whose true positive rate (scikit-learn's ROC
+  curve, every distinct score a threshold) reaches the recall."""
+  rng = np.random.default_rng(0)
+  scores = np.round(rng.random(300), 2)  # ties
+  labels = rng.random(300) < 0.3
+  fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+  del fpr
+  for recall in (0.25, 0.5, 0.9, 0.99, 1.0):
+    expected = max(t for t, r in zip(thresholds, tpr) if r >= recall)
+    assert recall_threshold(scores, labels, recall) == expected, recall
+  # Hand-worked: 3 of 4 positives at 0.75 are caught from 0.6 down.
+  assert recall_threshold([0.9, 0.8, 0.6, 0.2, 0.7], [1, 1, 1, 1, 0],
+                          0.75) == 0.6
+  assert recall_threshold([0.3, 0.4], [0, 0], 0.9) == 0.4  # no positive
+
+
+def test_threshold_for_a_recall_and_the_test_half_rates():
+  """eval.threshold_recall: the validation half's threshold catches that
+  share of its defective images; the rest report recall and false alarm
+  rate at it (counted here from the halves)."""
+  rng = np.random.default_rng(1)
+  labels = (rng.random(40) < 0.5).astype(np.int32)
+  scores = rng.random(40) + labels
+  host = {"label": labels, "mask": np.zeros((40, 4, 4), np.uint8),
+          "valid": np.ones((40, 4, 4), np.uint8)}
+  outs = {"score/memory": scores,
+          "memory_map": rng.random((40, 4, 4)).astype(np.float32)}
+  host["mask"][labels == 1, 0, 0] = 1
+  val, test = evaluation.halves(40, 0.5, 0)
+  positives = np.sort(scores[val][labels[val] == 1])
+  m = evaluation.category_metrics(host, outs, "memory", 0.5, 0,
+                                  threshold_recall=1.0)
+  assert m["threshold"] == positives[0]  # the lowest: none missed
+  m = evaluation.category_metrics(host, outs, "memory", 0.5, 0,
+                                  threshold_recall=0.8)
+  caught = int(np.ceil(0.8 * len(positives)))
+  assert m["threshold"] == positives[-caught]
+  decided = scores[test] >= m["threshold"]
+  assert m["test_recall"] == decided[labels[test] == 1].mean()
+  assert m["test_false_alarm_rate"] == decided[labels[test] == 0].mean()
+  assert m["test_f1"] == pytest.approx(f1_score(labels[test], decided))
+  assert m["val_f1"] == pytest.approx(
+      f1_score(labels[val], scores[val] >= m["threshold"]))
+  f1_chosen = evaluation.category_metrics(host, outs, "memory", 0.5, 0)
+  assert f1_chosen["val_f1"] >= m["val_f1"]
+  config = draem.get_config("variant=test,scoring=baseline")
+  config.eval.threshold_recall = 1.5
+  with pytest.raises(ValueError, match="eval.threshold_recall is a "
+                     "probability"):
+    AnomalyTask(config)
 
 
 def test_aupro():

@@ -63,6 +63,11 @@ def test_anomaly_rows_name_each_test_file(tmp_path, caplog):
   validation = round(config.data.validation_fraction * len(rows))
   assert sorted(r["half"] for r in rows) == sorted(
       ["validation"] * validation + ["test"] * (len(rows) - validation))
+  for label, rate in (("1", "test_recall"), ("0", "test_false_alarm_rate")):
+    decided = [r["decision"] == "defective" for r in rows
+               if r["half"] == "test" and r["label"] == label]
+    assert decided  # the test half holds a good and a defective image
+    assert summary["eval"][f"cat/{rate}"] == np.mean(decided)
   for kind in ("bar", "good"):
     predicted = _predictions(run, test / kind, tmp_path / f"out_{kind}",
                              category="cat")

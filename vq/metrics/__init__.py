@@ -11,7 +11,8 @@ from vq.metrics.segmentation import (binary_classification, class_overlap,
 __all__ += ["binary_classification", "class_overlap", "dice_per_image",
             "image_presence", "iou_from_totals", "iou_totals"]
 from vq.metrics.anomaly import (aupro, auroc, average_precision,
-                                f1_optimal_threshold, pixel_metrics)
+                                f1_optimal_threshold, pixel_metrics,
+                                recall_threshold)
 
 __all__ += ["aupro", "auroc", "average_precision", "f1_optimal_threshold",
-            "pixel_metrics"]
+            "pixel_metrics", "recall_threshold"]

@@ -1,4 +1,5 @@
-"""Anomaly-detection metrics on host arrays: AUROC, AP, AUPRO, F1 threshold.
+"""Anomaly-detection metrics on host arrays: AUROC, AP, AUPRO, thresholds
+(F1-optimal, or for a recall).
 
 Ties are handled as scikit-learn does: equal scores form one threshold, so
 the ROC curve joins them with one straight segment and AP takes one step.
@@ -86,6 +87,19 @@ def f1_optimal_threshold(scores, labels):
   f1 = 2 * tps / np.maximum(tps + fps + tps[-1], 1)
   best = int(np.argmax(f1))
   return float(ranking.thresholds[best]), float(f1[best])
+
+
+def recall_threshold(scores, labels, recall):
+  """The highest threshold at which predicting score >= threshold catches
+  at least `recall` (a fraction) of the positives; with no positive, the
+  highest score (as `f1_optimal_threshold`)."""
+  labels = _flat_labels(scores, labels)
+  scores = np.asarray(scores, np.float64).ravel()
+  positives = np.sort(scores[labels])[::-1]
+  if not len(positives):
+    return float(scores.max())
+  caught = int(np.ceil(round(recall * len(positives), 9)))
+  return float(positives[max(caught, 1) - 1])
 
 
 def aupro(anomaly_maps, masks, fpr_limit=0.3):

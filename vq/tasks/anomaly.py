@@ -93,6 +93,10 @@ def default_config():
   c.eval.score_window = 8
   c.eval.score_stride = 4
   c.eval.num_images = 8
+  # Each category's threshold, chosen on the validation half of its test
+  # split: 0, the F1-optimal one; else the highest that catches this
+  # fraction of the half's defective images (0.99: at most 1 in 100 missed).
+  c.eval.threshold_recall = 0.0
   # eval.scoring=memory: Gabor energy (wavelengths and sigma in pixels of
   # the memory's image_size) of up to `images` training images per
   # category, sampled every `stride` pixels.
@@ -170,6 +174,8 @@ class AnomalyTask(Task):
     for field in ("rotate_probability", "self_source_probability",
                   "stroke_probability"):
       config_base.check_probability(f"data.{field}", config.data[field])
+    config_base.check_probability("eval.threshold_recall",
+                                  config.eval.threshold_recall)
     self.size = int(config.data.image_size)
     # The discriminative U-Net joins levels 1/32 the size (of the blocks).
     multiple = 32 * config.model.space_to_depth
@@ -458,13 +464,16 @@ class AnomalyTask(Task):
       own_host = {k: v[sel] for k, v in host.items()}
       own_outs = {k: v[sel] for k, v in outs.items()}
       m = evaluation.category_metrics(own_host, own_outs, scoring,
-                                      d.validation_fraction, d.split_seed)
+                                      d.validation_fraction, d.split_seed,
+                                      self.config.eval.threshold_recall)
       per_category.append(m)
       scalars.update({f"{name}/{k}": v for k, v in m.items()})
       scalars.update(evaluation.defect_metrics(
           name, datasets.info["defect_types"], own_host, own_outs, scoring))
     for k in per_category[0]:
-      if k not in CALIBRATION_KEYS:  # a mean threshold decides nothing
+      # A mean threshold decides nothing; a rate a category lacks (its test
+      # half holds no good or no defective image) has no mean.
+      if k not in CALIBRATION_KEYS and all(k in m for m in per_category):
         scalars[k] = float(np.mean([m[k] for m in per_category]))
     levels = [scalars[f"{name}/threshold"]
               if evaluation.map_key(scoring) != "map" else 0.5

@@ -26,11 +26,18 @@ def halves(count, validation_fraction, split_seed):
   return order[:n_val], order[n_val:]
 
 
-def category_metrics(host, outs, scoring, validation_fraction, split_seed):
+def _f1(decided, labels):
+  tp = np.sum(decided & (labels == 1))
+  return float(2 * tp / max(decided.sum() + labels.sum(), 1))
+
+
+def category_metrics(host, outs, scoring, validation_fraction, split_seed,
+                     threshold_recall=0.0):
   """One category's images: host {label, mask, valid}, outs {score/...,
-  maps} -> its scalars; the threshold is F1-optimal on a validation part
-  (`validation_fraction`, drawn with `split_seed`), F1 measured on the
-  rest."""
+  maps} -> its scalars; the threshold is chosen on a validation part
+  (`validation_fraction`, drawn with `split_seed`): F1-optimal, or with
+  `threshold_recall` the highest catching that fraction of its defective
+  images; F1, recall and the false alarm rate measured on the rest."""
   labels, truth, valid = host["label"], host["mask"], host["valid"]
   m = {}
   for s in SCORINGS:
@@ -55,14 +62,22 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed):
       m.update(pixel)
   val, test = halves(len(labels), validation_fraction, split_seed)
   scores = outs[f"score/{scoring}"]
-  threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
-      scores[val], labels[val])
+  if threshold_recall:
+    threshold = anomaly_metrics.recall_threshold(scores[val], labels[val],
+                                                 threshold_recall)
+    m["val_f1"] = _f1(scores[val] >= threshold, labels[val])
+  else:
+    threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
+        scores[val], labels[val])
   m["threshold"] = threshold
   m["score_min"] = float(scores[val].min())
   m["score_max"] = float(scores[val].max())
-  decided = scores[test] >= threshold
-  tp = np.sum(decided & (labels[test] == 1))
-  m["test_f1"] = float(2 * tp / max(decided.sum() + labels[test].sum(), 1))
+  decided, truth = scores[test] >= threshold, labels[test]
+  m["test_f1"] = _f1(decided, truth)
+  if (truth == 1).any():
+    m["test_recall"] = float(decided[truth == 1].mean())
+  if (truth == 0).any():
+    m["test_false_alarm_rate"] = float(decided[truth == 0].mean())
   return m
 
 
