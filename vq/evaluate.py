@@ -61,6 +61,7 @@ def evaluate(workdir, config=None, step="best", name=""):
     json.dump({"step": step, "data": json.loads(data_json),
                "scalars": scalars}, f, indent=1)
   for key, images in evaluation.pictures.items():
+    key = key.replace("/", "_")  # e.g. input_map_truth/patchcore
     for i, image in enumerate(images):
       write_image(os.path.join(folder, f"{name}_{key}_{i}.png"), image)
   per_image.write_csv(os.path.join(folder, f"{name}_images.csv"),

@@ -429,7 +429,7 @@ class AnomalyTask(Task):
     AP and AUPRO for the original and the filtered map, F1 at a threshold
     chosen on the validation half."""
     if self.candidates:
-      return selection.evaluate(self.candidates, self.class_names,
+      return selection.evaluate(self.candidates, self.class_names, datasets,
                                 self.config.eval_batch_size,
                                 self.config.data_threads)
     keys = ["mask", "valid", "label", "category", "defect", "image"]

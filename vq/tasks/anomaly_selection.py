@@ -13,10 +13,13 @@ image and pixel AUROC of every candidate are reported beside them
 export adopt the chosen candidate's settings for the category they decide
 for.
 """
+import dataclasses
+
 import numpy as np
 
 from vq import config_base
 from vq.data import pipeline
+from vq.data.check import Subset, item_names
 from vq.metrics import anomaly as anomaly_metrics
 from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks.anomaly_scorings import MEMORY
@@ -106,10 +109,32 @@ def half_measures(host, outs, class_names, data_config):
   return measures
 
 
-def _evaluate_candidate(candidate, batch_size, threads):
+def kept_by_check(data, checked, name):
+  """A candidate's `data` limited to the records the run's data check kept
+  (`checked`: the run's datasets; None: unchecked), which are the same
+  files in the same order (a candidate reads the run's records at its own
+  shape)."""
+  if checked is None:
+    return data
+  kept = {}
+  for split in ("train", "eval"):
+    source, own = getattr(checked, split), getattr(data, split)
+    if not isinstance(source, Subset):
+      continue
+    if item_names(source.source) != item_names(own):
+      raise config_base.ConfigError(
+          f"eval.candidates.{name} reads other {split} records than the "
+          "run; candidates are compared on the run's test split, so their "
+          "fields may not change the data it reads")
+    kept[split] = Subset(own, source.indices)
+  return dataclasses.replace(data, **kept)
+
+
+def _evaluate_candidate(name, candidate, checked, batch_size, threads):
   """(`Evaluation`, half measures) of one candidate, evaluated on the test
-  split as its own run would be (no network)."""
-  data = candidate.datasets()
+  split as its own run would be (no network), on the records the run's
+  data check kept (`checked`: the run's datasets)."""
+  data = kept_by_check(candidate.datasets(), checked, name)
   batches = list(pipeline.eval_batches(candidate.eval_source(data),
                                        data.eval_transform, batch_size,
                                        threads))
@@ -121,13 +146,14 @@ def _evaluate_candidate(candidate, batch_size, threads):
                         candidate.config.data))
 
 
-def evaluate(candidates, class_names, batch_size, threads):
-  """Every candidate's evaluation; per category the chosen candidate's
+def evaluate(candidates, class_names, checked, batch_size, threads):
+  """Every candidate's evaluation (on the records the run's data check
+  kept: `checked`, the run's datasets); per category the chosen candidate's
   scalars, every candidate's half measures and full image / pixel AUROC
   (`<category>/candidate/<name>/...`); means over the categories; the
   chosen candidates' pictures; per test image the chosen candidate's row,
   naming it (`scoring`)."""
-  results = {name: _evaluate_candidate(c, batch_size, threads)
+  results = {name: _evaluate_candidate(name, c, checked, batch_size, threads)
              for name, c in candidates.items()}
   scalars = {}
   for category in class_names:
