@@ -10,6 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from vq import config_base, export
+from vq.data.check import Subset, item_names
+from vq.data.sources import Datasets, RecordSource
 from vq.tasks import anomaly
 from vq.tasks import anomaly_selection as selection
 from vq.tasks.anomaly import AnomalyTask
@@ -139,3 +141,21 @@ def test_auto_reports_each_category_with_its_chosen_candidate(tmp_path):
   meta = export.metadata(predictor, 4, "onnx")
   assert meta["calibration"]["grass"][selection.CANDIDATE] == chosen["grass"]
   assert meta["settings"]["data"]["keep_aspect"] == adopted.data.keep_aspect
+
+
+def test_candidates_keep_the_records_the_check_kept():
+  """A candidate reads the run's files at its own shape: the check's
+  choice of records carries over; other files are refused."""
+  def files(*names):
+    return RecordSource([{"image_path": n} for n in names])
+  def data(train, test):
+    return Datasets(train, test, None, None)
+  run = data(Subset(files("a", "bad", "c"), [0, 2]), files("t1", "t2"))
+  kept = selection.kept_by_check(data(files("a", "bad", "c"),
+                                      files("t1", "t2")), run, "patchcore")
+  assert item_names(kept.train) == ["a", "c"]
+  assert item_names(kept.eval) == ["t1", "t2"]
+  with pytest.raises(config_base.ConfigError, match="eval.candidates.patch"
+                     "core reads other train records than the run"):
+    selection.kept_by_check(data(files("x", "bad", "c"), files("t1", "t2")),
+                            run, "patchcore")
