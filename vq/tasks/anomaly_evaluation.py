@@ -72,12 +72,12 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed,
   m["threshold"] = threshold
   m["score_min"] = float(scores[val].min())
   m["score_max"] = float(scores[val].max())
-  decided, truth = scores[test] >= threshold, labels[test]
-  m["test_f1"] = _f1(decided, truth)
-  if (truth == 1).any():
-    m["test_recall"] = float(decided[truth == 1].mean())
-  if (truth == 0).any():
-    m["test_false_alarm_rate"] = float(decided[truth == 0].mean())
+  decided, test_labels = scores[test] >= threshold, labels[test]
+  m["test_f1"] = _f1(decided, test_labels)
+  if (test_labels == 1).any():
+    m["test_recall"] = float(decided[test_labels == 1].mean())
+  if (test_labels == 0).any():
+    m["test_false_alarm_rate"] = float(decided[test_labels == 0].mean())
   return m
 
 
