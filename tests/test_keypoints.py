@@ -1,3 +1,5 @@
+import types
+
 import flax.traverse_util
 import jax
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 from conftest import load_params
 from vq import run_config, train
 from vq.data.images import write_image
+from vq.data.sources import RecordSource
 from vq.data.augment.keypoint_augment import resize_and_augment
 from vq.data.embedded.synthetic_bead import FLIP_PERMUTATION, generate
 from vq.metrics.keypoints import keypoint_metrics
@@ -62,6 +65,29 @@ def test_keypoint_metrics_hand_worked():
   assert m["error_px/a"] == 2.5 and m["error_px/b"] == 5.5
   assert m["pck@2px"] == 0.5 and m["pck@5px"] == 0.75 and m["pck@10px"] == 1.0
   assert m["pck@0.05diag"] == 0.75  # radius 7.07
+
+
+def test_evaluation_lists_each_images_errors(keypoints_test_config):
+  """A row per image: its file and its keypoints' pixel errors at the
+  input size (the hand-worked distances above: 5 and 1, then 0 and 10)."""
+  task = KeypointsTask(keypoints_test_config)
+  s, k = task.image_size, len(task.class_names)
+  true = np.full((2, k, 2), 0.5)
+  pred = true.copy()
+  pred[0, 0] += np.array([3, 4]) / s
+  pred[0, 1] += np.array([0, 1]) / s
+  pred[1, 1] += np.array([6, 8]) / s
+  batch = {"batch_mask": np.ones(2, bool), "keypoints": true,
+           "image": np.zeros((2, s, s, 3), np.uint8)}
+  files = types.SimpleNamespace(eval=RecordSource(
+      [{"image_path": "a.png"}, {"image_path": "b.png"}]))
+  scalars, _, rows = task.evaluate([(batch, {"keypoints": pred})], files)
+  first, second = task.class_names[:2]
+  assert [r["file"] for r in rows] == ["a.png", "b.png"]
+  assert [(r[f"error_px/{first}"], r[f"error_px/{second}"]) for r in rows] \
+      == [pytest.approx((5, 1)), pytest.approx((0, 10))]
+  assert np.mean([r["mean_error_px"] for r in rows]) == pytest.approx(
+      scalars["mean_error_px"])
 
 
 def test_synthetic_beads_are_reproducible():

@@ -2,6 +2,11 @@
 import numpy as np
 
 
+def keypoint_errors(pred, true):
+  """[N, K] distances between predicted and true keypoints [N, K, 2]."""
+  return np.linalg.norm(np.asarray(pred) - np.asarray(true), axis=-1)
+
+
 def keypoint_metrics(pred, true, image_hw, pixel_thresholds=(2, 5, 10),
                      diagonal_fraction=0.05, names=None):
   """Errors between predicted and true keypoints of a set of images.
@@ -16,7 +21,7 @@ def keypoint_metrics(pred, true, image_hw, pixel_thresholds=(2, 5, 10),
   Returns:
     dict: mean_error_px, error_px/<name>, pck@<t>px, pck@<f>diag (in [0, 1]).
   """
-  dist = np.linalg.norm(np.asarray(pred) - np.asarray(true), axis=-1)  # [N, K]
+  dist = keypoint_errors(pred, true)
   names = names or [str(k) for k in range(dist.shape[1])]
   out = {"mean_error_px": float(dist.mean())}
   for k, name in enumerate(names):

@@ -12,8 +12,9 @@ import numpy as np
 from vq import config_base, losses, visualize
 from vq.data import keypoints as keypoint_data
 from vq.data import tfds_records
+from vq.data.check import item_names
 from vq.data.embedded import synthetic_bead
-from vq.metrics.keypoints import keypoint_metrics
+from vq.metrics.keypoints import keypoint_errors, keypoint_metrics
 from vq.models.encoders import ENCODERS
 from vq.models.keypoint_net import KeypointNet
 from vq.tasks import encoder_weights
@@ -125,7 +126,8 @@ class KeypointsTask(Task):
     return {"keypoints": out["keypoints"]}
 
   def evaluate(self, results, datasets):
-    del datasets
+    """Pixel errors (per keypoint) and PCK at the input size, pictures; a
+    row per image with its errors."""
     preds, trues, drawn = [], [], []
     for batch, out in results:
       m = batch["batch_mask"]
@@ -136,11 +138,17 @@ class KeypointsTask(Task):
         if len(drawn) < self.config.eval.num_images:
           drawn.append(visualize.draw_keypoints(img, p, t, scale=2))
     s = self.image_size
-    scalars = keypoint_metrics(np.concatenate(preds) * s,
-                               np.concatenate(trues) * s, (s, s),
+    preds, trues = np.concatenate(preds) * s, np.concatenate(trues) * s
+    scalars = keypoint_metrics(preds, trues, (s, s),
                                names=list(self.class_names))
+    rows = tuple(
+        {"file": name, "mean_error_px": float(errors.mean()),
+         **{f"error_px/{k}": float(e)
+            for k, e in zip(self.class_names, errors)}}
+        for name, errors in zip(item_names(self.eval_source(datasets)),
+                                keypoint_errors(preds, trues)))
     return Evaluation(scalars,
-                      {"keypoints": np.stack(drawn)} if drawn else {})
+                      {"keypoints": np.stack(drawn)} if drawn else {}, rows)
 
   def to_record(self, outputs, image_hw):
     """{'keypoints': {name: [x, y] in pixels of the original image}}."""
