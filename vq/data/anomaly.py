@@ -132,9 +132,6 @@ def resize_mask(mask, size, keep_aspect=False):
   return resize(mask, size, cv2.INTER_NEAREST)
 
 
-ENLARGEMENTS = ("repeat", "linear")
-
-
 def scored_image(image, network_size, score_size, enlarge="repeat",
                  keep_aspect=False):
   """`image` at the scored shape (`score_size`: a side, a whole multiple of
