@@ -1,3 +1,5 @@
+import csv
+import os
 import types
 
 import flax.traverse_util
@@ -192,6 +194,12 @@ def test_trains_from_a_keypoint_csv(keypoints_test_config, tmp_path):
   config.data.train_path = config.data.eval_path = str(tmp_path / "beads.csv")
   summary = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert summary["step"] == 4 and summary["eval"]["mean_error_px"] > 0
+  with open(tmp_path / "run" / "eval_images.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [os.path.basename(r["file"]) for r in rows] == [
+      f"bead{i}.png" for i in range(8)]
+  assert np.mean([float(r["mean_error_px"]) for r in rows]) == \
+      pytest.approx(summary["eval"]["mean_error_px"], rel=1e-5)
   config.data.train_path = str(tmp_path / "missing.csv")
   with pytest.raises(FileNotFoundError, match="missing.csv"):
     train.train_and_evaluate(config, str(tmp_path / "run2"))
