@@ -1,7 +1,8 @@
 import numpy as np
 
 from vq.metrics.detection import (ImageDetections, coco_average_precision,
-                                  detection_metrics, voc_average_precision)
+                                  detection_metrics, image_counts,
+                                  voc_average_precision)
 
 G1, G2 = [0, 0, 10, 10], [20, 20, 30, 30]
 FAR = [50, 50, 60, 60]
@@ -58,6 +59,21 @@ def test_difficult_ground_truth_is_ignored():
                                difficult=[False, True])], 1)
   # The 0.9 detection matches the difficult box: ignored, not a FP.
   np.testing.assert_allclose(m["voc_map"], 1.0)
+
+
+def test_one_images_counts_at_the_prediction_threshold():
+  """Objects G1, G2 (class 0), FAR (class 1, difficult), G1 again (class
+  1). Kept at 0.4: a hit on G1 (0.9), its duplicate (0.8: false), the
+  wrong class on G2 (0.7: false), a hit on the difficult box (0.6:
+  ignored); the 0.3 hit on G2 is below the threshold, so G2 is missed,
+  and class 1's G1 has no detection."""
+  one = image([G1, G1, G2, FAR, G2], [0.9, 0.8, 0.7, 0.6, 0.3],
+              [0, 0, 1, 1, 0], [G1, G2, FAR, G1], [0, 0, 1, 1],
+              difficult=[False, False, True, False])
+  assert image_counts(one, 2, 0.4) == {
+      "objects": 3, "found": 1, "missed": 2, "false_detections": 2}
+  assert image_counts(one, 2, 0.2) == {
+      "objects": 3, "found": 2, "missed": 1, "false_detections": 2}
 
 
 def test_voc_and_coco_matching_rules_differ():

@@ -210,3 +210,18 @@ def test_a_submission_has_one_quoted_row_per_input_path(tmp_path):
   assert rows == [["ImageId", "ClassId", "EncodedPixels"],
                   ['x,4,1 99999\ny"z.jpg', "2", "1 3"],
                   ["a/p.jpg", "2", "1 3"], ["b/p.jpg", "2", "1 3"]]
+
+
+def test_detection_rows_count_each_images_objects(runs):
+  """The detection run's rows (at predict.score_threshold) add up: every
+  object found or missed, the objects those of the generated split."""
+  from vq.runs import load_config
+  data = TASKS["detection"](load_config(runs["detection"])).datasets()
+  with open(os.path.join(runs["detection"], "eval_images.csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == len(data.eval)
+  objects = [sum(data.eval_transform(data.eval[i])["gt_classes"] >= 0)
+             for i in range(len(data.eval))]
+  assert [int(r["objects"]) for r in rows] == objects
+  for r in rows:
+    assert int(r["found"]) + int(r["missed"]) == int(r["objects"])

@@ -7,9 +7,9 @@ r"""A trained run's metrics on its evaluation split or on other data.
 The run's own config is loaded and `--config.<field>=<value>` overrides it
 (data fields: another split, another folder). Writes
 RUN/evaluations/<name>.json ({step, data, scalars}), the evaluation's
-pictures as PNG files beside it and, for every task but detection,
-<name>_images.csv: a line per image (its file and how it fared: truth,
-score and decision, Dice, or keypoint errors).
+pictures as PNG files beside it and <name>_images.csv: a line per image
+(its file and how it fared: truth, score and decision; objects found and
+missed; Dice; keypoint errors).
 """
 import hashlib
 import json

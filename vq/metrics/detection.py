@@ -105,6 +105,26 @@ def coco_average_precision(precision, recall):
                                 mpre[np.minimum(idx, len(mpre) - 1)], 0.0)))
 
 
+def image_counts(image, num_classes, min_score, iou_threshold=0.5):
+  """One image's objects (ground truth boxes not marked difficult), those
+  found and missed by its detections scoring >= `min_score` (the VOC rule
+  at `iou_threshold`), and its false detections (matching no object of
+  their class, nor a difficult box)."""
+  kept = image.scores >= min_score
+  image = dataclasses.replace(image, boxes=image.boxes[kept],
+                              scores=image.scores[kept],
+                              classes=image.classes[kept])
+  objects = found = false = 0
+  for c in range(num_classes):
+    _, tp, ignored, positives = match_detections([image], c, [iou_threshold],
+                                                 "voc")
+    objects += positives
+    found += int(tp[0].sum())
+    false += int(np.sum(~tp[0] & ~ignored[0]))
+  return {"objects": objects, "found": found, "missed": objects - found,
+          "false_detections": false}
+
+
 def detection_metrics(images, num_classes):
   """VOC AP@0.5 per class and mean, and COCO mAP@[.5:.95].
 

@@ -25,11 +25,11 @@ from vq.tasks import encoder_weights
 
 class Evaluation(NamedTuple):
   """What `Task.evaluate` returns: scalars, pictures ([N, H, W, 3] uint8
-  by name), and where a task lists them one JSON-able row per evaluated
-  image (its file or record, truth, score and decision)."""
+  by name), and one JSON-able row per evaluated image (its file or record
+  and how it fared)."""
   scalars: dict
   pictures: dict
-  per_image: tuple = ()
+  per_image: tuple
 
 
 class Task(abc.ABC):

@@ -11,8 +11,10 @@ import numpy as np
 from vq import config_base, losses, visualize
 from vq.data import detection as detection_data
 from vq.data import tfds_records
+from vq.data.check import item_names
 from vq.data.embedded import synthetic_parts
-from vq.metrics.detection import ImageDetections, detection_metrics
+from vq.metrics.detection import (ImageDetections, detection_metrics,
+                                  image_counts)
 from vq.models.encoders import ENCODERS
 from vq.models.yolo import YOLO, YOLO_V1_BACKBONE, tiny_backbone
 from vq.ops.yolo import decode_scores, select_detections
@@ -168,8 +170,9 @@ class DetectionTask(Task):
                              class_agnostic=e.class_agnostic_nms)
 
   def evaluate(self, results, datasets):
-    """VOC and COCO mAP, AP per class, pictures and PR curves."""
-    del datasets
+    """VOC and COCO mAP, AP per class, pictures and PR curves; a row per
+    image: its objects found and missed, and its false detections, among
+    the detections prediction keeps (predict.score_threshold)."""
     images, drawn = [], []
     for batch, out in results:
       for b in np.flatnonzero(batch["batch_mask"]):
@@ -191,7 +194,12 @@ class DetectionTask(Task):
         visualize.pr_curve_image(p, r, f"{name} AP50 {ap:.3f}")
         for name, (p, r), ap in zip(self.class_names, m["pr_curves"],
                                     m["voc_ap"])])
-    return Evaluation(scalars, pictures)
+    rows = tuple(
+        {"file": name, **image_counts(image, self.num_classes,
+                                      self.config.predict.score_threshold)}
+        for name, image in zip(item_names(self.eval_source(datasets)),
+                               images))
+    return Evaluation(scalars, pictures, rows)
 
   def _draw_eval(self, image, det, scale=2, min_score=0.3):
     """Predictions (solid, score >= min_score) over ground truth (dashed)."""
