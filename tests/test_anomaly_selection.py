@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from vq import config_base, export
-from vq.data.check import Subset, item_names
+from vq.data.check import Kept, item_names
 from vq.data.sources import Datasets, RecordSource
 from vq.tasks import anomaly
 from vq.tasks import anomaly_selection as selection
@@ -150,7 +150,7 @@ def test_candidates_keep_the_records_the_check_kept():
     return RecordSource([{"image_path": n} for n in names])
   def data(train, test):
     return Datasets(train, test, None, None)
-  run = data(Subset(files("a", "bad", "c"), [0, 2]), files("t1", "t2"))
+  run = data(Kept(files("a", "bad", "c"), [0, 2]), files("t1", "t2"))
   kept = selection.kept_by_check(data(files("a", "bad", "c"),
                                       files("t1", "t2")), run, "patchcore")
   assert item_names(kept.train) == ["a", "c"]

@@ -119,6 +119,29 @@ def test_prepared_records_equal_the_folder_readers(tmp_path, name):
     np.testing.assert_array_equal(a[k], b[k])
 
 
+def test_the_anomaly_default_scores_one_category_of_a_prepared_dataset(
+    tmp_path):
+  """The default (auto) reads one category of a prepared dataset of three:
+  each candidate reads the run's records, which the category selects (the
+  data check reads no TFDS record); every test image of that category
+  gets its row."""
+  from vq import train
+  config = case("mvtec", tmp_path)
+  prepare(config, "vq_mvtec_auto", str(tmp_path / "tfds"))
+  config.data.update({"source": "tfds", "tfds_name": "vq_mvtec_auto",
+                      "tfds_data_dir": str(tmp_path / "tfds"),
+                      "categories": ("grass",)})
+  config.eval.memory.images = 6
+  config.eval.candidates.patchcore.eval.memory.images = 6
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert 0.0 <= summary["eval"]["image_auroc"] <= 1.0
+  with open(tmp_path / "run" / "eval_images.csv") as f:
+    categories = [line.split(",")[1] for line in f.readlines()[1:]]
+  test = TfdsRecords("vq_mvtec_auto", "eval", str(tmp_path / "tfds"))
+  assert categories == ["grass"] * test.values("category").count("grass")
+  assert len(categories) < len(test)  # the other categories' left out
+
+
 def test_a_run_trains_from_a_prepared_dataset_and_resumes_exactly(tmp_path):
   from vq import train
   config = case("voc", tmp_path)

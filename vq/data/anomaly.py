@@ -11,7 +11,7 @@ from vq.data import tfds_records
 from vq.data.augment import anomaly_synthesis, letterbox
 from vq.data.embedded import embedded_textures
 from vq.data.formats import mvtec
-from vq.data.check import Subset
+from vq.data.check import Kept, Subset
 from vq.data.sources import Datasets, RecordSource, require, select
 
 
@@ -58,11 +58,11 @@ def reference_split(category, num_train, memory_images, reference_images):
 
 def train_categories(datasets):
   """Each training record's category, in `datasets.train`'s order: when
-  the data check left bad records out (a Subset of the source
+  the data check left bad records out (`Kept`, of the source
   info['train_categories'] describes), those of the records it kept."""
   categories = datasets.info["train_categories"]
   train = datasets.train
-  if isinstance(train, Subset) and len(train.source) == len(categories):
+  if isinstance(train, Kept):
     return [categories[i] for i in train.indices]
   return categories
 

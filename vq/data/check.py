@@ -32,6 +32,10 @@ class Subset:
     return self.source[self.indices[index]]
 
 
+class Kept(Subset):
+  """The records of `source` the data check kept (`check_datasets`)."""
+
+
 def _record_name(record, index):
   """A record's file, else its id, else its position."""
   name = record.get("image_path") or record.get("id")
@@ -107,7 +111,7 @@ def check_datasets(data, threads=2, fatal=False, shard=(0, 1),
     report[split] = {"checked": good is not None, "records": len(source),
                      "left_out": len(bad),
                      "reasons": [reason for _, reason in bad]}
-    kept[split] = source if not bad else Subset(source, good)
+    kept[split] = source if not bad else Kept(source, good)
   bad_lines = report["train"]["reasons"] + report["eval"]["reasons"]
   if fatal and bad_lines:
     raise DataCheckError(

@@ -19,7 +19,7 @@ import numpy as np
 
 from vq import config_base
 from vq.data import pipeline
-from vq.data.check import Subset, item_names
+from vq.data.check import Kept, item_names
 from vq.metrics import anomaly as anomaly_metrics
 from vq.tasks import anomaly_evaluation as evaluation
 from vq.tasks.anomaly_scorings import MEMORY
@@ -119,14 +119,14 @@ def kept_by_check(data, checked, name):
   kept = {}
   for split in ("train", "eval"):
     source, own = getattr(checked, split), getattr(data, split)
-    if not isinstance(source, Subset):
+    if not isinstance(source, Kept):
       continue
     if item_names(source.source) != item_names(own):
       raise config_base.ConfigError(
           f"eval.candidates.{name} reads other {split} records than the "
           "run; candidates are compared on the run's test split, so their "
           "fields may not change the data it reads")
-    kept[split] = Subset(own, source.indices)
+    kept[split] = Kept(own, source.indices)
   return dataclasses.replace(data, **kept)
 
 
