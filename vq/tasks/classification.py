@@ -120,7 +120,8 @@ class ClassificationTask(Task):
         {"file": name, "label": self.class_names[t],
          "class": self.class_names[p], "score": float(probs[i, p]),
          "correct": bool(t == p)}
-        for i, (name, t, p) in enumerate(zip(names, truth, predicted)))
+        for i, (name, t, p) in enumerate(zip(names, truth, predicted,
+                                             strict=True)))
     return Evaluation({"accuracy": float(np.mean(truth == predicted))}, {},
                       rows)
 

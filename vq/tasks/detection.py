@@ -198,7 +198,7 @@ class DetectionTask(Task):
         {"file": name, **image_counts(image, self.num_classes,
                                       self.config.predict.score_threshold)}
         for name, image in zip(item_names(self.eval_source(datasets)),
-                               images))
+                               images, strict=True))
     return Evaluation(scalars, pictures, rows)
 
   def _draw_eval(self, image, det, scale=2, min_score=0.3):

@@ -146,7 +146,7 @@ class KeypointsTask(Task):
          **{f"error_px/{k}": float(e)
             for k, e in zip(self.class_names, errors)}}
         for name, errors in zip(item_names(self.eval_source(datasets)),
-                                keypoint_errors(preds, trues)))
+                                keypoint_errors(preds, trues), strict=True))
     return Evaluation(scalars,
                       {"keypoints": np.stack(drawn)} if drawn else {}, rows)
 

@@ -64,7 +64,7 @@ def image_rows(names, class_names, truth, found, dice):
       {"file": name, "label": int(t),
        "decision": "defective" if f else "good", "dice": float(d.mean()),
        **{f"dice/{c}": float(v) for c, v in zip(class_names, d)}}
-      for name, t, f, d in zip(names, truth, found, dice))
+      for name, t, f, d in zip(names, truth, found, dice, strict=True))
 
 
 def _confusion(class_names, overlap, true_pixels, presence, class_head):
