@@ -19,7 +19,7 @@ from vq import evaluate, per_image, predict, train  # noqa: E402
 
 
 def _rows(path):
-  with open(path, newline="") as f:
+  with open(path, newline="", encoding="utf-8") as f:
     return list(csv.DictReader(f))
 
 
@@ -135,3 +135,14 @@ def test_classification_rows_name_each_validation_file(tmp_path):
         record = predicted[os.path.basename(r["file"])]
         assert record["class"] == r["class"]
         assert record["score"] == pytest.approx(float(r["score"]), abs=1e-4)
+
+
+def test_a_file_name_that_is_not_utf8_is_written_escaped(tmp_path):
+  """A name of any bytes a Linux file may hold (read back by os.fsdecode)
+  does not stop the writing of the rows: its stray byte is escaped."""
+  name = os.fsdecode(b"/data/cat/test/good/scan\xff,1.png")
+  path = str(tmp_path / "rows.csv")
+  per_image.write_csv(path, [{"file": name, "score": 0.5}])
+  assert _rows(path) == [{"file": "/data/cat/test/good/scan\\udcff,1.png",
+                          "score": "0.5"}]
+

@@ -1,7 +1,9 @@
 """An evaluation's per-image rows (`Evaluation.per_image`) as a CSV file:
 one line per evaluated image, its columns those of the rows in order of
 first appearance (file, truth, score, decision, ...), written whole
-through a temporary file so that a reader never sees half of it."""
+through a temporary file so that a reader never sees half of it. UTF-8;
+a file name's bytes that are not UTF-8 are written as Python escapes them
+(\udcff), as the tools' errors name such files."""
 import csv
 import os
 
@@ -15,7 +17,8 @@ def write_csv(path, rows):
     return
   columns = list(dict.fromkeys(k for row in rows for k in row))
   partial = path + ".partial"
-  with open(partial, "w", newline="") as f:
+  with open(partial, "w", newline="", encoding="utf-8",
+            errors="backslashreplace") as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
