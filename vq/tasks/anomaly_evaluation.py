@@ -7,6 +7,7 @@ import numpy as np
 from vq import visualize
 from vq.data.embedded.surface_drawing import to_uint8
 from vq.metrics import anomaly as anomaly_metrics
+from vq.metrics import binary_classification
 from vq.tasks.anomaly_scorings import FUSED, MEMORY, MEMORY_SCORINGS, SCORINGS
 
 # Per category, stored with every evaluation; prediction decides with them.
@@ -24,11 +25,6 @@ def halves(count, validation_fraction, split_seed):
   order = np.random.default_rng(split_seed).permutation(count)
   n_val = int(round(validation_fraction * count))
   return order[:n_val], order[n_val:]
-
-
-def _f1(decided, labels):
-  tp = np.sum(decided & (labels == 1))
-  return float(2 * tp / max(decided.sum() + labels.sum(), 1))
 
 
 def category_metrics(host, outs, scoring, validation_fraction, split_seed,
@@ -65,7 +61,8 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed,
   if threshold_recall:
     threshold = anomaly_metrics.recall_threshold(scores[val], labels[val],
                                                  threshold_recall)
-    m["val_f1"] = _f1(scores[val] >= threshold, labels[val])
+    m["val_f1"] = binary_classification(scores[val] >= threshold,
+                                        labels[val])["f1"]
   else:
     threshold, m["val_f1"] = anomaly_metrics.f1_optimal_threshold(
         scores[val], labels[val])
@@ -73,9 +70,10 @@ def category_metrics(host, outs, scoring, validation_fraction, split_seed,
   m["score_min"] = float(scores[val].min())
   m["score_max"] = float(scores[val].max())
   decided, test_labels = scores[test] >= threshold, labels[test]
-  m["test_f1"] = _f1(decided, test_labels)
+  rates = binary_classification(decided, test_labels)
+  m["test_f1"] = rates["f1"]
   if (test_labels == 1).any():
-    m["test_recall"] = float(decided[test_labels == 1].mean())
+    m["test_recall"] = rates["recall"]
   if (test_labels == 0).any():
     m["test_false_alarm_rate"] = float(decided[test_labels == 0].mean())
   return m
