@@ -1,4 +1,6 @@
 """The trainer: config errors, resume, NaN stop, sharding, processes, SIGTERM."""
+import csv
+import errno
 import json
 import os
 import signal
@@ -261,3 +263,30 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(
   assert (tmp_path / "corrupt_checkpoints" / "4").is_dir()
   steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints"))
   assert steps[-1] == 6
+
+
+def test_results_that_cannot_be_written_still_leave_the_step_saved(
+    test_config, tmp_path, monkeypatch):
+  # A full disk while the last evaluation's per-image rows are written:
+  # the step is saved before the error ends the run, and the results of
+  # the evaluation before stay whole, with no partial file beside them.
+  test_config.update_from_flattened_dict(dict(
+      num_train_steps=4, eval_every_steps=2, checkpoint_every_steps=100))
+  writes = []
+
+  def writerows(writer, rows):
+    writes.append(len(rows))
+    if len(writes) == 2:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return original(writer, rows)
+
+  original = csv.DictWriter.writerows
+  monkeypatch.setattr(csv.DictWriter, "writerows", writerows)
+  with pytest.raises(OSError, match="No space left"):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
+  with open(tmp_path / "eval_results.json") as f:
+    assert json.load(f)["step"] == 4
+  with open(tmp_path / "eval_images.csv") as f:
+    assert len(f.readlines()) == 1 + writes[0]
+  assert not [n for n in os.listdir(tmp_path) if "partial" in n]

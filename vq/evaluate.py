@@ -23,7 +23,7 @@ import ml_collections  # noqa: E402
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import config_base, per_image, run_config, runs, train  # noqa: E402
+from vq import atomic_file, config_base, per_image, run_config, runs, train  # noqa: E402
 from vq.cli import run, tool  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
@@ -57,7 +57,7 @@ def evaluate(workdir, config=None, step="best", name=""):
   folder = os.path.join(workdir, "evaluations")
   os.makedirs(folder, exist_ok=True)
   path = os.path.join(folder, name + ".json")
-  with open(path, "w") as f:
+  with atomic_file.replaced(path) as f:
     json.dump({"step": step, "data": json.loads(data_json),
                "scalars": scalars}, f, indent=1)
   for key, images in evaluation.pictures.items():

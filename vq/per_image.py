@@ -5,7 +5,8 @@ through a temporary file so that a reader never sees half of it. UTF-8;
 a file name's bytes that are not UTF-8 are written as Python escapes them
 (\udcff), as the tools' errors name such files."""
 import csv
-import os
+
+from vq import atomic_file
 
 # A run's latest evaluation, beside WORKDIR/eval_results.json.
 EVAL_IMAGES = "eval_images.csv"
@@ -16,11 +17,9 @@ def write_csv(path, rows):
   if not rows:
     return
   columns = list(dict.fromkeys(k for row in rows for k in row))
-  partial = path + ".partial"
-  with open(partial, "w", newline="", encoding="utf-8",
-            errors="backslashreplace") as f:
+  with atomic_file.replaced(path, newline="", encoding="utf-8",
+                            errors="backslashreplace") as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
-  os.replace(partial, path)
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from absl import logging
 
+from vq import atomic_file
 from vq.data.images import write_image
 
 RUN_FILE = "run.json"
@@ -102,10 +103,8 @@ def _read_run_file(output):
 
 def _write_run_file(output, run):
   """run.json replaced in one step (a crash leaves the old or the new)."""
-  path = os.path.join(output, RUN_FILE)
-  with open(path + ".tmp", "w") as f:
+  with atomic_file.replaced(os.path.join(output, RUN_FILE)) as f:
     json.dump(run, f, indent=1)
-  os.replace(path + ".tmp", path)
 
 
 class RecordWriter:

@@ -14,8 +14,8 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
-from vq import (config_base, config_changes, distributed, guards, history,
-                per_image, sharding, step_cost)
+from vq import (atomic_file, config_base, config_changes, distributed,
+                guards, history, per_image, sharding, step_cost)
 from vq.checkpoint import Checkpoints, model_description
 from vq.data import check as data_check
 from vq.data import pipeline
@@ -232,7 +232,7 @@ def _write_eval(writer, step, evaluation, workdir=None):
   writer.write_scalars(step, {f"eval/{k}": v for k, v in scalars.items()})
   if workdir:
     history.append(workdir, history.EVAL, step, scalars)
-    with open(os.path.join(workdir, "eval_results.json"), "w") as f:
+    with atomic_file.replaced(os.path.join(workdir, "eval_results.json")) as f:
       json.dump({"step": step, **{k: float(v) for k, v in scalars.items()}},
                 f, indent=1)
     per_image.write_csv(os.path.join(workdir, per_image.EVAL_IMAGES),
@@ -391,14 +391,15 @@ def _train(task, config, workdir, mesh, is_chief):
           try:
             evaluation = _evaluate_checked(task, data, eval_step, state,
                                            config, mesh)
-            scalars = evaluation.scalars
+            _write_eval(writer, step, evaluation, is_chief and workdir)
           except Exception:
-            # The training since the last save is kept before the error ends
+            # The training since the last save is kept before the error (of
+            # the evaluation or of writing its results: a full disk) ends
             # the run.
             _check_state(compiled_step, state, batch, step, last_saved)
             checkpoints.save(step, state, train_iter, description, force=True)
             raise
-          _write_eval(writer, step, evaluation, is_chief and workdir)
+          scalars = evaluation.scalars
           summary["eval"] = scalars
         if save:
           _check_state(compiled_step, state, batch, step, last_saved)

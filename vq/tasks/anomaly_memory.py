@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vq import config_base
+from vq import atomic_file, config_base
 from vq.data import anomaly as anomaly_data
 from vq.models import layers, pretrained
 from vq.models.efficientnet import LITE_BLOCKS
@@ -291,17 +291,13 @@ MEMORY_FORMAT = 1
 def write_memory(path, memory):
   """A CategoryMemory to an .npz file (written whole, then renamed); a
   folder that cannot be written (a read-only run) is noted, not fatal."""
-  partial = f"{path}.{os.getpid()}.partial"
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(partial, "wb") as f:
+    with atomic_file.replaced(path, "wb") as f:
       np.savez(f, **{k: np.asarray(v) for k, v in memory._asdict().items()})
-    os.replace(partial, path)
   except OSError as e:
     logging.warning("the memory is not kept (%s): later runs of the tools "
                     "build it again", e)
-    if os.path.exists(partial):
-      os.remove(partial)
 
 
 def read_memory(path):
