@@ -161,6 +161,18 @@ def test_evaluate_a_run_on_other_data(runs):
   assert np.mean([float(r["dice"]) for r in rows]) == pytest.approx(
       scalars_other["dice"])
   assert config["data"]["synthetic_seed"] == 0
+  assert saved["changes"] == {
+      "data.synthetic_eval_size": {"from": 16, "to": 4},
+      "data.synthetic_seed": {"from": 0, "to": 7}}
+  # Another decision setting on the run's own data: files of its own.
+  other = load_config(runs["segmentation"])
+  other.eval.defect_min_area += 1
+  _, path_min_area = evaluate.evaluate(runs["segmentation"], other)
+  assert os.path.basename(path_min_area).startswith("step0_config")
+  assert json.load(open(path_min_area))["changes"] == {"eval.defect_min_area": {
+      "from": config["eval"]["defect_min_area"],
+      "to": config["eval"]["defect_min_area"] + 1}}
+  assert json.load(open(path))["changes"] == {}
 
 
 def test_a_run_config_from_older_code_loads(tmp_path, caplog):

@@ -6,10 +6,11 @@ r"""A trained run's metrics on its evaluation split or on other data.
 
 The run's own config is loaded and `--config.<field>=<value>` overrides it
 (data fields: another split, another folder). Writes
-RUN/evaluations/<name>.json ({step, data, scalars}), the evaluation's
-pictures as PNG files beside it and <name>_images.csv: a line per image
-(its file and how it fared: truth, score and decision; objects found and
-missed; Dice; keypoint errors).
+RUN/evaluations/<name>.json ({step, data, changes: the fields that differ
+from the run's config, scalars}), the evaluation's pictures as PNG files
+beside it and <name>_images.csv: a line per image (its file and how it
+fared: truth, score and decision; objects found and missed; Dice;
+keypoint errors).
 """
 import hashlib
 import json
@@ -23,7 +24,8 @@ import ml_collections  # noqa: E402
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from vq import atomic_file, config_base, per_image, run_config, runs, train  # noqa: E402
+from vq import (atomic_file, config_base, config_changes, per_image,  # noqa: E402
+                run_config, runs, train)
 from vq.cli import run, tool  # noqa: E402
 from vq.data import pipeline  # noqa: E402
 from vq.data.images import write_image  # noqa: E402
@@ -49,17 +51,16 @@ def evaluate(workdir, config=None, step="best", name=""):
     results.append((batch, jax.device_get(eval_step(variables, inputs))))
   evaluation = task.evaluate(results, data)
   scalars = {k: float(v) for k, v in evaluation.scalars.items()}
-  data_json = config.data.to_json_best_effort(sort_keys=True)
-  if not name:
-    name = f"step{step}"
-    if data_json != trained.data.to_json_best_effort(sort_keys=True):
-      name += "_data" + hashlib.sha1(data_json.encode()).hexdigest()[:8]
+  changes = {k: {"from": old, "to": new} for k, (old, new) in
+             config_changes.differences(_as_json(trained),
+                                        _as_json(config)).items()}
+  name = name or default_name(step, changes)
   folder = os.path.join(workdir, "evaluations")
   os.makedirs(folder, exist_ok=True)
   path = os.path.join(folder, name + ".json")
   with atomic_file.replaced(path) as f:
-    json.dump({"step": step, "data": json.loads(data_json),
-               "scalars": scalars}, f, indent=1)
+    json.dump({"step": step, "data": _as_json(config.data),
+               "changes": changes, "scalars": scalars}, f, indent=1)
   for key, images in evaluation.pictures.items():
     key = key.replace("/", "_")  # e.g. input_map_truth/patchcore
     for i, image in enumerate(images):
@@ -67,6 +68,25 @@ def evaluate(workdir, config=None, step="best", name=""):
   per_image.write_csv(os.path.join(folder, f"{name}_images.csv"),
                       evaluation.per_image)
   return scalars, path
+
+
+def _as_json(config):
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def default_name(step, changes):
+  """`step<N>`, then `_data<hash>` where data fields differ from the run's
+  config and `_config<hash>` where others do (an evaluation at another
+  threshold or scoring never replaces the plain one's files)."""
+  name = f"step{step}"
+  for label, part in (
+      ("data", {k: v for k, v in changes.items() if k.startswith("data.")}),
+      ("config", {k: v for k, v in changes.items()
+                  if not k.startswith("data.")})):
+    if part:
+      text = json.dumps(part, sort_keys=True, default=str)
+      name += f"_{label}" + hashlib.sha1(text.encode()).hexdigest()[:8]
+  return name
 
 
 def _run_config_from_argv(argv):
