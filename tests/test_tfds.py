@@ -4,6 +4,7 @@ exact resume."""
 import copy
 import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from conftest import ROOT
 from test_formats import write_jpeg, write_labelme_set
 from test_image_folder import _flat_tree
 from test_readers import voc_xml
-from vq.data import pipeline
+from vq.data import pipeline, tfds_records
 from vq.data.tfds_records import TfdsRecords
 from vq.photo_sets import steel as photo_steel
 from vq.prepare_tfds import prepare
@@ -197,6 +198,18 @@ def test_a_tfds_stream_resumes_exactly(voc_tfds):
   resumed = pipeline.train_iterator(ds)
   resumed.set_state(first.get_state())
   assert [next(resumed)["id"].tolist() for _ in range(3)] == expected[3:]
+
+
+def test_writing_a_dataset_leaves_nothing_in_the_temporary_folder(
+    tmp_path, monkeypatch):
+  (tmp_path / "tmp").mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+  records = [{"image": np.full((4, 6, 3), i, np.uint8), "label": np.int32(i)}
+             for i in range(3)]
+  tfds_records.write("vq_tiny", {"train": records}, str(tmp_path / "tfds"))
+  assert not os.listdir(tmp_path / "tmp")
+  assert_same_records(records, TfdsRecords("vq_tiny", "train",
+                                           str(tmp_path / "tfds")))
 
 
 def test_an_unprepared_name_says_how_to_prepare_it(tmp_path):

@@ -176,11 +176,14 @@ def test_the_build_command(tmp_path):
   """The documented command: `python -m vq.build_tfds NAME --manual_dir`
   (TFDS's `tfds build` arguments and build code)."""
   severstal(tmp_path / "manual")
+  (tmp_path / "tmp").mkdir()
   subprocess.run(
       [sys.executable, "-m", "vq.build_tfds", "vq_severstal",
        f"--manual_dir={tmp_path / 'manual'}",
        f"--data_dir={tmp_path / 'tfds'}"], check=True, capture_output=True,
-      cwd=tmp_path, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+      cwd=tmp_path, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                             TMPDIR=str(tmp_path / "tmp")))
+  assert not os.listdir(tmp_path / "tmp")  # no empty tmp*tfds folder left
   prepared = tfds_builders.read(
       "segmentation", source="tfds", tfds_name="vq_severstal",
       tfds_data_dir=str(tmp_path / "tfds"), class_names=("1", "2", "3", "4"))

@@ -21,9 +21,11 @@ def main(argv=None):
   from tensorflow_datasets.scripts.cli import build  # pylint: disable=g-import-not-at-top
 
   import vq.tfds_builders  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from vq.data.tfds_records import scratch_tempdir  # pylint: disable=g-import-not-at-top
   args = simple_parsing.parse(build.Args, args=sys.argv[1:] if argv is None
                               else argv, prog="python -m vq.build_tfds")
-  args.execute()
+  with scratch_tempdir():
+    args.execute()
 
 
 if __name__ == "__main__":

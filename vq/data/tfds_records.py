@@ -11,6 +11,9 @@ The records are the reader's: images and masks are stored losslessly (PNG,
 zlib), so the decoded arrays are equal, and the grain pipeline above them
 is the same (shuffle, per-process slices, checkpointable state).
 """
+import contextlib
+import tempfile
+
 import numpy as np
 
 from vq.data.sources import require
@@ -61,6 +64,20 @@ def storable(record):
           for k, v in record.items()}
 
 
+@contextlib.contextmanager
+def scratch_tempdir():
+  """Python's temporary folder pointed, for the block, at a folder removed
+  after it. TFDS (4.9) makes an empty `tmp*tfds` folder in /tmp for each
+  builder whose dataset is not yet written (to fetch metadata from its
+  bucket, which holds none of vq's datasets) and never removes it."""
+  with tempfile.TemporaryDirectory() as scratch:
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+      yield
+    finally:
+      tempfile.tempdir = previous
+
+
 def write(name, splits, data_dir=None, version="1.0.0", description=""):
   """Writes {split name: source} as the TFDS dataset `name` (ArrayRecord).
 
@@ -77,11 +94,12 @@ def write(name, splits, data_dir=None, version="1.0.0", description=""):
     for i in range(len(source)):
       yield i, storable(source[i])
 
-  builder = tfds.dataset_builders.store_as_tfds_dataset(
-      name=name, version=version, features=features,
-      split_datasets={s: keyed_records(src) for s, src in splits.items()},
-      data_dir=data_dir or None, description=description,
-      file_format="array_record", disable_shuffling=True)
+  with scratch_tempdir():
+    builder = tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version=version, features=features,
+        split_datasets={s: keyed_records(src) for s, src in splits.items()},
+        data_dir=data_dir or None, description=description,
+        file_format="array_record", disable_shuffling=True)
   return str(builder.data_path)
 
 
