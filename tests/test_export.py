@@ -92,7 +92,8 @@ def test_stablehlo_predict_equals_jax(case):
 def test_exported_files_carry_metadata_and_predict(tmp_path, monkeypatch):
   task, variables = _task("detection")
   monkeypatch.setattr(export.runs, "load_run",
-                      lambda workdir, step: (task.config, task, variables, 7))
+                      lambda workdir, step, calibration: (
+                          task.config, task, variables, 7))
   for fmt, name in (("onnx", "m.onnx"), ("stablehlo", "m.stablehlo")):
     path = str(tmp_path / name)
     meta = export.export_run("RUN", fmt, path)

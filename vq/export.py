@@ -69,13 +69,16 @@ def export_stablehlo(task, variables):
   return exported.serialize()
 
 
-def export_run(workdir, fmt, output, step="best", category=""):
+def export_run(workdir, fmt, output, step="best", category="",
+               calibration=""):
   """Writes the export (and for StableHLO its JSON); returns metadata.
   `category`: an anomaly run's category to decide for (and, for a texture
-  memory scoring's StableHLO file, the memory to compile in)."""
+  memory scoring's StableHLO file, the memory to compile in).
+  `calibration`: the run's evaluation whose thresholds it carries."""
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-  _, task, variables, step = runs.load_run(workdir, step)
+  _, task, variables, step = runs.load_run(workdir, step,
+                                           calibration=calibration)
   if fmt == "stablehlo" and task.needs_training_images and not category:
     raise ValueError(
         f"{workdir}: eval.scoring={task.config.eval.scoring} compiles a "
@@ -112,7 +115,7 @@ FLAGS = flags.FLAGS
 @tool
 def main():
   meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step,
-                    FLAGS.category)
+                    FLAGS.category, FLAGS.calibration)
   print(f"{meta['task']} step {meta['step']} -> {FLAGS.output}")
 
 
@@ -124,5 +127,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("category", "", "Anomaly runs: the category to "
                       "decide for (a texture memory scoring's StableHLO "
                       "file compiles its memory in).")
+  flags.DEFINE_string("calibration", "", "Anomaly runs: the name of the "
+                      "run's evaluation (vq.evaluate --name) whose "
+                      "thresholds the file carries.")
   flags.mark_flags_as_required(["workdir", "output"])
   run(main)

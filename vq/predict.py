@@ -199,31 +199,42 @@ def _task_from_metadata(meta, overrides=None):
   return task
 
 
-def load_model(workdir="", model="", step="best", overrides=None):
+def load_model(workdir="", model="", step="best", overrides=None,
+               calibration=""):
   """(task, batched predict function, step) of a run or an exported file,
-  its config changed by `overrides` ({dotted field: value})."""
+  its config changed by `overrides` ({dotted field: value}); a run's
+  decisions calibrated by its evaluation `calibration` if named
+  (`runs.load_run`)."""
   if model:
+    if calibration:
+      raise ValueError("--calibration applies to a run (--workdir); an "
+                       "exported file carries the calibration it was "
+                       "exported with")
     task, predict_fn = load_exported(model, overrides)
     return task, predict_fn, "exported"
   config = runs.override(run_config.load_config(workdir), overrides)
-  _, task, variables, step = runs.load_run(workdir, step, config)
+  _, task, variables, step = runs.load_run(workdir, step, config,
+                                           calibration)
   return task, functools.partial(jax.jit(task.predict), variables), step
 
 
 def predict(workdir, inputs, output, step="best", batch_size=8,
             every_n_frames=1, progress=sys.stderr, model="", category="",
-            overwrite=False):
+            overwrite=False, calibration=""):
   """Runs a run's model (or the exported `model` file) over `inputs`;
   returns a summary dict. `output` must be new, empty or hold an earlier
   run of the same model and input, unless `overwrite`
-  (`prediction_outputs.prepare`)."""
-  task, predict_fn, resolved_step = load_model(workdir, model, step)
+  (`prediction_outputs.prepare`). `calibration`: the run's evaluation
+  (`vq.evaluate --name`) whose thresholds decide."""
+  task, predict_fn, resolved_step = load_model(workdir, model, step,
+                                               calibration=calibration)
   task.select_category(category)
   predictor = Predictor(predict_fn, batch_size)
   identity = {"tool": "vq.predict",
               "model": os.path.abspath(model or workdir), "step": step,
               "input": os.path.abspath(inputs), "category": category,
-              "every_n_frames": every_n_frames}
+              "every_n_frames": every_n_frames,
+              **({"calibration": calibration} if calibration else {})}
   prepare(output, identity, "predictions.jsonl", overwrite)
   outputs = RecordWriter(
       output, task.draw, submission_classes=(
@@ -271,7 +282,8 @@ def main():
                          "exported file)")
   summary = predict(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step,
                     FLAGS.batch_size, FLAGS.every_n_frames, model=FLAGS.model,
-                    category=FLAGS.category, overwrite=FLAGS.overwrite)
+                    category=FLAGS.category, overwrite=FLAGS.overwrite,
+                    calibration=FLAGS.calibration)
   print(f"step {summary['step']}: {summary['images']} images in "
         f"{summary['seconds']:.1f} s -> {FLAGS.output}")
   for line in summary["failed"]:
@@ -298,5 +310,9 @@ if __name__ == "__main__":
                     "run in --output.")
   flags.DEFINE_string("category", "", "Anomaly runs: the category whose "
                       "threshold decides good/defective.")
+  flags.DEFINE_string("calibration", "", "Anomaly runs: the name of the "
+                      "run's evaluation (vq.evaluate --name) whose "
+                      "thresholds decide, e.g. one at "
+                      "--config.eval.threshold_recall=0.99.")
   flags.mark_flags_as_required(["input", "output"])
   run(main)

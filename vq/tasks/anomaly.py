@@ -165,6 +165,9 @@ class AnomalyTask(Task):
 
   name = "anomaly"
   default_config = staticmethod(default_config)
+  # Which test images form the validation half, and the recall aimed at.
+  calibration_fields = ("eval.threshold_recall", "data.validation_fraction",
+                        "data.split_seed")
 
   def __init__(self, config):
     super().__init__(config)

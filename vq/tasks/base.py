@@ -75,6 +75,11 @@ class Task(abc.ABC):
     del scalars
     return {}
 
+  # The config fields an evaluation (`vq.evaluate`) may change and still
+  # calibrate prediction (`--calibration`): they move the decision, not the
+  # scores it is applied to.
+  calibration_fields = ()
+
   # Whether `postprocess` reads the run's training images (a memory of
   # them); such a StableHLO export compiles them in for one category.
   needs_training_images = False
