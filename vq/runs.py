@@ -95,12 +95,13 @@ def load_run(workdir, which="best", config=None, calibration=""):
   config = config or load_config(workdir)
   task_class = get_task_class(config.task)
   step = choose_step(workdir, which, config)
-  scalars = eval_scalars(workdir, step)
   if calibration:
     record = calibrating_evaluation(workdir, calibration, step, task_class)
     config = override(config, {k: change["to"] for k, change
                                in record["changes"].items()})
     scalars = record["scalars"]
+  else:
+    scalars = eval_scalars(workdir, step)
   task = task_class(config)
   task.use_workdir(workdir)
   task.calibration = task.calibrate(scalars)
