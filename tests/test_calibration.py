@@ -75,12 +75,12 @@ def test_prediction_takes_the_thresholds_of_a_named_evaluation(tmp_path):
      r"eval.threshold_recall, data.validation_fraction, data.split_seed"),
     ({"step": 99}, r"evaluated step 99, not step 0: pass --step=99"),
     ({"changes": None}, "records the config fields it changed"),
+    ({"scalars": None}, "records the config fields it changed"),
 ])
 def test_an_evaluation_that_scored_otherwise_is_refused(tmp_path, edit,
                                                         message):
   record = {"step": 0, "data": {}, "changes": {}, "scalars": {}, **edit}
-  if record["changes"] is None:
-    del record["changes"]
+  record = {k: v for k, v in record.items() if v is not None}
   (tmp_path / "evaluations").mkdir()
   (tmp_path / "evaluations" / "e.json").write_text(json.dumps(record))
   with pytest.raises(ValueError, match=message):

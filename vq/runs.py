@@ -71,7 +71,8 @@ def calibrating_evaluation(workdir, name, step, task_class):
         f"--workdir={workdir} --name={name} --config.<field>=...") from None
   except ValueError as e:
     raise ValueError(f"{path}: damaged ({e})") from None
-  if not isinstance(record, dict) or "changes" not in record:
+  if not (isinstance(record, dict) and isinstance(record.get("changes"), dict)
+          and isinstance(record.get("scalars"), dict)):
     raise ValueError(f"{path}: not an evaluation that records the config "
                      "fields it changed (written by an older vq.evaluate?); "
                      "evaluate again")
