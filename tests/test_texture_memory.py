@@ -393,7 +393,8 @@ def test_a_stablehlo_export_of_a_memory_scoring_names_its_category(
   config = draem.get_config("variant=test,scoring=fused")
   task = AnomalyTask(config)
   monkeypatch.setattr(export.runs, "load_run",
-                      lambda workdir, step: (config, task, None, 4))
+                      lambda workdir, step, calibration: (
+                          config, task, None, 4))
   with pytest.raises(ValueError, match=r"--category \(one of brick, grass, "
                      r"gravel\)"):
     export.export_run("RUN", "stablehlo", str(tmp_path / "m.stablehlo"))
@@ -414,7 +415,8 @@ def test_a_stablehlo_export_carries_its_category_memory(monkeypatch,
                                 "score_max": 2.0, "draem_scale": 0.5,
                                 "memory_scale": 2.0}}
   monkeypatch.setattr(export.runs, "load_run",
-                      lambda workdir, step: (config, task, variables, 4))
+                      lambda workdir, step, calibration: (
+                          config, task, variables, 4))
   path = str(tmp_path / "m.stablehlo")
   assert export.export_run("RUN", "stablehlo", path,
                            category="brick")["category"] == "brick"

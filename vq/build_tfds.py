@@ -15,13 +15,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
+from vq.data.tfds_records import scratch_tempdir  # noqa: E402
+
 
 def main(argv=None):
   import simple_parsing  # pylint: disable=g-import-not-at-top
   from tensorflow_datasets.scripts.cli import build  # pylint: disable=g-import-not-at-top
 
   import vq.tfds_builders  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from vq.data.tfds_records import scratch_tempdir  # pylint: disable=g-import-not-at-top
   args = simple_parsing.parse(build.Args, args=sys.argv[1:] if argv is None
                               else argv, prog="python -m vq.build_tfds")
   with scratch_tempdir():
