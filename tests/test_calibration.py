@@ -92,3 +92,6 @@ def test_a_missing_evaluation_or_a_task_without_thresholds_is_named(
                      "takes no decision settings"):
     runs.calibrating_evaluation(str(tmp_path), "e", 0,
                                 get_task_class("segmentation"))
+  with pytest.raises(ValueError, match="an exported file carries the "
+                     "calibration it was exported with"):
+    predict.load_model(model=str(tmp_path / "m.onnx"), calibration="e")
