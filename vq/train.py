@@ -243,6 +243,23 @@ def _write_eval(writer, step, evaluation, workdir=None):
       f"{k}={v:.4f}" for k, v in scalars.items() if "/" not in k))
 
 
+def _write_eval_everywhere(writer, step, evaluation, workdir):
+  """`_write_eval`, whose error (the chief's full disk) every process then
+  raises, so that all of them save the step together instead of waiting
+  on each other."""
+  error = None
+  try:
+    _write_eval(writer, step, evaluation, workdir)
+  except Exception as e:  # pylint: disable=broad-except
+    error = e
+  failed = distributed.allgather_lists([repr(error)] if error else [])
+  if error is not None:
+    raise error
+  if failed:
+    raise OSError(f"another process could not write the evaluation of step "
+                  f"{step}: {failed[0]}")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains `config.task` in `workdir`, resuming from its latest checkpoint.
 
@@ -391,7 +408,8 @@ def _train(task, config, workdir, mesh, is_chief):
           try:
             evaluation = _evaluate_checked(task, data, eval_step, state,
                                            config, mesh)
-            _write_eval(writer, step, evaluation, is_chief and workdir)
+            _write_eval_everywhere(writer, step, evaluation,
+                                   is_chief and workdir)
           except Exception:
             # The training since the last save is kept before the error (of
             # the evaluation or of writing its results: a full disk) ends
