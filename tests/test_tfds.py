@@ -212,7 +212,9 @@ def test_writing_a_dataset_leaves_nothing_in_the_temporary_folder(
                                            str(tmp_path / "tfds")))
 
 
-def test_an_unprepared_name_says_how_to_prepare_it(tmp_path):
+def test_an_unprepared_name_says_how_to_prepare_it(tmp_path, monkeypatch):
+  (tmp_path / "tmp").mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
   with pytest.raises(FileNotFoundError, match="python -m vq.prepare_tfds"):
     len(TfdsRecords("vq_never_prepared", "train", str(tmp_path)))
   # A builder's dataset (vq's, or TFDS's own as DRAEM's anomaly source).
@@ -220,3 +222,4 @@ def test_an_unprepared_name_says_how_to_prepare_it(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match=f"python -m vq.build_tfds {name} --manual_dir="):
       len(TfdsRecords(name, "train", str(tmp_path)))
+  assert not os.listdir(tmp_path / "tmp")

@@ -290,3 +290,28 @@ def test_results_that_cannot_be_written_still_leave_the_step_saved(
   with open(tmp_path / "eval_images.csv") as f:
     assert len(f.readlines()) == 1 + writes[0]
   assert not [n for n in os.listdir(tmp_path) if "partial" in n]
+
+
+def test_two_processes_stop_together_when_the_results_cannot_be_written(
+    tmp_path):
+  # Only the chief writes the results; the other process must hear of its
+  # failure and save the step with it, not train on alone and wait
+  # forever on the chief's next collective.
+  workdir = tmp_path / "run"
+  (workdir / "eval_images.csv").mkdir(parents=True)
+  port = free_port()
+  procs = [run_helper(workdir, dict(
+      num_train_steps=4, eval_every_steps=2, checkpoint_every_steps=100),
+      background=True, env={"JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                            "VQ_NUM_PROCESSES": "2", "VQ_PROCESS_ID": str(i)})
+           for i in range(2)]
+  try:
+    errors = [p.communicate(timeout=240)[1] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  assert all(p.returncode != 0 for p in procs), errors
+  assert "Is a directory" in errors[0]
+  assert "another process could not write the evaluation of step 2" in (
+      errors[1])
+  assert os.listdir(workdir / "checkpoints") == ["2"]

@@ -129,9 +129,10 @@ class TfdsRecords:
     if self._source is None:
       import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
       try:
-        self._source = tfds.data_source(
-            self.name, split=self.split, data_dir=self.data_dir or None,
-            download=False)
+        with scratch_tempdir():
+          self._source = tfds.data_source(
+              self.name, split=self.split, data_dir=self.data_dir or None,
+              download=False)
       except Exception as e:  # pylint: disable=broad-except
         raise FileNotFoundError(
             f"data.tfds_name={self.name!r} split {self.split!r} "
