@@ -8,6 +8,7 @@ import zlib
 import cv2
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import pytest
 import skimage.data
 
@@ -191,3 +192,61 @@ def test_a_failed_write_names_the_systems_reason(tmp_path):
   (tmp_path / "full.jpg").symlink_to("/dev/full")
   with pytest.raises(OSError, match="No space left on device"):
     write_image(str(tmp_path / "full.jpg"), np.zeros((4, 4, 3), np.uint8))
+
+
+def _phone_photo(path, orientation):
+  """A camera JPEG as phones store it: the sensor's 60x40 pixels and an
+  EXIF orientation tag (6: turn 90 degrees clockwise to show)."""
+  sensor = PIL.Image.fromarray(skimage.data.astronaut()[100:140, 150:210])
+  exif = sensor.getexif()
+  if orientation:
+    exif[0x0112] = orientation
+  sensor.save(path, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def test_a_photo_turned_by_its_exif_tag_is_named_when_its_annotation_is_not(
+    tmp_path):
+  for folder in ("Annotations", "JPEGImages"):
+    (tmp_path / folder).mkdir()
+  photo = tmp_path / "JPEGImages" / "a.jpg"
+  _phone_photo(photo, orientation=6)
+  # Read as shown, as Pillow's exif_transpose shows it.
+  shown = np.asarray(PIL.ImageOps.exif_transpose(PIL.Image.open(photo)))
+  assert shown.shape == (60, 40, 3)
+  np.testing.assert_allclose(read_image(str(photo)), shown, atol=2)
+  # Boxes annotated on the stored 60x40 pixels.
+  xml = tmp_path / "Annotations" / "a.xml"
+  xml.write_text(voc_xml("a.jpg", [("nut", (1, 1, 20, 10), False)],
+                         width=60, height=40))
+  source = AnnotatedImages(read_voc(str(tmp_path), ["nut"]))
+  with pytest.raises(AnnotationError, match=(
+      r"a\.xml: the annotation's size is 60x40, its image .*a\.jpg is 40x60; "
+      r".* stored 60x40 and its EXIF orientation tag turns it to 40x60")):
+    source[0]
+  # A size wrong for another reason says nothing of the tag.
+  xml.write_text(voc_xml("a.jpg", [("nut", (1, 1, 20, 10), False)],
+                         width=50, height=40))
+  with pytest.raises(AnnotationError, match="annotation's size") as error:
+    AnnotatedImages(read_voc(str(tmp_path), ["nut"]))[0]
+  assert "EXIF" not in str(error.value)
+  # Without the tag the stored pixels are the image.
+  _phone_photo(photo, orientation=0)
+  xml.write_text(voc_xml("a.jpg", [("nut", (1, 1, 20, 10), False)],
+                         width=60, height=40))
+  assert source[0]["image"].shape == (40, 60, 3)
+
+
+def test_a_mask_of_the_stored_pixels_of_a_turned_photo_is_named(tmp_path):
+  good = tmp_path / "cat" / "train" / "good"
+  broken = tmp_path / "cat" / "test" / "broken"
+  truth = tmp_path / "cat" / "ground_truth" / "broken"
+  for folder in (good, broken, truth):
+    folder.mkdir(parents=True)
+  _phone_photo(good / "000.jpg", orientation=0)
+  _phone_photo(broken / "000.jpg", orientation=6)
+  cv2.imwrite(str(truth / "000_mask.png"), np.full((40, 60), 255, np.uint8))
+  _, test = mvtec.read_mvtec(str(tmp_path), "cat", "mvtec_ad")
+  with pytest.raises(AnnotationError, match=(
+      r"000_mask\.png: mask is 60x40, its image .*000\.jpg is 40x60\. The "
+      r"photograph is stored 60x40 and its EXIF orientation tag")):
+    mvtec.load_record(test[0])

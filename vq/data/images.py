@@ -140,6 +140,22 @@ _JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file",
                 "Inconsistent progression sequence")
 
 
+def turned_note(path, shown_hw, other_hw):
+  """For an error on two sizes that differ: a sentence when the
+  photograph `path` is stored at `other_hw` and read at `shown_hw` because
+  its EXIF orientation tag turns it (OpenCV reads a photograph as the tag
+  says, as Labelme and Ultralytics show it); "" otherwise."""
+  stored = declared_size(np.fromfile(path, np.uint8, count=65536))
+  if (not stored or tuple(stored) == tuple(shown_hw)
+      or tuple(stored) != tuple(other_hw)):
+    return ""
+  return (f" The photograph is stored {stored[1]}x{stored[0]} and its EXIF "
+          f"orientation tag turns it to {shown_hw[1]}x{shown_hw[0]}; the "
+          "annotation is of the stored pixels: remove the tag (e.g. "
+          "exiftool -Orientation= FILE) or annotate the photograph as it "
+          "is shown.")
+
+
 def _truncation(data):
   """Why the file ends early, or '': no end marker (JPEG, PNG), or
   libjpeg's warnings of missing data (a cut JPEG with an end-of-image

@@ -6,7 +6,7 @@ from absl import logging
 
 from vq import config_base
 from vq.data.errors import AnnotationError
-from vq.data.images import read_image
+from vq.data.images import read_image, turned_note
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,7 @@ class AnnotatedImages(RecordSource):
       raise AnnotationError(
           f"{annotation}: the annotation's size is {expected[1]}x"
           f"{expected[0]}, its image {path} is {w}x{h}; the boxes would be "
-          "scaled wrongly")
+          "scaled wrongly." + turned_note(path, (h, w), expected))
     return record
 
 

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from vq.data.errors import AnnotationError
-from vq.data.images import find_images, read_image, read_mask
+from vq.data.images import find_images, read_image, read_mask, turned_note
 
 LAYOUTS = ("mvtec_ad", "mvtec_ad2")
 
@@ -81,6 +81,7 @@ def load_record(record):
     if m.shape != image.shape[:2]:
       raise AnnotationError(
           f"{record['mask_path']}: mask is {m.shape[1]}x{m.shape[0]}, its "
-          f"image {record['image_path']} is {image.shape[1]}x{image.shape[0]}")
+          f"image {record['image_path']} is {image.shape[1]}x{image.shape[0]}."
+          + turned_note(record["image_path"], image.shape[:2], m.shape))
     mask = m
   return {"image": image, "mask": mask, "label": np.int32(record["label"])}

@@ -13,7 +13,7 @@ import numpy as np
 from vq.data.formats import polygons, rle
 from vq.data.errors import AnnotationError, read_json, read_text
 from vq.data.images import (IMAGE_EXTENSIONS, find_images, read_image,
-                            read_mask)
+                            read_mask, turned_note)
 from vq.data.paths import dataset_path
 from vq.data.sources import RecordSource
 
@@ -194,7 +194,8 @@ class SegmentationImages(RecordSource):
     if expected and all(expected) and tuple(expected) != (h, w):
       raise AnnotationError(
           f"{where}: the annotation's size is {expected[1]}x{expected[0]}, "
-          f"its image {r['image_path']} is {w}x{h}")
+          f"its image {r['image_path']} is {w}x{h}."
+          + turned_note(r["image_path"], (h, w), expected))
     if "rles" in r:
       mask = np.zeros((h, w, r["num_classes"]), np.uint8)
       for k, encoded in r["rles"].items():
@@ -212,7 +213,8 @@ class SegmentationImages(RecordSource):
       if m.shape != (h, w):
         raise AnnotationError(
             f"{r['mask_path']}: mask is {m.shape[1]}x{m.shape[0]}, its image "
-            f"{r['image_path']} is {w}x{h}")
+            f"{r['image_path']} is {w}x{h}."
+            + turned_note(r["image_path"], (h, w), m.shape))
       mask = m[..., None]
     label = r.get("label", int(mask.any()))
     return {"image": image, "mask": mask, "label": np.int32(label)}
