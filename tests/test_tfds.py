@@ -5,6 +5,8 @@ import copy
 import os
 import sys
 import tempfile
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -223,3 +225,27 @@ def test_an_unprepared_name_says_how_to_prepare_it(tmp_path, monkeypatch):
                        match=f"python -m vq.build_tfds {name} --manual_dir="):
       len(TfdsRecords(name, "train", str(tmp_path)))
   assert not os.listdir(tmp_path / "tmp")
+
+
+def test_sources_opened_at_once_leave_the_temporary_folder_as_it_was(
+    monkeypatch):
+  # grain's reading threads may open a source each at the same time; each
+  # points Python's temporary folder at a scratch folder while TFDS opens.
+  import tensorflow_datasets as tfds
+  before = tempfile.gettempdir()
+
+  def slow_data_source(*args, **kwargs):
+    time.sleep(0.2)
+    return [0, 1, 2]
+
+  monkeypatch.setattr(tfds, "data_source", slow_data_source)
+  sizes = []
+  threads = [threading.Thread(target=lambda: sizes.append(
+      len(TfdsRecords("vq_any", "train")))) for _ in range(3)]
+  for thread in threads:
+    thread.start()
+    time.sleep(0.05)
+  for thread in threads:
+    thread.join()
+  assert sizes == [3, 3, 3]
+  assert tempfile.gettempdir() == before and os.path.isdir(before)

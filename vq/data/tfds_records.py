@@ -13,6 +13,7 @@ is the same (shuffle, per-process slices, checkpointable state).
 """
 import contextlib
 import tempfile
+import threading
 
 import numpy as np
 
@@ -64,13 +65,18 @@ def storable(record):
           for k, v in record.items()}
 
 
+# Held while Python's temporary folder is pointed elsewhere: grain's
+# reading threads may open a source at once.
+_TEMPDIR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def scratch_tempdir():
   """Python's temporary folder pointed, for the block, at a folder removed
   after it. TFDS (4.9) makes an empty `tmp*tfds` folder in /tmp for each
   builder whose dataset is not yet written (to fetch metadata from its
   bucket, which holds none of vq's datasets) and never removes it."""
-  with tempfile.TemporaryDirectory() as scratch:
+  with _TEMPDIR_LOCK, tempfile.TemporaryDirectory() as scratch:
     previous, tempfile.tempdir = tempfile.tempdir, scratch
     try:
       yield
