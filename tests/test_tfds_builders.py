@@ -16,7 +16,7 @@ from test_tfds import assert_same_records, keypoint_csv, voc_tree
 from vq import tfds_builders
 from vq.data.embedded import synthetic_car
 from vq.data.images import write_image
-from vq.data.tfds_records import VQ_BUILDERS
+from vq.data.tfds_records import VQ_BUILDERS, scratch_tempdir
 from vq.photo_sets import steel as photo_steel
 
 
@@ -129,9 +129,13 @@ CASES = {
 
 
 def build(name, manual_dir, data_dir, **kwargs):
-  builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir)))
+  """Builds as `vq.build_tfds` does: TFDS's empty `tmp*tfds` folder goes
+  to a scratch folder, not the machine's temporary folder."""
+  with scratch_tempdir():
+    builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir)))
   return builder
 
 
