@@ -1,6 +1,7 @@
 """vq.predict and vq.evaluate on a trained run: records land at the right
 pixels of the original photo, bad inputs are listed, not fatal."""
 import csv
+import io
 import json
 import os
 import subprocess
@@ -122,9 +123,13 @@ def test_bad_inputs_are_listed_and_the_rest_processed(runs, tmp_path):
   for i in range(5):
     video.write(np.full((48, 64, 3), 40 * i, np.uint8))
   video.release()
+  progress = io.StringIO()  # as a log file gets it: no carriage returns
   summary = predict.predict(runs["detection"], str(inputs),
                             str(tmp_path / "out"), batch_size=4,
-                            every_n_frames=2)
+                            every_n_frames=2, progress=progress)
+  assert "\r" not in progress.getvalue()
+  assert progress.getvalue().splitlines()[-1].startswith("7 images, ")
+  assert progress.getvalue().endswith(" images/s, 3 failed\n")
   failed = "\n".join(summary["failed"])
   assert len(summary["failed"]) == 3
   for name in ("zero.jpg", "cut.jpg", "broken.mp4"):

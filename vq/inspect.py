@@ -27,6 +27,7 @@ from vq.cli import run, tool  # noqa: E402
 from vq.inspection import gate as gate_lib  # noqa: E402
 from vq.inspection.pipeline import (InspectionPipeline, Stage,  # noqa: E402
                                     StageStats)
+from vq.progress import ProgressLine  # noqa: E402
 
 
 def _stage(name, c, batch_size, overrides=None):
@@ -141,6 +142,7 @@ def inspect(config, workdir, inputs, output, every_n_frames=1,
         yield frame
 
   start, done, defective = time.perf_counter(), 0, 0
+  line = ProgressLine(progress)
   try:
     for frame, record in pipeline.run(_timed(frames(), read)):
       t = time.perf_counter()
@@ -149,16 +151,15 @@ def inspect(config, workdir, inputs, output, every_n_frames=1,
       write.images_in += 1
       done += 1
       defective += record["defective"]
-      if done % 8 == 0:
-        print(f"\r{done} photos, {done / (time.perf_counter() - start):.1f} "
-              f"photos/s, {defective} defective", end="", file=progress,
-              flush=True)
+      line.update(f"{done} photos, "
+                  f"{done / (time.perf_counter() - start):.1f} photos/s, "
+                  f"{defective} defective")
   except BaseException:
     writer.close(finished=False)
     raise
   writer.close()
   seconds = time.perf_counter() - start
-  print(file=progress)
+  line.close()
   read.images_out = read.images_in
   write.images_out = write.images_in
   stats = [read] + [s.stats for s in pipeline.stages] + [write]

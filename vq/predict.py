@@ -32,6 +32,7 @@ from vq import run_config, runs  # noqa: E402
 from vq.cli import run, tool  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_pages  # noqa: E402
 from vq.prediction_outputs import RecordWriter, prepare  # noqa: E402
+from vq.progress import ProgressLine  # noqa: E402
 from vq.tasks import get_task_class  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -241,6 +242,7 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
           task.class_names if task.name == "segmentation" else None),
       input_root=inputs)
   pending, done, start = [], 0, time.perf_counter()
+  line = ProgressLine(progress)
 
   def flush():
     nonlocal done
@@ -250,8 +252,8 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
     done += len(pending)
     pending.clear()
     rate = done / (time.perf_counter() - start)
-    print(f"\r{done} images, {rate:.1f} images/s, {len(outputs.failed)} "
-          f"failed", end="", file=progress, flush=True)
+    line.update(f"{done} images, {rate:.1f} images/s, "
+                f"{len(outputs.failed)} failed")
 
   try:
     for frame in iterate_inputs(inputs, every_n_frames):
@@ -266,7 +268,7 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
     outputs.close(finished=False)
     raise
   outputs.close()
-  print(file=progress)
+  line.close()
   return {"step": resolved_step, "images": done, "failed": outputs.failed,
           "skipped": outputs.skipped,
           "seconds": time.perf_counter() - start}
