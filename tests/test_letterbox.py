@@ -324,3 +324,24 @@ def test_a_bad_training_file_left_out_by_the_data_check(tmp_path,
                            str(tmp_path / "out"), category="cat",
                            progress=open("/dev/null", "w"))
   assert result["images"] == 2 and not result["failed"]
+
+
+@pytest.mark.parametrize("images, references, level", [
+    (100_000, 1, "INFO"),  # every training image there is: a note
+    (3, 1, None),          # as many as asked: nothing
+    (3, 2, "WARNING"),     # 4 images leave 1 reference of the 2 asked
+])
+def test_a_memory_short_of_images_says_so_at_its_level(tmp_path, caplog,
+                                                      images, references,
+                                                      level):
+  wide_anomaly_tree(tmp_path / "data")
+  config = draem.get_config("variant=test,scoring=memory")
+  config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
+                      "categories": ("cat",), "keep_aspect": True})
+  config.eval.memory.images = images
+  config.eval.reference_images = references
+  with caplog.at_level("INFO"):
+    AnomalyTask(config).datasets()
+  notes = [r.levelname for r in caplog.records
+           if "calibrate its maps" in r.getMessage()]
+  assert notes == ([level] if level else [])

@@ -316,16 +316,18 @@ class AnomalyTask(Task):
                    "scores them at %dx%d (eval.memory.image_size)",
                    self.note_prefix, self.size, self.size, self.score_size,
                    self.score_size)
-    if self.config.eval.scoring in MEMORY_SCORINGS:  # too few images: say so
+    if self.config.eval.scoring in MEMORY_SCORINGS:
       for category in self.class_names:
         m, r = self.texture.split(data, category)
-        if (m, r) != (self.config.eval.memory.images,
-                      self.config.eval.reference_images):
-          logging.warning("%s%s: %d training images; the texture memory "
-                          "holds %d, %d calibrate its maps", self.note_prefix,
-                          category,
-                          anomaly_data.train_categories(data).count(category),
-                          m, r)
+        # Fewer references than asked: a warning; a memory of every image
+        # there is (eval.memory.images above their count): a note.
+        log = (logging.warning if r < self.config.eval.reference_images
+               else logging.info if m < self.config.eval.memory.images
+               else None)
+        if log:
+          log("%s%s: %d training images; the memory holds %d, %d calibrate "
+              "its maps", self.note_prefix, category,
+              anomaly_data.train_categories(data).count(category), m, r)
     return data
 
   def eval_source(self, datasets):
