@@ -42,7 +42,8 @@ def test_a_log_file_gets_no_repeated_last_line():
 def test_a_terminal_redraws_one_line():
   stream = Terminal()
   line = ProgressLine(stream, every_seconds=10.0, clock=Clock())
-  line.update("8 images")
-  line.update("16 images")
+  line.update("16 images, 10.5 images/s")
+  line.update("24 images, 9.5 images/s")  # one character shorter
   line.close()
-  assert stream.getvalue() == "\r8 images\r16 images\n"
+  assert stream.getvalue() == ("\r16 images, 10.5 images/s"
+                               "\r24 images, 9.5 images/s \n")

@@ -14,10 +14,12 @@ class ProgressLine:
     self.clock = clock
     self._shown_at = None  # when the last line was written (not a terminal)
     self._pending = ""  # the latest text not yet written (not a terminal)
+    self._width = 0  # of the line shown (a terminal)
 
   def update(self, text):
-    if self.terminal:
-      print(f"\r{text}", end="", file=self.stream, flush=True)
+    if self.terminal:  # spaces cover the end of a longer line before
+      print(f"\r{text:<{self._width}}", end="", file=self.stream, flush=True)
+      self._width = len(text)
       return
     now = self.clock()
     if self._shown_at is None or now - self._shown_at >= self.every_seconds:
