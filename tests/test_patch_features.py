@@ -72,7 +72,7 @@ def test_anomaly_task_scores_with_an_imagenet_patch_memory(tmp_path):
   test = np.stack([data.eval_transform(data.eval[i])["image"]
                    for i in range(0, len(data.eval), 7)])
   expected = brute_force_maps(np.asarray(task.texture.features(test)))
-  level = memory.border_level
+  level = memory.border_level((64, 64))
   assert level.shape == (64, 64) and level.min() > 0
   np.testing.assert_allclose(task.texture.maps(test, "brick"),
                              expected / level, rtol=1e-4, atol=1e-4)

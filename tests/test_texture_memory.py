@@ -134,7 +134,8 @@ def test_the_border_level_is_each_edge_rings_mean_over_the_inside(margin,
   """A margin past a quarter of the shorter side (12 x 16: 3) is cut to
   it."""
   maps = np.random.default_rng(3).gamma(2.0, size=(3, 12, 16))
-  got = texture_memory.border_level(maps, margin)
+  got = texture_memory.border_level(
+      texture_memory.border_rings([maps], margin), maps.shape[1:])
   assert got.dtype == np.float32
   np.testing.assert_allclose(got, _rings_over_inside(maps, used), rtol=1e-5)
 
@@ -247,7 +248,8 @@ def test_memory_maps_are_divided_by_the_border_level_of_reference_images(
   raw = np.asarray(texture_memory.anomaly_maps(
       features, rows, mean, std, config.eval.memory.map_stride))
   level = _rings_over_inside(raw[4:], 8)
-  np.testing.assert_allclose(memory.border_level, level, rtol=1e-4)
+  np.testing.assert_allclose(memory.border_level(level.shape), level,
+                             rtol=1e-4)
   assert level[0, :].mean() > 1.1
   np.testing.assert_allclose(task.texture.maps(images, "brick"), raw / level,
                              rtol=1e-4, atol=1e-5)

@@ -30,6 +30,7 @@ from absl import app, flags  # noqa: E402
 
 from vq import run_config, runs  # noqa: E402
 from vq.cli import run, tool  # noqa: E402
+from vq.data.augment import short_side  # noqa: E402
 from vq.data.images import IMAGE_EXTENSIONS, read_pages  # noqa: E402
 from vq.prediction_outputs import RecordWriter, prepare  # noqa: E402
 from vq.progress import ProgressLine  # noqa: E402
@@ -128,12 +129,17 @@ class Predictor:
     self.predict_fn, self.batch_size = predict_fn, batch_size
 
   def __call__(self, images):
-    """uint8 images of the input size (at most batch_size) -> per-image
-    output dicts (numpy)."""
-    n = len(images)
-    batch = np.stack(images + [images[-1]] * (self.batch_size - n))
-    out = jax.device_get(self.predict_fn(batch))
-    return [jax.tree.map(lambda x: np.asarray(x)[i], out) for i in range(n)]
+    """uint8 images of the input size (at most batch_size; where the task
+    scores each at its own shape, one call per shape) -> per-image output
+    dicts (numpy)."""
+    outputs = [None] * len(images)
+    for indices in short_side.by_shape(images).values():
+      group = [images[i] for i in indices]
+      batch = np.stack(group + [group[-1]] * (self.batch_size - len(group)))
+      out = jax.device_get(self.predict_fn(batch))
+      for j, i in enumerate(indices):
+        outputs[i] = jax.tree.map(lambda x, j=j: np.asarray(x)[j], out)
+    return outputs
 
 
 def load_exported(path, overrides=None):

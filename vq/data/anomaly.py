@@ -187,12 +187,32 @@ def normal_images(datasets, category, limit, network_size, score_size,
   """uint8 [n, height, width, 3] (`score_size`: a side or (height,
   width)): the first `limit` training images of `category` (all of them
   normal), read from `datasets.train` (`scored_image`)."""
+  return normal_canvases(datasets, category, limit, network_size,
+                         score_size, enlarge, keep_aspect)[0]
+
+
+def normal_canvases(datasets, category, limit, network_size, score_size,
+                    enlarge="repeat", keep_aspect=False):
+  """(`normal_images`, each one's (top, left, height, width) box of the
+  photograph's pixels: its letterbox box with `keep_aspect`, else all)."""
   own = category_indices(train_categories(datasets), category)
   if not own:
     raise ValueError(f"{category}: no training images")
-  return np.stack([scored_image(datasets.train[i]["image"], network_size,
-                                score_size, enlarge, keep_aspect)
-                   for i in own[:limit]])
+  images, boxes = [], []
+  for i in own[:limit]:
+    photograph = datasets.train[i]["image"]
+    images.append(scored_image(photograph, network_size, score_size, enlarge,
+                               keep_aspect))
+    boxes.append(photograph_box(photograph.shape[:2], score_size,
+                                keep_aspect))
+  return np.stack(images), boxes
+
+
+def photograph_box(photograph_hw, score_size, keep_aspect):
+  """(top, left, height, width) of a `photograph_hw` photograph's pixels
+  at the scored shape: its letterbox box with `keep_aspect`, else all."""
+  hw = shape_of(score_size)
+  return letterbox.fit_box(photograph_hw, hw) if keep_aspect else (0, 0, *hw)
 
 
 def _is_grey(image):

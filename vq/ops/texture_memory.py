@@ -12,9 +12,9 @@ changes the descriptor where colour and brightness do not change.
 
 Near the image's edges the filters read mirrored pixels, and normal pixels
 there lie farther from the memory than inside (2.5 times, on the edge, on
-real textures): `border_level` measures that rise on normal images outside
-the memory, and dividing a map by it puts an edge pixel's normal level on a
-par with an inner one's.
+real textures): `border_rings` measures that rise on normal images outside
+the memory, and dividing a map by its `border_level` puts an edge pixel's
+normal level on a par with an inner one's.
 """
 import functools
 
@@ -119,27 +119,45 @@ def distance_to_edge(height, width):
   return np.minimum(y[:, None], x[None, :])
 
 
-def border_level(maps, margin):
-  """[N, H, W] anomaly maps of normal images the memory does not hold ->
-  float32 [H, W]: on each ring of pixels closer than `margin` to the edge,
-  the maps' mean there over their mean farther in; 1 farther in. `margin`
-  is kept below a quarter of the shorter side, so an inside remains."""
-  maps = np.asarray(maps, np.float64)
-  distance = distance_to_edge(*maps.shape[1:])
-  margin = max(1, min(int(margin), min(maps.shape[1:]) // 4))
-  inner = max(maps[:, distance >= margin].mean(), 1e-12)
+def border_rings(maps, margin):
+  """Anomaly maps (a list of [N, H, W] or [H, W], shapes may differ) of
+  normal images the memory does not hold -> float32 [margin']: for each
+  ring of pixels d < margin' from the edge, the maps' mean there over
+  their mean farther in, pooled over every map. `margin` is kept below a
+  quarter of the shortest side, so an inside remains."""
+  maps = [np.asarray(m, np.float64).reshape(-1, *np.shape(m)[-2:])
+          for m in maps]
+  margin = max(1, min([int(margin)] + [min(m.shape[1:]) // 4 for m in maps]))
+  distances = [distance_to_edge(*m.shape[1:]) for m in maps]
+
+  def mean_where(keep):
+    values = np.concatenate([m[:, keep(d)].ravel()
+                             for m, d in zip(maps, distances)])
+    return max(values.mean(), 1e-12)
+
+  inner = mean_where(lambda d: d >= margin)
+  return np.array([mean_where(lambda d, k=k: d == k) / inner
+                   for k in range(margin)], np.float32)
+
+
+def border_level(rings, hw):
+  """float32 [H, W]: `border_rings`' level on each edge ring of an `hw`
+  map, 1 farther in (what the map is divided by)."""
+  distance = distance_to_edge(*hw)
+  rings = np.asarray(rings, np.float32)
   level = np.ones(distance.shape, np.float32)
-  for d in range(margin):
-    ring = distance == d
-    level[ring] = max(maps[:, ring].mean(), 1e-12) / inner
+  near = distance < len(rings)
+  level[near] = rings[distance[near]]
   return level
 
 
 def build_memory(features, stride, standardise=True):
-  """[N, H, W, F] of normal images -> (memory [M, F] standardised per
-  feature, mean [F], std [F]), sampled every `stride` pixels; without
-  `standardise`, the features as they are (mean 0, std 1)."""
-  sampled = features[:, ::stride, ::stride].reshape(-1, features.shape[-1])
+  """[N, H, W, F] (or N of [H, W, F], shapes may differ) of normal images
+  -> (memory [M, F] standardised per feature, mean [F], std [F]), sampled
+  every `stride` pixels; without `standardise`, the features as they are
+  (mean 0, std 1)."""
+  sampled = np.concatenate([np.asarray(f)[::stride, ::stride].reshape(
+      -1, f.shape[-1]) for f in features])
   if not standardise:
     f = sampled.shape[-1]
     return sampled, np.zeros(f, sampled.dtype), np.ones(f, sampled.dtype)

@@ -126,6 +126,11 @@ def default_config():
   c.eval.memory.features = "gabor"
   c.eval.memory.weights = "efficientnet_lite0_imagenet"
   c.eval.memory.blur = 4.0
+  # Patch features: each photograph's own pixels (its letterbox box)
+  # scaled to this short side, the long side to a multiple of 32, and
+  # scored there (one scale of the surface whatever the photograph's
+  # shape; the map comes back into the box). 0: the scored shape as it is.
+  c.eval.memory.short_side = 0
   # Keep this fraction of the memory's rows, chosen by the greedy coreset
   # (0: all of them).
   c.eval.memory.coreset = 0.0
@@ -342,9 +347,16 @@ class AnomalyTask(Task):
         datasets.eval, datasets.train, self.texture.reference_indices(datasets))
 
   def resize_input(self, image):
-    return anomaly_data.scored_image(image, self.size, self.score_shape,
-                                     self.texture.enlarge,
-                                     self.config.data.keep_aspect)
+    """`image` at the scored shape; with eval.memory.short_side its own
+    pixels of it scaled to that short side (as the evaluation scores)."""
+    keep_aspect = self.config.data.keep_aspect
+    scored = anomaly_data.scored_image(image, self.size, self.score_shape,
+                                       self.texture.enlarge, keep_aspect)
+    if not self.texture.short_side:
+      return scored
+    box = anomaly_data.photograph_box(image.shape[:2], self.score_shape,
+                                      keep_aspect)
+    return self.texture.views([scored], [box])[0]
 
   def init_variables(self, rng):
     return self.model.init(rng, jnp.zeros((1, self.size, self.size, 3)))
@@ -516,8 +528,10 @@ class AnomalyTask(Task):
   def to_record(self, outputs, image_hw):
     """`anomaly_records.to_record` at `region_level()`, decided with the
     selected category's calibration."""
+    # With a short side the map covers the photograph alone.
     return anomaly_records.to_record(
-        outputs, image_hw, self.region_level(), self.config.data.keep_aspect,
+        outputs, image_hw, self.region_level(),
+        self.config.data.keep_aspect and not self.texture.short_side,
         self.category, self.calibration.get(self.category))
 
   def draw(self, image, record):

@@ -24,6 +24,7 @@ from absl import logging
 
 from vq import atomic_file, config_base
 from vq.data import anomaly as anomaly_data
+from vq.data.augment import short_side
 from vq.models import layers, pretrained
 from vq.models.efficientnet import LITE_BLOCKS
 from vq.ops import anomaly_scoring, patch_features, texture_memory
@@ -36,11 +37,16 @@ FEATURES = ("gabor", *LITE_BLOCKS)  # eval.memory.features
 
 class CategoryMemory(NamedTuple):
   """A category's texture memory (`texture_memory.build_memory`) and the
-  border level its maps are divided by (`texture_memory.border_level`)."""
+  edge rings' levels its maps are divided by (`texture_memory.
+  border_rings`)."""
   rows: np.ndarray
   mean: np.ndarray
   std: np.ndarray
-  border_level: np.ndarray
+  border_rings: np.ndarray
+
+  def border_level(self, hw):
+    """float32 [H, W]: what an `hw` map is divided by."""
+    return texture_memory.border_level(self.border_rings, hw)
 
 
 class TextureScoring:
@@ -52,11 +58,20 @@ class TextureScoring:
     if e.scoring in MEMORY_SCORINGS:
       _check_memory_config(e.memory)
       _check_reference_config(e)
+      if e.scoring == FUSED and e.memory.short_side:
+        raise config_base.ConfigError(
+            f"eval.memory.short_side scores each photograph at its own "
+            f"shape, and eval.scoring={FUSED} adds DRAEM's map of the "
+            f"scored shape: use eval.scoring={MEMORY} or short_side=0")
     self.config = config
     self.class_names = tuple(class_names)
     self.network_size = network_size
     self.score_size = score_size(config)
     self.score_shape = score_shape(config)
+    # Each image's own box of the scored shape scaled to this short side
+    # (`short_side`); 0: the scored shape as it is.
+    self.short_side = (int(config.eval.memory.short_side)
+                       if config.eval.scoring in MEMORY_SCORINGS else 0)
     # Images smaller than the scored side: blocks of pixels for the Gabor
     # memory (the networks' exact view), bilinear for an encoder's.
     self.enlarge = ("repeat" if config.eval.memory.features == "gabor"
@@ -104,20 +119,22 @@ class TextureScoring:
     else:
       start = time.perf_counter()
       m, r = self.split(datasets, category)
-      images = anomaly_data.normal_images(datasets, category, m + r,
-                                          self.network_size, self.score_shape,
-                                          self.enlarge,
-                                          self.config.data.keep_aspect)
-      features = in_chunks(self.features, images[:m], 8)
+      images, boxes = anomaly_data.normal_canvases(
+          datasets, category, m + r, self.network_size, self.score_shape,
+          self.enlarge, self.config.data.keep_aspect)
+      if self.short_side:
+        images = self.views(images, boxes)
       memory = texture_memory.build_memory(
-          np.asarray(features), self.config.eval.memory.stride,
+          per_shape(self.features, images[:m], 8),
+          self.config.eval.memory.stride,
           standardise=self.config.eval.memory.features == "gabor")
       patches = len(memory[0])
       memory = (self._thinned(memory[0]),) + memory[1:]
       built = time.perf_counter()
-      references, _ = self._raw_maps(images[m:], memory)
+      references = [maps for maps, _ in per_shape(
+          lambda x: self._distances(x, memory), images[m:], 4)]
       self.memories[category] = CategoryMemory(
-          *memory, texture_memory.border_level(references, self.reach))
+          *memory, texture_memory.border_rings(references, self.reach))
       logging.info("%s%s: memory of %d training images, %d of their %d "
                    "patches (%.0f s); border level on %d more (%.0f s)",
                    self.note_prefix, category, m, len(memory[0]), patches,
@@ -227,30 +244,54 @@ class TextureScoring:
     memory = self.memories[category]
     maps, weights = self._raw_maps(images,
                                    (memory.rows, memory.mean, memory.std))
-    return maps / memory.border_level, weights
+    return maps / memory.border_level(maps.shape[1:]), weights
+
+  def views(self, images, boxes):
+    """Each image's `box` of the scored shape scaled to eval.memory.
+    short_side (`short_side.from_box`): a list, shapes may differ."""
+    return [short_side.from_box(image, box, self.short_side)
+            for image, box in zip(images, boxes)]
 
   def evaluated_outputs(self, host, datasets):
     """{'memory_map', 'score/memory'} of the evaluated images, each
     against its category's texture memory."""
     maps = np.zeros(host["image"].shape[:3], np.float32)
-    weights = np.ones(len(maps), np.float32)
+    scores = np.zeros(len(maps), np.float32)
     for c, name in enumerate(self.class_names):
       sel = host["category"] == c
       if sel.any():
-        maps[sel], weights[sel] = self._kept_maps(host["image"][sel], name,
-                                                  datasets)
-    scores = memory_scores(maps, weights, self.window)
-    return {"memory_map": maps, f"score/{MEMORY}": np.asarray(scores)}
+        maps[sel], scores[sel] = self._kept_maps(
+            host["image"][sel], host["valid"][sel], name, datasets)
+    return {"memory_map": maps, f"score/{MEMORY}": scores}
 
-  def _kept_maps(self, images, category, datasets):
-    """`scored` of evaluated images, kept for the next evaluation (the
-    memory and the test images do not change during training)."""
-    digest = hashlib.sha1(images.tobytes()).hexdigest()
+  def _scored_views(self, images, valid, category):
+    """([N, H, W] maps, [N] scores) of images of the scored shape: with a
+    short side, each image's box (its `valid` pixels) scored at it, the
+    score taken there, the map scaled back into the box (0 outside)."""
+    if not self.short_side:
+      return self._with_scores(images, category)
+    boxes = [short_side.box_of(v) for v in valid]
+    scored = per_shape(lambda x: self._with_scores(x, category),
+                       self.views(images, boxes), 4)
+    return (np.stack([short_side.into_box(m, box, images.shape[1:3])
+                      for (m, _), box in zip(scored, boxes)]),
+            np.array([score for _, score in scored], np.float32))
+
+  def _with_scores(self, images, category):
+    """`scored`'s maps and their image scores."""
+    maps, weights = self.scored(images, category)
+    return maps, memory_scores(maps, weights, self.window)
+
+  def _kept_maps(self, images, valid, category, datasets):
+    """`_scored_views` of evaluated images, kept for the next evaluation
+    (the memory and the test images do not change during training)."""
+    digest = hashlib.sha1(images.tobytes() + valid.tobytes()).hexdigest()
     if self.evaluated_maps.get(category, ("",))[0] != digest:
       self.memory_for(category, datasets)
       start = time.perf_counter()
       self.evaluated_maps[category] = (digest, tuple(
-          np.asarray(x) for x in self.scored(images, category)))
+          np.asarray(x) for x in self._scored_views(images, valid,
+                                                    category)))
       logging.info("%s%s: %d test images scored against the memory (%.0f s)",
                    self.note_prefix, category, len(images),
                    time.perf_counter() - start)
@@ -285,7 +326,7 @@ class TextureScoring:
 
 # Of the files `write_memory` writes: raise it when what a memory holds or
 # how it is built changes, so that kept memories are built again.
-MEMORY_FORMAT = 1
+MEMORY_FORMAT = 2  # 2: the edge rings' levels, not a map's
 
 
 def write_memory(path, memory):
@@ -310,6 +351,19 @@ def read_memory(path):
     logging.warning("%s: not a kept memory (%s); building it again", path,
                     e)
     return None
+
+
+def per_shape(fn, images, size):
+  """`in_chunks` of fn over images (a list, shapes may differ) of each
+  shape in turn (jit compiles once per shape) -> each image's outputs, in
+  `images`' order."""
+  outputs = [None] * len(images)
+  for indices in short_side.by_shape(images).values():
+    batch = jax.device_get(in_chunks(
+        fn, np.stack([images[i] for i in indices]), size))
+    for j, i in enumerate(indices):
+      outputs[i] = jax.tree.map(lambda x, j=j: x[j], batch)
+  return outputs
 
 
 def in_chunks(fn, images, size):
@@ -377,6 +431,13 @@ def _check_memory_config(m):
   if not 0 <= m.coreset <= 1:
     problems.append(f"eval.memory.coreset must be a fraction in [0, 1] (0: "
                     f"keep every row), got {m.coreset}")
+  if m.short_side and (m.features == "gabor" or int(m.short_side) % 32
+                       or int(m.short_side) != m.short_side):
+    problems.append(f"eval.memory.short_side scales each photograph to this "
+                    f"short side for an ImageNet encoder's patch features: "
+                    f"a multiple of 32 with eval.memory.features="
+                    f"{LITE_BLOCKS[0]} (or another encoder; 0: off), got "
+                    f"{m.short_side} with features={m.features}")
   if m.blur <= 0:
     problems.append(f"eval.memory.blur must be positive, got {m.blur}")
   if not m.aspect_ratio > 0:
