@@ -15,7 +15,9 @@ OUTPUT.json beside it. An anomaly run scored with a texture memory
 (eval.scoring=auto, memory or fused) exports to StableHLO for one `--category`,
 whose memory (the one its evaluation kept in WORKDIR/memories/) is compiled
 in; a fused run's ONNX file holds the networks, and prediction builds the
-memory from the run's training images.
+memory from the run's training images. A memory that scores each
+photograph at its own shape (eval.memory.short_side) is exported for the
+photographs of one shape, a line camera's: --photo_shape=HEIGHTxWIDTH.
 """
 import json
 import os
@@ -70,11 +72,13 @@ def export_stablehlo(task, variables):
 
 
 def export_run(workdir, fmt, output, step="best", category="",
-               calibration=""):
+               calibration="", photo_shape=None):
   """Writes the export (and for StableHLO its JSON); returns metadata.
   `category`: an anomaly run's category to decide for (and, for a texture
   memory scoring's StableHLO file, the memory to compile in).
-  `calibration`: the run's evaluation whose thresholds it carries."""
+  `calibration`: the run's evaluation whose thresholds it carries.
+  `photo_shape`: (height, width) of the photographs a memory scored at
+  each photograph's own shape (eval.memory.short_side) is exported for."""
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   _, task, variables, step = runs.load_run(workdir, step,
@@ -93,7 +97,21 @@ def export_run(workdir, fmt, output, step="best", category="",
   if fmt == "onnx":  # the networks only: prediction builds any memory
     task.needs_training_images = False
   task.select_category(category)
+  if task.scores_own_shape and not photo_shape:
+    raise ValueError(
+        f"{workdir}: eval.memory.short_side scores each photograph at its "
+        "own shape, and a StableHLO file takes one: name the shape of the "
+        "photographs it will score with --photo_shape=HEIGHTxWIDTH (e.g. "
+        "460x1130)")
+  if photo_shape and not task.scores_own_shape:
+    raise ValueError(
+        f"{workdir}: --photo_shape applies to runs that score each "
+        "photograph at its own shape (eval.memory.short_side); this one "
+        f"takes images of {task.input_shape[0]}x{task.input_shape[1]}")
+  task.photo_shape = tuple(photo_shape) if photo_shape else None
   meta = metadata(task, step, fmt)
+  if task.photo_shape:
+    meta["input"]["photo_shape"] = list(task.photo_shape)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   if fmt == "onnx":
     model = export_onnx(task, variables)
@@ -109,13 +127,25 @@ def export_run(workdir, fmt, output, step="best", category="",
   return meta
 
 
+def parse_shape(text):
+  """'HEIGHTxWIDTH' -> (height, width); '' -> None."""
+  if not text:
+    return None
+  parts = text.lower().split("x")
+  if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    raise ValueError(f"--photo_shape={text!r}: expected HEIGHTxWIDTH in "
+                     "pixels, e.g. 460x1130")
+  return int(parts[0]), int(parts[1])
+
+
 FLAGS = flags.FLAGS
 
 
 @tool
 def main():
   meta = export_run(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step,
-                    FLAGS.category, FLAGS.calibration)
+                    FLAGS.category, FLAGS.calibration,
+                    parse_shape(FLAGS.photo_shape))
   print(f"{meta['task']} step {meta['step']} -> {FLAGS.output}")
 
 
@@ -130,5 +160,9 @@ if __name__ == "__main__":
   flags.DEFINE_string("calibration", "", "Anomaly runs: the name of the "
                       "run's evaluation (vq.evaluate --name) whose "
                       "thresholds the file carries.")
+  flags.DEFINE_string("photo_shape", "", "Anomaly runs scored at each "
+                      "photograph's own shape (eval.memory.short_side): "
+                      "HEIGHTxWIDTH of the photographs the StableHLO file "
+                      "will score.")
   flags.mark_flags_as_required(["workdir", "output"])
   run(main)

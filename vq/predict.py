@@ -182,7 +182,20 @@ def load_exported(path, overrides=None):
   task = _read_export(meta_path, lambda: _task_from_metadata(meta))
   if task.needs_training_images:  # the category's memory is compiled in
     task.use_compiled_memory(meta["category"])
-  return task, exported.call
+  photo_shape = meta["input"].get("photo_shape")
+  task.photo_shape = tuple(photo_shape) if photo_shape else None
+  expected = tuple(meta["input"]["shape"][1:])
+
+  def predict_fn(images):
+    if tuple(images.shape[1:]) != expected:
+      made_for = (f" (photographs of {photo_shape[0]}x{photo_shape[1]}, "
+                  "scaled to eval.memory.short_side; export the run again "
+                  "with --photo_shape of these)" if photo_shape else "")
+      raise ValueError(
+          f"{path}: takes images of {expected[0]}x{expected[1]}x"
+          f"{expected[2]}{made_for}, got {'x'.join(map(str, images.shape[1:]))}")
+    return exported.call(images)
+  return task, predict_fn
 
 
 def _read_export(path, read):

@@ -27,6 +27,7 @@ from absl import logging
 from vq import config_base, losses
 from vq.data import anomaly as anomaly_data
 from vq.data import tfds_records
+from vq.data.augment import short_side
 from vq.data.check import Subset, item_names
 from vq.data.embedded import embedded_textures
 from vq.models import layers
@@ -220,6 +221,7 @@ class AnomalyTask(Task):
     self.needs_training_images = (config.eval.scoring in MEMORY_SCORINGS
                                   or bool(self.candidates))
     self.compiled_category = None  # a StableHLO file's, memory compiled in
+    self.scores_own_shape = bool(self.texture.short_side)
 
   def select_category(self, category):
     """The category whose threshold `to_record` decides with ('' keeps the
@@ -305,8 +307,13 @@ class AnomalyTask(Task):
   def input_shape(self):
     """The scoring's shape: data.image_size, or under the memory scorings
     eval.memory.image_size at eval.memory.aspect_ratio (the network's input
-    is shrunk from it)."""
-    return (*self.score_shape, 3)
+    is shrunk from it); with a `photo_shape`, that of its photographs
+    scaled to eval.memory.short_side."""
+    if self.photo_shape is None:
+      return (*self.score_shape, 3)
+    box = anomaly_data.photograph_box(self.photo_shape, self.score_shape,
+                                      self.config.data.keep_aspect)
+    return (*short_side.scaled_shape(box[2:], self.texture.short_side), 3)
 
   def datasets(self):
     """The sources at the scoring's shape; notes on how the images are

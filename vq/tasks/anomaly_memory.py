@@ -436,7 +436,7 @@ def _check_memory_config(m):
     problems.append(f"eval.memory.short_side scales each photograph to this "
                     f"short side for an ImageNet encoder's patch features: "
                     f"a multiple of 32 with eval.memory.features="
-                    f"{LITE_BLOCKS[0]} (or another encoder; 0: off), got "
+                    f"efficientnet_lite0 (or another encoder; 0: off), got "
                     f"{m.short_side} with features={m.features}")
   if m.blur <= 0:
     problems.append(f"eval.memory.blur must be positive, got {m.blur}")

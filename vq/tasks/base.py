@@ -83,6 +83,10 @@ class Task(abc.ABC):
   # Whether `postprocess` reads the run's training images (a memory of
   # them); such a StableHLO export compiles them in for one category.
   needs_training_images = False
+  # Whether `resize_input` gives each photograph its own shape (`predict`
+  # batches by shape); a StableHLO export then takes one `photo_shape`'s.
+  scores_own_shape = False
+  photo_shape = None
 
   def select_category(self, category):
     """The category prediction decides for (`vq.predict --category`); only
