@@ -32,15 +32,17 @@ Arguments (after the colon, comma-separated):
   scoring=patchcore  no network: PatchCore's recipe, a memory of the
                      training images' patch features from ImageNet
                      EfficientNet-Lite0 (stages at strides 8 and 16,
-                     3x3-averaged; every training image letterboxed into
-                     256x256, its aspect ratio kept, thinned to 10 % by the
-                     greedy coreset); the map is each patch's distance to
-                     the nearest, enlarged and blurred (sigma 12 px),
-                     divided near the edges by its level on 16 reference
-                     images; image score = its maximum. Photographs
-                     that share one shape (a fixed camera's) are scored
-                     at about as many pixels at their width / height
-                     (eval.memory.aspect_ratio=0; 1: square).
+                     3x3-averaged; every photograph's pixels scaled to
+                     short side 192, the long side a multiple of 32, so
+                     tiles of every shape show one scale of the surface;
+                     thinned to 10 % by the greedy coreset); the map is
+                     each patch's distance to the nearest, enlarged and
+                     blurred (sigma 12 px), divided near the edges by its
+                     level on 16 reference images; image score = its
+                     maximum. Photographs are letterboxed into 256x256
+                     first, or, when they share one shape (a fixed
+                     camera's), into about as many pixels at their
+                     width / height (eval.memory.aspect_ratio=0).
   scoring=baseline   DRAEM's map, image score = max of its 11x11 mean.
   scoring=filtered   filtered anomaly map (Laplacian sharpening 3 and 5),
                      image score = max at stride 4; scoring=filtered_ratio:

@@ -224,14 +224,37 @@ def test_predictions_and_a_stablehlo_export_at_the_photographs_shapes(
 
 def test_short_side_settings_are_checked():
   config = draem.get_config("variant=test,scoring=patchcore")
-  config.eval.memory.short_side = 40
+  config.eval.memory.update(short_side=40, aspect_ratio=1.0)
   with pytest.raises(config_base.ConfigError, match="a multiple of 32"):
     AnomalyTask(config)
   config = draem.get_config("variant=test,scoring=memory")
-  config.eval.memory.short_side = 32
+  config.eval.memory.update(short_side=32, aspect_ratio=1.0)
   with pytest.raises(config_base.ConfigError, match="features=gabor"):
     AnomalyTask(config)
   config = draem.get_config("variant=test,scoring=fused")
   config.eval.memory.update(features="efficientnet_lite0", short_side=32)
   with pytest.raises(config_base.ConfigError, match="adds DRAEM's map"):
     AnomalyTask(config)
+
+
+def test_photographs_of_one_shape_keep_their_letterbox(tmp_path):
+  """eval.memory.aspect_ratio=0 (configs/draem.py): photographs that share
+  one shape are letterboxed at one scale already, so the short side is
+  set to 0 (the candidates' too, under auto) and recorded; with the ratio
+  set by hand it applies."""
+  from conftest import wide_anomaly_tree  # pylint: disable=g-import-not-at-top
+  wide_anomaly_tree(tmp_path / "data")
+  for scoring in ("patchcore", "default"):
+    config = draem.get_config(f"variant=test,scoring={scoring}")
+    config.data.update({"source": "mvtec", "path": str(tmp_path / "data"),
+                        "categories": ("cat",)})
+    memory = (config.eval.candidates.patchcore.eval.memory
+              if scoring == "default" else config.eval.memory)
+    memory.short_side = 32
+    task = AnomalyTask(config)
+    assert config.eval.memory.aspect_ratio == 3.0 and memory.short_side == 0
+    chosen = task.candidates.get("patchcore", task)
+    assert not chosen.scores_own_shape
+  config = _config(tmp_path / "data")
+  config.eval.memory.aspect_ratio = 1.0
+  assert AnomalyTask(config).scores_own_shape

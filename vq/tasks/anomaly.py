@@ -109,7 +109,8 @@ def default_config():
   # eval.scoring=memory: the scored shape's width / height, about
   # image_size^2 pixels (sides multiples of 32); 1: square. With
   # data.keep_aspect, photographs this much wider than high fill it. 0: the
-  # training photographs' (`photographs_aspect`; 1 when they differ).
+  # training photographs' (`resolve_photographs_shape`; 1 when they
+  # differ, and a short_side applies only then).
   c.eval.memory.aspect_ratio = 1.0
   c.eval.memory.wavelengths = (3.0, 6.0)
   c.eval.memory.orientations = 8
@@ -151,19 +152,32 @@ def default_config():
   return c
 
 
-def photographs_aspect(config):
-  """eval.memory.aspect_ratio=0 resolved: the training photographs' common
-  width / height (two decimals; 1 when they differ in shape) under the
-  scorings that may score a non-square shape (memory, and auto for its
-  candidates), else 1. The task writes it into the config, so a run's
-  config.json records the ratio prediction and export read."""
+def resolve_photographs_shape(config):
+  """eval.memory.aspect_ratio=0 resolved in the config (a run's
+  config.json records what prediction and export read): the training
+  photographs' common width / height (two decimals) under the scorings
+  that may score a non-square shape (memory, and auto for its
+  candidates), else 1. Photographs of many shapes are scored square, each
+  at eval.memory.short_side where that is set; photographs that share one
+  shape are letterboxed at one scale already, so their short_side (and
+  the candidates') is set to 0."""
+  memory = config.eval.memory
   if config.eval.scoring not in (MEMORY, selection.AUTO):
-    return 1.0
+    memory.aspect_ratio = 1.0
+    return
   ratio = anomaly_data.training_aspect(config.data)
+  memory.aspect_ratio = round(ratio, 2) if ratio else 1.0
   logging.info("eval.memory.aspect_ratio=0: %s", (
       f"{ratio:.2f}, the training photographs' width / height" if ratio
       else "1, the training photographs differ in shape"))
-  return round(ratio, 2) if ratio else 1.0
+  if not ratio:
+    return
+  for fields in [config, *config.eval.get("candidates", {}).values()]:
+    m = fields.get("eval", {}).get("memory", {})
+    if m.get("short_side"):
+      m.short_side = 0
+      logging.info("eval.memory.short_side=0: the training photographs "
+                   "share one shape, letterboxed at one scale")
 
 
 class AnomalyTask(Task):
@@ -196,7 +210,7 @@ class AnomalyTask(Task):
             f"model.space_to_depth {config.model.space_to_depth}); e.g. "
             f"{config_base.nearest_multiple((side,), multiple)[0]}")
     if config.eval.memory.aspect_ratio == 0:
-      config.eval.memory.aspect_ratio = photographs_aspect(config)
+      resolve_photographs_shape(config)
     self.texture = TextureScoring(config, config.data.categories, self.size)
     self.score_size = self.texture.score_size
     self.score_shape = self.texture.score_shape
