@@ -32,9 +32,9 @@ Arguments (after the colon, comma-separated):
   scoring=patchcore  no network: PatchCore's recipe, a memory of the
                      training images' patch features from ImageNet
                      EfficientNet-Lite0 (stages at strides 8 and 16,
-                     3x3-averaged; every photograph's pixels scaled to
-                     short side 192, the long side a multiple of 32, so
-                     tiles of every shape show one scale of the surface;
+                     3x3-averaged; photographs of many shapes each
+                     scaled to short side 192, the long side a multiple
+                     of 32, so they show one scale of the surface;
                      thinned to 10 % by the greedy coreset); the map is
                      each patch's distance to the nearest, enlarged and
                      blurred (sigma 12 px), divided near the edges by its

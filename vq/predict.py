@@ -260,16 +260,18 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
       output, task.draw, submission_classes=(
           task.class_names if task.name == "segmentation" else None),
       input_root=inputs)
-  pending, done, start = [], 0, time.perf_counter()
+  # Frames waiting for a batch, by input shape (one, unless the task
+  # scores each photograph at its own shape): a full batch is predicted,
+  # so records of several shapes come grouped by shape.
+  pending, done, start = {}, 0, time.perf_counter()
   line = ProgressLine(progress)
 
-  def flush():
+  def flush(shape):
     nonlocal done
-    results = predictor([task.resize_input(f.image) for f in pending])
-    for frame, result in zip(pending, results):
+    frames, images = zip(*pending.pop(shape))
+    for frame, result in zip(frames, predictor(list(images))):
       outputs.write(frame, task.to_record(result, frame.image.shape[:2]))
-    done += len(pending)
-    pending.clear()
+    done += len(frames)
     rate = done / (time.perf_counter() - start)
     line.update(f"{done} images, {rate:.1f} images/s, "
                 f"{len(outputs.failed)} failed")
@@ -278,11 +280,13 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
     for frame in iterate_inputs(inputs, every_n_frames):
       if outputs.set_aside(frame):
         continue
-      pending.append(frame)
-      if len(pending) == batch_size:
-        flush()
-    if pending:
-      flush()
+      image = task.resize_input(frame.image)
+      batch = pending.setdefault(image.shape, [])
+      batch.append((frame, image))
+      if len(batch) == batch_size:
+        flush(image.shape)
+    for shape in list(pending):
+      flush(shape)
   except BaseException:
     outputs.close(finished=False)
     raise
