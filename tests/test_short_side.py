@@ -223,10 +223,11 @@ def test_predictions_and_a_stablehlo_export_at_the_photographs_shapes(
 
 
 def test_short_side_settings_are_checked():
-  config = draem.get_config("variant=test,scoring=patchcore")
-  config.eval.memory.update(short_side=40, aspect_ratio=1.0)
-  with pytest.raises(config_base.ConfigError, match="a multiple of 32"):
-    AnomalyTask(config)
+  for ratio in (1.0, 0.0):  # 0: embedded squares would set it to 0
+    config = draem.get_config("variant=test,scoring=patchcore")
+    config.eval.memory.update(short_side=40, aspect_ratio=ratio)
+    with pytest.raises(config_base.ConfigError, match="a multiple of 32"):
+      AnomalyTask(config)
   config = draem.get_config("variant=test,scoring=memory")
   config.eval.memory.update(short_side=32, aspect_ratio=1.0)
   with pytest.raises(config_base.ConfigError, match="features=gabor"):

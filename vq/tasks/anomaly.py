@@ -37,7 +37,8 @@ from vq.tasks import anomaly_records
 from vq.tasks import anomaly_selection as selection
 from vq.tasks import anomaly_scorings as scorings
 from vq.tasks.anomaly_evaluation import CALIBRATION_KEYS
-from vq.tasks.anomaly_memory import SCALE_KEYS, TextureScoring
+from vq.tasks.anomaly_memory import (SCALE_KEYS, TextureScoring,
+                                     short_side_problems)
 from vq.tasks.anomaly_scorings import (FUSED, MEMORY, MEMORY_SCORINGS,
                                        SCORINGS)
 from vq.tasks.base import Evaluation, Task
@@ -175,6 +176,9 @@ def resolve_photographs_shape(config):
   for fields in [config, *config.eval.get("candidates", {}).values()]:
     m = fields.get("eval", {}).get("memory", {})
     if m.get("short_side"):
+      problems = short_side_problems(m)  # checked before it is set aside
+      if problems:
+        raise config_base.ConfigError(problems[0])
       m.short_side = 0
       logging.info("eval.memory.short_side=0: the training photographs "
                    "share one shape, letterboxed at one scale")

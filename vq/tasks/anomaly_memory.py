@@ -431,13 +431,7 @@ def _check_memory_config(m):
   if not 0 <= m.coreset <= 1:
     problems.append(f"eval.memory.coreset must be a fraction in [0, 1] (0: "
                     f"keep every row), got {m.coreset}")
-  if m.short_side and (m.features == "gabor" or int(m.short_side) % 32
-                       or int(m.short_side) != m.short_side):
-    problems.append(f"eval.memory.short_side scales each photograph to this "
-                    f"short side for an ImageNet encoder's patch features: "
-                    f"a multiple of 32 with eval.memory.features="
-                    f"efficientnet_lite0 (or another encoder; 0: off), got "
-                    f"{m.short_side} with features={m.features}")
+  problems += short_side_problems(m)
   if m.blur <= 0:
     problems.append(f"eval.memory.blur must be positive, got {m.blur}")
   if not m.aspect_ratio > 0:
@@ -466,6 +460,19 @@ def _check_memory_config(m):
                     f"(0: eval.baseline_window scaled), got {m.window}")
   if problems:
     raise config_base.ConfigError("; ".join(problems))
+
+
+def short_side_problems(m):
+  """[] or what is wrong with eval.memory.short_side (`m`: the eval.memory
+  fields, or a candidate's)."""
+  side, features = m.get("short_side", 0), m.get("features", "gabor")
+  if not side or (features != "gabor" and side % 32 == 0
+                  and int(side) == side):
+    return []
+  return [f"eval.memory.short_side scales each photograph to this short "
+          f"side for an ImageNet encoder's patch features: a multiple of "
+          f"32 with eval.memory.features=efficientnet_lite0 (or another "
+          f"encoder; 0: off), got {side} with features={features}"]
 
 
 def _check_reference_config(e):
