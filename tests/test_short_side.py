@@ -212,12 +212,22 @@ def test_predictions_and_a_stablehlo_export_at_the_photographs_shapes(
     exported, = map(json.loads, f)
   assert exported["score"] == pytest.approx(records["bar/0.png"]["score"],
                                             rel=1e-4)
+  # A photograph of another shape is listed as failed, named; the file's
+  # function itself refuses the shape.
+  summary = predict.predict("", str(test), str(tmp_path / "out_other"),
+                            category="cat", model=str(tmp_path / "m.stablehlo"),
+                            progress=open("/dev/null", "w"))
+  assert summary["images"] == 1 and len(summary["failed"]) == 3
+  for failed in summary["failed"]:
+    name = failed.split("'")[1].split("test/")[-1]
+    h, w = cv2.imread(str(test / name)).shape[:2]
+    assert failed.endswith(
+        f": a {h}x{w} photograph; this file scores photographs of 72x24 "
+        f"(export the run again with --photo_shape={h}x{w} for these)")
+  _, predict_fn = predict.load_exported(str(tmp_path / "m.stablehlo"))
   with pytest.raises(ValueError, match=r"m\.stablehlo: takes images of "
                      r"96x32x3 \(photographs of 72x24.*got 32x32x3"):
-    predict.predict("", str(test / "bar" / "1.png"),
-                    str(tmp_path / "out_other"), category="cat",
-                    model=str(tmp_path / "m.stablehlo"),
-                    progress=open("/dev/null", "w"))
+    predict_fn(np.zeros((1, 32, 32, 3), np.uint8))
   with pytest.raises(ValueError, match="expected HEIGHTxWIDTH"):
     export.parse_shape("72")
 

@@ -281,6 +281,15 @@ def predict(workdir, inputs, output, step="best", batch_size=8,
       if outputs.set_aside(frame):
         continue
       image = task.resize_input(frame.image)
+      if task.photo_shape and image.shape != tuple(task.input_shape):
+        # An export for one photograph shape: others are listed as failed.
+        h, w = frame.image.shape[:2]
+        frame.error = (f"{frame.source!r}: a {h}x{w} photograph; this file "
+                       f"scores photographs of {task.photo_shape[0]}x"
+                       f"{task.photo_shape[1]} (export the run again with "
+                       f"--photo_shape={h}x{w} for these)")
+        outputs.set_aside(frame)
+        continue
       batch = pending.setdefault(image.shape, [])
       batch.append((frame, image))
       if len(batch) == batch_size:
